@@ -1,0 +1,34 @@
+# Two commands for a fresh machine with only Python 3.11: `make run` and `make test`.
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+BOOT := .venv-boot
+UV := $(BOOT)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test bench lint env clean
+
+$(UV):
+	$(PYTHON) -m venv $(BOOT)
+	$(BOOT)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+env: $(VENV)/.synced
+
+run: env
+	$(PY) -m phase1_platform.demo
+
+test: env
+	$(PY) -m pytest -q
+
+bench: env
+	$(PY) -m benchmarks
+
+lint: env
+	$(VENV)/bin/ruff check phase1_platform phase1_platform_tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(BOOT) .phase1 exports

@@ -1,0 +1,5 @@
+import sys
+
+from phase1_platform.cli import main
+
+sys.exit(main())

@@ -1,0 +1,165 @@
+"""Canonical bar CSV (DESIGN section 5): the one deterministic text form of bars.
+
+Number rule: prices, volume and vwap are printed in fixed-point with at most 8
+decimals, trailing zeros and a trailing dot removed (``167.43``, ``100``); volume is
+printed from its exact integer units; an unknown value (vwap of a bar without volume,
+trade_count of a vendor bar that has none) is an empty field. No locale, no exponent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .engine import sort_bars
+from .schema import CANONICAL_HEADER, QTY_SCALE, bar_vwap
+from .timeframes import TIMEFRAMES
+
+CANONICAL_COLUMNS: dict[str, object] = {
+    "symbol": "str",
+    "timeframe": "str",
+    "ts": "int64",
+    "open": "float64",
+    "high": "float64",
+    "low": "float64",
+    "close": "float64",
+    "volume": "float64",
+    "trade_count": "float64",  # NaN when the source has none
+    "vwap": "float64",  # NaN when unknown
+}
+
+
+class CanonicalFormatError(ValueError):
+    pass
+
+
+def to_canonical(bars: pd.DataFrame) -> pd.DataFrame:
+    """Internal bar frame (integer sums) -> canonical frame (volume, vwap as floats)."""
+    if "qty" not in bars.columns:
+        return bars.astype(CANONICAL_COLUMNS)[list(CANONICAL_COLUMNS)]
+    qty = bars["qty"].to_numpy("int64")
+    out = bars[["symbol", "timeframe", "ts", "open", "high", "low", "close"]].copy()
+    out["volume"] = qty / QTY_SCALE
+    out["trade_count"] = bars["trade_count"].to_numpy("float64")
+    out["vwap"] = bar_vwap(bars["notional"].to_numpy("int64"), qty)
+    return out.astype(CANONICAL_COLUMNS)
+
+
+def format_decimal(values: np.ndarray) -> list[str]:
+    out = []
+    for v in values.tolist():
+        if v != v:  # NaN
+            out.append("")
+            continue
+        s = f"{v:.8f}".rstrip("0").rstrip(".")
+        out.append("0" if s in ("-0", "") else s)
+    return out
+
+
+def format_qty(qty: np.ndarray) -> list[str]:
+    """Exact decimal text of integer volume units."""
+    out = []
+    for q in qty.tolist():
+        whole, frac = divmod(q, QTY_SCALE)
+        out.append(str(whole) if frac == 0 else f"{whole}.{frac:08d}".rstrip("0"))
+    return out
+
+
+def format_timestamps(ts: np.ndarray) -> np.ndarray:
+    return pd.to_datetime(ts, utc=True).strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+
+
+class CanonicalExporter:
+    """Renders bars (internal or canonical frame) as the canonical CSV."""
+
+    def __init__(self, bars: pd.DataFrame):
+        self.bars = sort_bars(bars)
+        self._bytes: bytes | None = None
+
+    def to_bytes(self) -> bytes:
+        if self._bytes is None:
+            b = self.bars
+            if "qty" in b.columns:
+                volume = format_qty(b["qty"].to_numpy("int64"))
+                counts = [str(c) for c in b["trade_count"].to_numpy("int64").tolist()]
+                vwap = format_decimal(
+                    bar_vwap(b["notional"].to_numpy("int64"), b["qty"].to_numpy("int64"))
+                )
+            else:
+                volume = format_decimal(b["volume"].to_numpy("float64"))
+                tc = b["trade_count"].to_numpy("float64")
+                counts = ["" if c != c else str(int(c)) for c in tc.tolist()]
+                vwap = format_decimal(b["vwap"].to_numpy("float64"))
+            columns = [
+                b["symbol"].astype(str).tolist(),
+                b["timeframe"].astype(str).tolist(),
+                format_timestamps(b["ts"].to_numpy("int64")).tolist(),
+                format_decimal(b["open"].to_numpy("float64")),
+                format_decimal(b["high"].to_numpy("float64")),
+                format_decimal(b["low"].to_numpy("float64")),
+                format_decimal(b["close"].to_numpy("float64")),
+                volume,
+                counts,
+                vwap,
+            ]
+            buf = io.StringIO()
+            buf.write(",".join(CANONICAL_HEADER) + "\n")
+            for row in zip(*columns, strict=True):
+                buf.write(",".join(row))
+                buf.write("\n")
+            self._bytes = buf.getvalue().encode("ascii")
+        return self._bytes
+
+    def compute_hash(self) -> str:
+        return compute_hash(self.to_bytes())
+
+    def write(self, path: str | os.PathLike) -> str:
+        """Write atomically (temp file + rename); returns ``sha256:<hex>``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_bytes(self.to_bytes())
+        os.replace(tmp, path)
+        return self.compute_hash()
+
+
+def compute_hash(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    return compute_hash(Path(path).read_bytes())
+
+
+def read_canonical_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Parse a canonical bar CSV into a canonical frame; a clear error if it is not one."""
+    path = Path(path)
+    try:
+        with path.open("r", encoding="ascii", newline="") as f:
+            header = f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CanonicalFormatError(f"cannot read {path}: {exc}") from None
+    if header != ",".join(CANONICAL_HEADER):
+        raise CanonicalFormatError(
+            f"{path} is not a canonical bar CSV: header must be {','.join(CANONICAL_HEADER)}"
+        )
+    frame = pd.read_csv(path, dtype={"symbol": "str", "timeframe": "str", "timestamp": "str"},
+                        keep_default_na=False, na_values={"trade_count": [""], "vwap": [""]})
+    unknown = sorted(set(frame["timeframe"]) - set(TIMEFRAMES))
+    if unknown:
+        raise CanonicalFormatError(f"{path}: unknown timeframe(s) {', '.join(unknown)}")
+    ts = pd.to_datetime(frame["timestamp"], utc=True, format="%Y-%m-%dT%H:%M:%SZ",
+                        errors="coerce")
+    if ts.isna().any():
+        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 2
+        raise CanonicalFormatError(f"{path}: line {row}: timestamp is not YYYY-MM-DDTHH:MM:SSZ")
+    frame["ts"] = ts.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").view("int64")
+    try:
+        return frame.drop(columns=["timestamp"]).astype(CANONICAL_COLUMNS)[list(CANONICAL_COLUMNS)]
+    except (TypeError, ValueError) as exc:
+        raise CanonicalFormatError(f"{path}: bad number: {exc}") from None

@@ -1,0 +1,210 @@
+"""Reader of LEAN data zips (QuantConnect LEAN's on-disk format).
+
+Paths follow LEAN's layout, which names the asset class, market, symbol, resolution
+and date: ``equity/usa/spy/tick/20131007_trade.zip``,
+``future/comex/gc/minute/20131007_trade.zip``, ``equity/usa/spy/daily/spy.zip``.
+
+- Ticks come out as raw rows for the normalizer: UTC nanosecond timestamps, prices in
+  dollars, conditions as LEAN ``TradeConditionFlags`` names (plus ``Suspicious`` when
+  LEAN flags the row), the zip member as ``source``.
+- Bars come out as a canonical frame (no trade_count or vwap: LEAN has none). Second
+  bars are rolled up to 1m so they can serve as a 1m reference too.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.conditions import lean_masks_to_conditions
+from .errors import InputFileError
+
+LEAN_TZ = "America/New_York"
+EQUITY_PRICE_SCALE = 10_000
+MONTH_CODES = "FGHJKMNQUVXZ"
+_DATE_ZIP = re.compile(r"^(\d{8})_(trade|quote|openinterest)\.zip$")
+
+
+@dataclass(frozen=True)
+class LeanPath:
+    asset: str  # equity | future
+    market: str
+    symbol: str  # upper-case root (SPY, GC)
+    resolution: str  # tick | second | minute | hour | daily
+    date: str | None  # YYYY-MM-DD for intraday files
+
+
+def parse_lean_path(path: str | Path) -> LeanPath:
+    p = Path(path)
+    parts = p.parts
+    if len(parts) < 5:
+        raise InputFileError(f"{p}: not a LEAN data path (.../<asset>/<market>/<sym>/<res>/file)")
+    asset, market, symbol, resolution = parts[-5], parts[-4], parts[-3], parts[-2]
+    if asset not in ("equity", "future") or resolution not in (
+        "tick", "second", "minute", "hour", "daily"
+    ):
+        raise InputFileError(f"{p}: not a LEAN equity or future data path")
+    date = None
+    m = _DATE_ZIP.match(p.name)
+    if m:
+        d = m.group(1)
+        date = f"{d[:4]}-{d[4:6]}-{d[6:]}"
+    elif resolution not in ("daily", "hour"):
+        raise InputFileError(f"{p}: expected a <YYYYMMDD>_trade.zip file name")
+    return LeanPath(asset, market, symbol.upper(), resolution, date)
+
+
+def future_symbol(root: str, contract: str) -> str:
+    """``GC`` + ``201312`` -> ``GCZ13``."""
+    year, month = contract[:4], int(contract[4:6])
+    return f"{root}{MONTH_CODES[month - 1]}{year[2:]}"
+
+
+def _members(path: Path, contract: str | None) -> list[tuple[str, str | None]]:
+    """(member name, contract yyyymm or None) of the CSVs to read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if n.endswith(".csv")]
+    except FileNotFoundError:
+        raise InputFileError(f"LEAN file not found: {path}") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputFileError(f"{path}: not a readable zip archive ({exc})") from None
+    out = []
+    for n in sorted(names):
+        m = re.search(r"_(\d{6})\.csv$", n)
+        c = m.group(1) if m else None
+        if contract is None or c == contract:
+            out.append((n, c))
+    if not out:
+        want = f" for contract {contract}" if contract else ""
+        raise InputFileError(f"{path}: no CSV{want} inside the zip")
+    return out
+
+
+def _read_member(path: Path, member: str, names: list[str], dtypes: dict) -> pd.DataFrame:
+    with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
+        data = fh.read()
+    if not data.strip():
+        return pd.DataFrame({n: pd.Series(dtype=dtypes.get(n, "str")) for n in names})
+    try:
+        return pd.read_csv(io.BytesIO(data), header=None, names=names, dtype=dtypes,
+                           keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputFileError(f"{path}:{member}: not in LEAN's format ({exc})") from None
+
+
+def _local_ms_to_utc_ns(date: str, ms: np.ndarray) -> np.ndarray:
+    """ms since midnight (exchange local time) on ``date`` -> UTC ns; NaT-safe (-1)."""
+    naive = pd.Timestamp(date).value + ms.astype("int64") * 1_000_000
+    local = pd.DatetimeIndex(naive.astype("datetime64[ns]")).tz_localize(
+        LEAN_TZ, ambiguous="NaT", nonexistent="NaT"
+    )
+    return local.tz_convert("UTC").as_unit("ns")
+
+
+def read_lean_ticks(path: str | Path, contract: str | None = None) -> pd.DataFrame:
+    """Raw tick rows of a LEAN tick zip (every contract of a futures zip unless given)."""
+    path = Path(path)
+    lp = parse_lean_path(path)
+    if lp.resolution != "tick":
+        raise InputFileError(f"{path}: not a LEAN tick file (resolution {lp.resolution})")
+    frames = []
+    for member, c in _members(path, contract):
+        names = ["ms", "price", "size", "exchange", "condition", "suspicious"]
+        raw = _read_member(path, member, names, {"exchange": "str", "condition": "str"})
+        ms = raw["ms"].to_numpy("int64")
+        if lp.asset == "equity":
+            price = raw["price"].to_numpy("float64") / EQUITY_PRICE_SCALE
+            masks = raw["condition"].map(lambda h: int(h, 16) if h else 0)
+            conditions = lean_masks_to_conditions(masks)
+            symbol = lp.symbol
+        else:
+            price = raw["price"].to_numpy("float64")
+            conditions = raw["condition"].astype("str")
+            symbol = future_symbol(lp.symbol, c) if c else lp.symbol
+        suspicious = raw["suspicious"].to_numpy("int64") == 1
+        if suspicious.any():
+            conditions = conditions.where(~suspicious, (conditions + " Suspicious").str.strip())
+        frames.append(
+            pd.DataFrame(
+                {
+                    "timestamp": _local_ms_to_utc_ns(lp.date, ms),
+                    "symbol": symbol,
+                    "price": price,
+                    "size": raw["size"].to_numpy("float64"),
+                    "exchange": raw["exchange"].astype("str"),
+                    "conditions": conditions.to_numpy(),
+                    "source": f"{path.name}:{member}",
+                    "source_row": np.arange(len(raw), dtype="int64"),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_lean_bars(path: str | Path, contract: str | None = None,
+                   start: str | None = None, end: str | None = None) -> pd.DataFrame:
+    """Canonical frame of a LEAN bar zip: second -> 1m (rolled up), minute -> 1m, daily -> 1d.
+
+    ``start``/``end`` (YYYY-MM-DD, inclusive) limit daily files to a date range.
+    """
+    from ..core.export import CANONICAL_COLUMNS
+
+    path = Path(path)
+    lp = parse_lean_path(path)
+    if lp.resolution not in ("second", "minute", "daily"):
+        raise InputFileError(f"{path}: not a LEAN second, minute or daily bar file")
+    frames = []
+    for member, c in _members(path, contract):
+        symbol = future_symbol(lp.symbol, c) if (lp.asset == "future" and c) else lp.symbol
+        scale = EQUITY_PRICE_SCALE if lp.asset == "equity" else 1
+        names = ["time", "open", "high", "low", "close", "volume"]
+        raw = _read_member(path, member, names, {"time": "str"})
+        if lp.resolution == "daily":
+            day = pd.to_datetime(raw["time"].str.slice(0, 8), format="%Y%m%d")
+            keep = np.ones(len(raw), dtype=bool)
+            if start:
+                keep &= (day >= pd.Timestamp(start)).to_numpy()
+            if end:
+                keep &= (day <= pd.Timestamp(end)).to_numpy()
+            raw, day = raw[keep], day[keep]
+            ts = pd.DatetimeIndex(day).tz_localize(LEAN_TZ).tz_convert("UTC").as_unit("ns").asi8
+            timeframe = "1d"
+        else:
+            ts = _local_ms_to_utc_ns(lp.date, raw["time"].astype("int64").to_numpy()).asi8
+            timeframe = "1m"
+        bars = pd.DataFrame(
+            {
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "ts": ts,
+                "open": raw["open"].to_numpy("float64") / scale,
+                "high": raw["high"].to_numpy("float64") / scale,
+                "low": raw["low"].to_numpy("float64") / scale,
+                "close": raw["close"].to_numpy("float64") / scale,
+                "volume": raw["volume"].to_numpy("float64"),
+                "trade_count": np.nan,
+                "vwap": np.nan,
+            }
+        )
+        if lp.resolution == "second":
+            bars = _seconds_to_minutes(bars)
+        frames.append(bars)
+    return pd.concat(frames, ignore_index=True).astype(CANONICAL_COLUMNS)
+
+
+def _seconds_to_minutes(bars: pd.DataFrame) -> pd.DataFrame:
+    bars = bars.assign(ts=bars["ts"] - bars["ts"] % 60_000_000_000)
+    g = bars.groupby(["symbol", "ts"], sort=True)
+    out = g.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"),
+                close=("close", "last"), volume=("volume", "sum")).reset_index()
+    out["timeframe"] = "1m"
+    out["trade_count"] = np.nan
+    out["vwap"] = np.nan
+    return out
