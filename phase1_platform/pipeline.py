@@ -56,3 +56,68 @@ def replay(
     if normalized.quarantine.empty:
         normalized.quarantine = normalized.quarantine.astype(QUARANTINE_COLUMNS)
     return ReplayResult(normalized, bars, rule_set.name)
+
+
+REPLAY_QUARANTINE_PARTITION = "replay"
+
+
+@dataclass
+class PersistResult:
+    ticks_new: int
+    ticks_already: int
+    quarantined: int
+    bars: int
+    partitions: list[tuple[str, str]]  # (trading date, symbol)
+    database: str  # masked URL
+
+    def summary_lines(self) -> list[str]:
+        return [
+            f"stored in {self.database}: ticks new={self.ticks_new} "
+            f"(already stored={self.ticks_already}), quarantined rows={self.quarantined}, "
+            f"bars={self.bars} in {len(self.partitions)} partition(s)"
+        ]
+
+
+def bar_partitions(
+    result: ReplayResult, calendar: str = DEFAULT_CALENDAR
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """The replay's bars per partition (trading date in exchange time, symbol).
+
+    Every (date, symbol) that had accepted ticks is a partition even when none of its
+    ticks made a bar, so a rewrite also clears bars the new ticks no longer produce.
+    """
+    from .core.calendar import exchange_tz
+    from .core.schema import ts_ns
+
+    tz = exchange_tz(calendar)
+    bars = result.bars
+    ticks = result.normalized.ticks
+    bar_day = pd.to_datetime(bars["ts"].to_numpy("int64"), utc=True).tz_convert(tz).strftime(
+        "%Y-%m-%d")
+    tick_day = pd.to_datetime(ts_ns(ticks["ts"]), utc=True).tz_convert(tz).strftime("%Y-%m-%d")
+    keys = set(zip(tick_day, ticks["symbol"].astype(str), strict=True))
+    groups = dict(tuple(bars.groupby([bar_day, bars["symbol"].astype(str).to_numpy()],
+                                     sort=False))) if len(bars) else {}
+    keys |= set(groups)
+    empty = bars.iloc[0:0]
+    return {k: groups.get(k, empty).reset_index(drop=True) for k in sorted(keys)}
+
+
+def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR,
+            source: str = "replay") -> PersistResult:
+    """Store a replay: land its ticks, add its quarantine, rewrite its bar partitions."""
+    from .core.calendar import trading_day_window
+    from .storage import BarRepository, QuarantineRepository, TickRepository
+
+    ticks = result.normalized.ticks
+    new = TickRepository(store).land(ticks)
+    quarantined = QuarantineRepository(store).add(result.normalized.quarantine,
+                                                  REPLAY_QUARANTINE_PARTITION)
+    repo = BarRepository(store)
+    parts = bar_partitions(result, calendar)
+    written = 0
+    for (day, symbol), bars in parts.items():
+        start, end = trading_day_window(day, calendar)
+        written += repo.write_partition(bars, symbol, start, end, result.rules_name, source)
+    return PersistResult(new, len(ticks) - new, quarantined, written, list(parts),
+                         store.masked_url)

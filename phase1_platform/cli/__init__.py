@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["replay"]
+SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export"]
 
 
 class UserError(Exception):

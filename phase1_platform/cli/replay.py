@@ -6,7 +6,7 @@ import argparse
 
 from ..core import CanonicalExporter
 from ..core.calendar import DEFAULT_CALENDAR
-from ..pipeline import replay
+from ..pipeline import persist, replay
 
 
 def add_parser(sub) -> None:
@@ -25,16 +25,29 @@ def add_parser(sub) -> None:
     p.add_argument("--output", required=True, metavar="OUT.csv")
     p.add_argument("--rules", default="default", help="trade-eligibility rule set")
     p.add_argument("--calendar", default=DEFAULT_CALENDAR, help="exchange calendar for 1d bars")
+    p.add_argument("--database-url", metavar="URL",
+                   help="also persist ticks, quarantine and bars into this database "
+                   "(SQLAlchemy URL, e.g. sqlite:///phase1.sqlite or "
+                   "postgresql+psycopg://user:pass@host:5432/db); without it nothing is stored")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     symbols = [s for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    store = None
+    if getattr(args, "database_url", None):
+        from ..storage import Store
+
+        store = Store.from_url(args.database_url)  # a bad URL fails before any work
     result = replay(args.csv, args.timeframes, symbols=symbols, rules=args.rules,
                     calendar=args.calendar)
+    stored = persist(result, store, calendar=args.calendar) if store is not None else None
     digest = CanonicalExporter(result.bars).write(args.output)
     for line in result.summary_lines():
         print(line)
+    if stored is not None:
+        for line in stored.summary_lines():
+            print(line)
     print(f"output: {args.output}")
     print(digest)
     return 0

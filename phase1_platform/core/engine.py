@@ -17,11 +17,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .calendar import DEFAULT_CALENDAR, Sessions, sessions_between
 from .normalizer import canonical_sort
 from .rules import DEFAULT_RULES, EligibilityRules
-from .schema import BAR_COLUMNS, empty_bars, notional_units, qty_units, ts_ns
+from .schema import (
+    BAR_COLUMNS,
+    NOTIONAL_SCALE,
+    QTY_SCALE,
+    empty_bars,
+    notional_units,
+    qty_units,
+    ts_ns,
+)
 from .timeframes import TIMEFRAMES, Timeframe, parse_timeframes, timeframe_rank
 
 
@@ -43,54 +53,94 @@ class Segments:
 
 
 def aggregate_arrays(
-    sym: np.ndarray,
+    sym: np.ndarray | None,
     bucket: np.ndarray,
     price: np.ndarray,
     qty: np.ndarray,
     notional: np.ndarray,
     price_ok: np.ndarray,
     volume_ok: np.ndarray,
+    bucket_scale: int = 1,
 ) -> Segments:
-    """Aggregate sorted rows into bars; ``bucket`` < 0 marks rows outside any bar."""
-    keep = (price_ok | volume_ok) & (bucket >= 0)
-    rows = np.flatnonzero(keep)
-    if len(rows) == 0:
+    """Aggregate sorted rows into bars; ``bucket`` < 0 marks rows outside any bar.
+
+    ``sym`` None means one symbol (code 0). A bar opens at ``bucket * bucket_scale``
+    (callers may pass ``ts // ns`` with ``bucket_scale=ns`` to save a pass).
+    """
+    n = len(bucket)
+    all_p = bool(price_ok.all())
+    all_v = bool(volume_ok.all())
+    if all_p or all_v:
+        keep_all = bool(bucket[0] >= 0) and bool((bucket >= 0).all()) if n else True
+    else:
+        keep_all = False
+    if keep_all:  # fast path: no row is dropped, no gathers over the whole input
+        rows = None
+        s, b, pok, vok, p = sym, bucket, price_ok, volume_ok, price
+        q, nv = qty, notional
+        m = n
+    else:
+        keep = (price_ok | volume_ok) & (bucket >= 0)
+        rows = np.flatnonzero(keep)
+        m = len(rows)
+        if m:
+            s = sym[rows] if sym is not None else None
+            b, pok, vok, p = bucket[rows], price_ok[rows], volume_ok[rows], price[rows]
+            q, nv = qty[rows], notional[rows]
+    if m == 0:
         e_i, e_f = np.empty(0, dtype="int64"), np.empty(0, dtype="float64")
         return Segments(e_i, e_i, e_f, e_f, e_f, e_f, e_i, e_i, e_i, e_i, e_i)
-    s, b = sym[rows], bucket[rows]
-    change = np.empty(len(rows), dtype=bool)
+    change = np.empty(m, dtype=bool)
     change[0] = True
-    np.not_equal(s[1:], s[:-1], out=change[1:])
-    change[1:] |= b[1:] != b[:-1]
+    np.not_equal(b[1:], b[:-1], out=change[1:])
+    if s is not None:
+        change[1:] |= s[1:] != s[:-1]
     starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], len(rows))
+    ends = np.append(starts[1:], m)
 
-    pok = price_ok[rows]
-    vok = volume_ok[rows]
-    p = price[rows]
-    qty_sum = np.add.reduceat(np.where(vok, qty[rows], 0), starts)
-    notional_sum = np.add.reduceat(np.where(vok, notional[rows], 0), starts)
-    count = np.add.reduceat(vok.astype("int64"), starts)
-    high = np.maximum.reduceat(np.where(pok, p, -np.inf), starts)
-    low = np.minimum.reduceat(np.where(pok, p, np.inf), starts)
-
-    priced = np.flatnonzero(pok)  # positions (within rows) of price-setting ticks
-    first_pos = np.searchsorted(priced, starts, side="left")
-    last_pos = np.searchsorted(priced, ends, side="left") - 1
-    has_price = (first_pos < len(priced)) & (first_pos <= last_pos)
-    first_pos, last_pos = first_pos[has_price], last_pos[has_price]
-    first = rows[priced[first_pos]]
-    last = rows[priced[last_pos]]
+    all_v = all_v if rows is None else bool(vok.all())
+    all_p = all_p if rows is None else bool(pok.all())
+    if all_v:
+        qty_sum = np.add.reduceat(q, starts)
+        notional_sum = np.add.reduceat(nv, starts)
+        count = ends - starts
+    else:
+        qty_sum = np.add.reduceat(np.where(vok, q, 0), starts)
+        notional_sum = np.add.reduceat(np.where(vok, nv, 0), starts)
+        count = np.add.reduceat(vok.astype("int64"), starts)
+    if all_p:
+        high = np.maximum.reduceat(p, starts)
+        low = np.minimum.reduceat(p, starts)
+        first_pos, last_pos = starts, ends - 1
+        has_price = None
+    else:
+        high = np.maximum.reduceat(np.where(pok, p, -np.inf), starts)
+        low = np.minimum.reduceat(np.where(pok, p, np.inf), starts)
+        priced = np.flatnonzero(pok)  # positions (within rows) of price-setting ticks
+        fpos = np.searchsorted(priced, starts, side="left")
+        lpos = np.searchsorted(priced, ends, side="left") - 1
+        has_price = (fpos < len(priced)) & (fpos <= lpos)
+        first_pos, last_pos = priced[fpos[has_price]], priced[lpos[has_price]]
+    first = first_pos if rows is None else rows[first_pos]
+    last = last_pos if rows is None else rows[last_pos]
+    seg_sym = np.zeros(len(starts), dtype="int64") if s is None else s[starts]
+    seg_bucket = b[starts] * bucket_scale if bucket_scale != 1 else b[starts]
+    if has_price is not None:
+        seg_sym, seg_bucket = seg_sym[has_price], seg_bucket[has_price]
+        high, low = high[has_price], low[has_price]
+        qty_sum, notional_sum, count = (
+            qty_sum[has_price], notional_sum[has_price], count[has_price]
+        )
     return Segments(
-        sym=s[starts][has_price],
-        bucket=b[starts][has_price],
+        sym=seg_sym,
+        bucket=seg_bucket,
         open=price[first],
-        high=high[has_price],
-        low=low[has_price],
+        high=high,
+        low=low,
         close=price[last],
-        qty=qty_sum[has_price],
-        notional=notional_sum[has_price],
-        count=count[has_price],
+        qty=qty_sum,
+        notional=notional_sum,
+        count=count,
         first=first,
         last=last,
     )
@@ -104,7 +154,7 @@ def bucket_for(ts: np.ndarray, timeframe: Timeframe, sessions: Sessions | None) 
         return np.where(idx >= 0, sessions.labels[np.clip(idx, 0, None)], -1) if len(
             sessions.labels
         ) else np.full(len(ts), -1, dtype="int64")
-    return ts - np.mod(ts, timeframe.ns)
+    return (ts // timeframe.ns) * timeframe.ns  # == ts - ts mod ns (floor), one pass less
 
 
 def segments_frame(seg: Segments, symbols: np.ndarray, timeframe: str) -> pd.DataFrame:
@@ -149,46 +199,140 @@ class BarEngine:
         tfs = parse_timeframes(timeframes)
         if len(ticks) == 0:
             return empty_bars()
-        ticks = ensure_canonical(ticks)
         ts = ts_ns(ticks["ts"])
+        sym_codes, symbols = symbol_codes(ticks["symbol"])
+        if not is_canonical(ticks, ts, sym_codes):
+            ticks = canonical_sort(ticks)
+            ts = ts_ns(ticks["ts"])
+            sym_codes, symbols = symbol_codes(ticks["symbol"])
         sessions = sessions_between(int(ts.min()), int(ts.max()), self.calendar)
-        sym_codes, symbols = pd.factorize(ticks["symbol"], sort=True)
-        symbols = np.asarray(symbols, dtype=object)
         price = ticks["price"].to_numpy("float64")
         size = ticks["size"].to_numpy("float64")
         price_ok, volume_ok = self.rules.evaluate(ticks["conditions"], size)
-        qty, notional = qty_units(size), notional_units(price, size)
+        # per-tick integer units as integer-valued floats: their sums are exact (and
+        # then cast to int64) while below 2**53, checked per bar; else the int64 path
+        qty, notional = _units_as_float(price, size)
+        int_units = None
 
+        # a tick that counts in volume but may not set prices makes no bar of its own, so a
+        # finer bar can miss volume that a coarser bar built from ticks holds: no roll-up then
+        exact_rollup = self.rollup and not bool(np.any(volume_ok & ~price_ok))
         out: dict[Timeframe, pd.DataFrame] = {}
         base: Timeframe | None = None
         for tf in tfs:
-            if self.rollup and base is not None and can_roll_up(base, tf, sessions):
+            if exact_rollup and base is not None and can_roll_up(base, tf, sessions):
                 out[tf] = rollup(out[base], tf, self.calendar, sessions)
                 continue
+            if tf.is_session:
+                bucket, scale = bucket_for(ts, tf, sessions), 1
+            else:
+                bucket, scale = ts // tf.ns, tf.ns
             seg = aggregate_arrays(
-                sym_codes, bucket_for(ts, tf, sessions), price, qty, notional, price_ok, volume_ok
+                sym_codes, bucket, price, qty, notional, price_ok, volume_ok, bucket_scale=scale
             )
+            if _sums_exact(seg):
+                seg.qty, seg.notional = seg.qty.astype("int64"), seg.notional.astype("int64")
+            else:
+                if int_units is None:
+                    int_units = qty_units(size), notional_units(price, size)
+                seg = aggregate_arrays(
+                    sym_codes, bucket, price, *int_units, price_ok, volume_ok, bucket_scale=scale
+                )
             out[tf] = segments_frame(seg, symbols, tf.name)
             if base is None:
                 base = tf
         return sort_bars(pd.concat([out[tf] for tf in tfs], ignore_index=True).astype(BAR_COLUMNS))
 
 
+_EXACT_FLOAT_INT = float(2**53)
+
+
+def _units_as_float(price: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """schema.qty_units / notional_units before the int64 cast (the same float ops)."""
+    qty = np.multiply(size, float(QTY_SCALE))
+    np.rint(qty, out=qty)
+    notional = np.multiply(price, size)
+    np.multiply(notional, float(NOTIONAL_SCALE), out=notional)
+    np.rint(notional, out=notional)
+    return qty, notional
+
+
+def _sums_exact(seg: Segments) -> bool:
+    """Float sums of non-negative integer-valued floats are exact when the total is below
+    2**53 (every partial sum is then below it too)."""
+    if seg.qty.dtype.kind != "f":
+        return False
+    if len(seg.qty) == 0:
+        return True
+    return bool(seg.qty.max() < _EXACT_FLOAT_INT) and bool(
+        seg.notional.max() < _EXACT_FLOAT_INT
+    )
+
+
+def symbol_codes(col: pd.Series) -> tuple[np.ndarray | None, np.ndarray]:
+    """(codes, symbols): codes index the sorted unique symbols; codes None when the
+    column holds a single symbol (the common case, checked without a factorize)."""
+    values = _arrow_strings(col)
+    if values is not None and len(values):
+        first = values[0]
+        if first.is_valid and pc.all(pc.equal(values, first), skip_nulls=False).as_py():
+            return None, np.array([first.as_py()], dtype=object)
+    codes, uniques = pd.factorize(col, sort=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _arrow_strings(col: pd.Series):
+    dtype = col.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pa.chunked_array(col.array.__arrow_array__())
+    return None
+
+
+def is_canonical(ticks: pd.DataFrame, ts: np.ndarray, sym_codes: np.ndarray | None) -> bool:
+    """Whether ticks are in canonical order (symbol, ts, sequence, source, source_row)."""
+    if len(ts) < 2:
+        return True
+    if sym_codes is None:
+        step = ts[1:] > ts[:-1]
+        if bool(step.all()):
+            return True  # strictly increasing: no ties to look at
+        if not bool(np.all(ts[1:] >= ts[:-1])):
+            return False
+        tie = ~step
+    else:
+        if not bool(np.all(sym_codes[1:] >= sym_codes[:-1])):
+            return False
+        same_sym = sym_codes[1:] == sym_codes[:-1]
+        if not bool(np.all((ts[1:] >= ts[:-1]) | ~same_sym)):
+            return False
+        tie = same_sym & (ts[1:] == ts[:-1])
+    idx = np.flatnonzero(tie)
+    if len(idx) == 0:
+        return True
+    # ties on ts: (sequence, source, source_row) must not decrease; checked on ties only
+    seq = ticks["sequence"].to_numpy("int64")
+    a, b = seq[idx], seq[idx + 1]
+    if bool(np.any(a > b)):
+        return False
+    eq = idx[a == b]
+    if len(eq) == 0:
+        return True
+    src = ticks["source"].to_numpy(dtype=object)
+    sa, sb = src[eq], src[eq + 1]
+    if bool(np.any(sa > sb)):
+        return False
+    eq = eq[sa == sb]
+    rows = ticks["source_row"].to_numpy("int64")
+    return bool(np.all(rows[eq] <= rows[eq + 1]))
+
+
 def ensure_canonical(ticks: pd.DataFrame) -> pd.DataFrame:
     """Return ticks in canonical order, sorting only when they are not already."""
-    ts = ts_ns(ticks["ts"])
-    sym = ticks["symbol"].to_numpy()
-    if len(ts) < 2:
+    if len(ticks) < 2:
         return ticks
-    same_sym = sym[1:] == sym[:-1]
-    sorted_ok = bool(np.all(sym[1:] >= sym[:-1])) and bool(
-        np.all((ts[1:] >= ts[:-1]) | ~same_sym)
-    )
-    if sorted_ok:
-        # ties on ts must also be in (sequence, source, source_row) order
-        tie = same_sym & (ts[1:] == ts[:-1])
-        if not tie.any():
-            return ticks
+    sym_codes, _ = symbol_codes(ticks["symbol"])
+    if is_canonical(ticks, ts_ns(ticks["ts"]), sym_codes):
+        return ticks
     return canonical_sort(ticks)
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from .engine import sort_bars
 from .schema import CANONICAL_HEADER, QTY_SCALE, bar_vwap
@@ -137,29 +139,69 @@ def file_hash(path: str | os.PathLike) -> str:
 
 
 def read_canonical_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Parse a canonical bar CSV into a canonical frame; a clear error if it is not one."""
+    """Parse a canonical bar CSV into a canonical frame; a clear one-line error if it is not
+    one (the message names the file and, for a bad row, its line)."""
     path = Path(path)
     try:
-        with path.open("r", encoding="ascii", newline="") as f:
-            header = f.readline().rstrip("\r\n")
+        data = path.read_bytes()
+        header = data.split(b"\n", 1)[0].decode("ascii").rstrip("\r")
     except (OSError, UnicodeDecodeError) as exc:
         raise CanonicalFormatError(f"cannot read {path}: {exc}") from None
     if header != ",".join(CANONICAL_HEADER):
         raise CanonicalFormatError(
             f"{path} is not a canonical bar CSV: header must be {','.join(CANONICAL_HEADER)}"
         )
-    frame = pd.read_csv(path, dtype={"symbol": "str", "timeframe": "str", "timestamp": "str"},
-                        keep_default_na=False, na_values={"trade_count": [""], "vwap": [""]})
-    unknown = sorted(set(frame["timeframe"]) - set(TIMEFRAMES))
+    bad: list[tuple[int | None, int]] = []
+
+    def on_invalid(row) -> str:
+        bad.append((row.number, row.actual_columns))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(CANONICAL_HEADER, pa.string()),
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CanonicalFormatError(f"{path}: not a readable CSV ({msg})") from None
+    if bad:
+        number, fields = bad[0]
+        where = f"line {number}" if number is not None else "a line"
+        raise CanonicalFormatError(
+            f"{path}: {where}: {fields} fields, expected {len(CANONICAL_HEADER)}"
+        )
+    text = {c: table.column(c).to_pandas().astype("str") for c in CANONICAL_HEADER}
+
+    def line_of(mask: np.ndarray) -> int:
+        return int(np.flatnonzero(mask)[0]) + 2
+
+    unknown = sorted(set(text["timeframe"]) - set(TIMEFRAMES))
     if unknown:
         raise CanonicalFormatError(f"{path}: unknown timeframe(s) {', '.join(unknown)}")
-    ts = pd.to_datetime(frame["timestamp"], utc=True, format="%Y-%m-%dT%H:%M:%SZ",
+    ts = pd.to_datetime(text["timestamp"], utc=True, format="%Y-%m-%dT%H:%M:%SZ",
                         errors="coerce")
     if ts.isna().any():
-        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 2
-        raise CanonicalFormatError(f"{path}: line {row}: timestamp is not YYYY-MM-DDTHH:MM:SSZ")
-    frame["ts"] = ts.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").view("int64")
-    try:
-        return frame.drop(columns=["timestamp"]).astype(CANONICAL_COLUMNS)[list(CANONICAL_COLUMNS)]
-    except (TypeError, ValueError) as exc:
-        raise CanonicalFormatError(f"{path}: bad number: {exc}") from None
+        raise CanonicalFormatError(
+            f"{path}: line {line_of(ts.isna().to_numpy())}: timestamp is not "
+            "YYYY-MM-DDTHH:MM:SSZ"
+        )
+    out = {"symbol": text["symbol"], "timeframe": text["timeframe"],
+           "ts": ts.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").view("int64")}
+    for name in ("open", "high", "low", "close", "volume", "trade_count", "vwap"):
+        col = text[name].str.strip()
+        values = pd.to_numeric(col, errors="coerce").to_numpy("float64", na_value=np.nan)
+        bad_num = np.isnan(values) & ~((col == "") & (name in ("trade_count", "vwap"))).to_numpy(
+            bool
+        )
+        if bad_num.any():
+            raise CanonicalFormatError(
+                f"{path}: line {line_of(bad_num)}: bad number in column {name}"
+            )
+        out[name] = values
+    return pd.DataFrame(out).astype(CANONICAL_COLUMNS)[list(CANONICAL_COLUMNS)]

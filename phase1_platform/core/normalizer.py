@@ -11,8 +11,15 @@ Output ticks are in canonical order: symbol, then (timestamp, sequence, source,
 source_row). Sorting on persisted keys (not on the order files were given) keeps the
 order reproducible from the store. A row with a ``trade_id`` already seen for its
 symbol is one trade: the first in canonical order is kept, the others are quarantined
-as duplicates (counted, never silently dropped). Rows without ``trade_id`` are never
-deduplicated here: identical prints in one millisecond are distinct trades.
+as duplicates (counted, never silently dropped). Rows without ``trade_id`` are not
+deduplicated by content: identical prints in one millisecond are distinct trades. The
+identity of such a row includes its source and position (DESIGN section 3), so the very
+same row read twice (same source, same ``source_row``, same content, e.g. one file
+replayed twice) is one trade: the copy is quarantined as a duplicate row.
+
+A reader may mark a line it could not split into the right fields with a non-empty
+``malformed`` column holding the line as written; such a row is quarantined as a
+malformed line with that text as its raw form.
 """
 
 from __future__ import annotations
@@ -35,16 +42,25 @@ from .schema import (
 
 REQUIRED_COLUMNS = ("timestamp", "symbol", "price", "size")
 OPTIONAL_COLUMNS = ("exchange", "conditions", "trade_id", "sequence")
+MALFORMED_COLUMN = "malformed"  # set by readers on lines with the wrong number of fields
 
 SYMBOL_PATTERN = r"^[A-Z0-9.\-]{1,16}$"
-_ZONE_PATTERN = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+# a zone (Z or an offset) right after a time of day: a bare date such as "2013-10-07"
+# must not pass because it ends in what looks like an offset ("-07")
+# (no \s or \d: they send pandas' pyarrow strings to Python's slower re)
+_ZONE_PATTERN = (
+    r"[Tt ][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]+)?)?)? *"
+    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+)
 
 
 class Reason:
     """Quarantine reasons (DESIGN section 7); a row gets the first that applies."""
 
+    MALFORMED_LINE = "malformed line"
     TIMESTAMP_UNPARSEABLE = "unparseable timestamp"
     TIMESTAMP_NO_ZONE = "timestamp without zone"
+    TIMESTAMP_BEFORE_1970 = "timestamp before 1970"
     SYMBOL_MALFORMED = "malformed symbol"
     SYMBOL_UNKNOWN = "unknown symbol"
     PRICE_BAD = "price <= 0 or NaN"
@@ -54,6 +70,7 @@ class Reason:
     SEQUENCE_BAD = "unparseable sequence"
     OUTSIDE_PARTITION = "outside partition"
     DUPLICATE_TRADE_ID = "duplicate trade_id"
+    DUPLICATE_ROW = "duplicate row"
 
 
 class MissingColumnsError(ValueError):
@@ -80,7 +97,8 @@ class NormalizeResult:
 class TickNormalizer:
     """Makes ticks canonical.
 
-    symbols: when given, rows of other symbols are quarantined as unknown.
+    symbols: when given (names, or one comma-separated string), rows of other symbols
+        are quarantined as unknown.
     window: when given, [start_ns, end_ns) in UTC; rows outside are quarantined.
     """
 
@@ -90,7 +108,8 @@ class TickNormalizer:
 
     def __post_init__(self) -> None:
         if self.symbols is not None:
-            self._symbols = frozenset(s.strip().upper() for s in self.symbols if s.strip())
+            names = self.symbols.split(",") if isinstance(self.symbols, str) else self.symbols
+            self._symbols = frozenset(s.strip().upper() for s in names if s.strip())
 
     def normalize(self, raw: pd.DataFrame, source: str = "input") -> NormalizeResult:
         missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
@@ -103,7 +122,18 @@ class TickNormalizer:
         def flag(mask: np.ndarray, why: str) -> None:
             reason[mask & pd.isna(reason)] = why
 
+        raw_lines = None  # the line as written, for rows a reader marked malformed
+        raw_cols = raw
+        if MALFORMED_COLUMN in raw.columns:
+            m = raw[MALFORMED_COLUMN]
+            malformed = (m.notna() & m.astype("str").str.len().gt(0)).to_numpy(bool)
+            flag(malformed, Reason.MALFORMED_LINE)
+            raw_lines = np.where(malformed, m.astype("str").to_numpy(object), None)
+            raw_cols = raw.drop(columns=[MALFORMED_COLUMN])
         ts = _parse_timestamps(raw["timestamp"], flag)
+        # bars are epoch-aligned int64 ns with -1 as "no bar": a tick before the epoch
+        # would be lost silently there, so it is quarantined here
+        flag(ts < 0, Reason.TIMESTAMP_BEFORE_1970)
         symbol = _text(raw["symbol"])
         flag(~symbol.str.fullmatch(SYMBOL_PATTERN).fillna(False).to_numpy(bool),
              Reason.SYMBOL_MALFORMED)
@@ -124,7 +154,9 @@ class TickNormalizer:
             flag(~((ts >= start) & (ts < end)), Reason.OUTSIDE_PARTITION)
 
         src = (
-            _text(raw["source"]) if "source" in raw.columns else pd.Series([source] * n, dtype="str")
+            _text(raw["source"])
+            if "source" in raw.columns
+            else pd.Series([source] * n, dtype="str")
         )
         src_row = (
             pd.to_numeric(raw["source_row"]).to_numpy("int64")
@@ -147,17 +179,21 @@ class TickNormalizer:
         )
         good = pd.isna(reason)
         ticks = canonical_sort(ticks[good])
+        quarantine = _quarantine_frame(raw_cols, ~good, reason, src, src_row, raw_lines)
+
+        dup_frames = []
+        same_row = _same_row_as_previous(ticks)
+        if same_row.any():
+            dup_frames.append(_duplicates_frame(ticks[same_row], Reason.DUPLICATE_ROW))
+            ticks = ticks[~same_row]
         dup = ticks["trade_id"].ne("").to_numpy(bool) & ticks.duplicated(
             subset=["symbol", "trade_id"], keep="first"
         ).to_numpy(bool)
-
-        quarantine = _quarantine_frame(raw, ~good, reason, src, src_row)
         if dup.any():
-            dups = ticks[dup]
-            quarantine = pd.concat(
-                [quarantine, _duplicates_frame(dups)], ignore_index=True
-            )
+            dup_frames.append(_duplicates_frame(ticks[dup], Reason.DUPLICATE_TRADE_ID))
             ticks = ticks[~dup]
+        if dup_frames:
+            quarantine = pd.concat([quarantine, *dup_frames], ignore_index=True)
         ticks = ticks.reset_index(drop=True)
         ticks["ts"] = pd.to_datetime(ticks["ts"].to_numpy("int64"), utc=True).as_unit("ns")
         ticks = ticks.astype(TICK_COLUMNS)
@@ -231,12 +267,16 @@ def _parse_sequence(col: pd.Series | None, n: int, flag) -> np.ndarray:
     return num.fillna(-1).to_numpy("float64").astype("int64")
 
 
-def _quarantine_frame(raw, bad, reason, src, src_row) -> pd.DataFrame:
+def _quarantine_frame(raw, bad, reason, src, src_row, raw_lines=None) -> pd.DataFrame:
     if not bad.any():
         return empty_quarantine()
     rows = raw[bad]
     text = rows.astype("str").fillna("")
     raw_text = text.apply(lambda r: ",".join(f"{k}={v}" for k, v in r.items()), axis=1)
+    if raw_lines is not None:
+        lines = raw_lines[bad]
+        raw_text = pd.Series(np.where(pd.isna(lines), raw_text.to_numpy(object), lines),
+                             index=raw_text.index)
     return pd.DataFrame(
         {
             "source": src[bad].to_numpy(),
@@ -247,14 +287,41 @@ def _quarantine_frame(raw, bad, reason, src, src_row) -> pd.DataFrame:
     ).astype(QUARANTINE_COLUMNS)
 
 
-def _duplicates_frame(dups: pd.DataFrame) -> pd.DataFrame:
+def _same_row_as_previous(ticks: pd.DataFrame) -> np.ndarray:
+    """Rows (in canonical order) identical to the previous one, source and position included.
+
+    Canonical order puts such copies next to each other; the cheap integer keys are
+    compared first, the text columns only for the few candidates.
+    """
+    n = len(ticks)
+    out = np.zeros(n, dtype=bool)
+    if n < 2:
+        return out
+    col = ticks["ts"]
+    ts = col.to_numpy("int64") if pd.api.types.is_integer_dtype(col.dtype) else ts_ns(col)
+    src_row = ticks["source_row"].to_numpy("int64")
+    seq = ticks["sequence"].to_numpy("int64")
+    cand = np.flatnonzero(
+        (ts[1:] == ts[:-1]) & (src_row[1:] == src_row[:-1]) & (seq[1:] == seq[:-1])
+    ) + 1
+    if len(cand) == 0:
+        return out
+    same = np.ones(len(cand), dtype=bool)
+    for name in ("symbol", "source", "price", "size", "exchange", "conditions", "trade_id"):
+        values = ticks[name].to_numpy()
+        same &= values[cand] == values[cand - 1]
+    out[cand[same]] = True
+    return out
+
+
+def _duplicates_frame(dups: pd.DataFrame, reason: str) -> pd.DataFrame:
     shown = dups.drop(columns=["source", "source_row"]).astype("str")
     raw_text = shown.apply(lambda r: ",".join(f"{k}={v}" for k, v in r.items()), axis=1)
     return pd.DataFrame(
         {
             "source": dups["source"].to_numpy(),
             "source_row": dups["source_row"].to_numpy(),
-            "reason": Reason.DUPLICATE_TRADE_ID,
+            "reason": reason,
             "raw": raw_text.to_numpy(),
         }
     ).astype(QUARANTINE_COLUMNS)

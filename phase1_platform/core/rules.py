@@ -5,7 +5,44 @@ whether it counts in volume (volume, trade_count, vwap). The default counts ever
 with size > 0 for both. Vendor-style rule sets exclude conditions from price, volume or
 both, and may let zero-size prints set prices (LEAN's futures bars do).
 
+An exclusion entry is a condition name (``"AveragePrice"``) or a conjunction of names
+separated by spaces, where ``!Name`` means the condition is absent:
+``"AveragePrice !ExtendedHours"`` excludes average-price prints except those marked
+extended hours. A tick is excluded when any entry matches its conditions.
+
 Evaluation is vectorized: each distinct conditions string is judged once.
+
+Vendor rule sets, measured against LEAN's own bars on ``../shared/data`` (BarEngine 1m,
+open-labelled ``[start, end)``; BarComparator with exact tolerances; the real-data parity
+tests assert these figures):
+
+``lean-equity``: SPY 2013-10-07, 250,601 trades vs LEAN's 828 minute bars::
+
+    rule set      OHLC identical  open  high  low  close  volume  all fields
+    default       697/828         795   785   778  785    825     696
+    lean-equity   726/828         796   803   800  786    826     726
+
+- Average-price and derivatively-priced prints (block and VWAP trades, e.g. 1,002,411 @
+  168.90 at 13:07) set none of LEAN's prices in the regular session but do in extended
+  hours (LEAN's 16:01, 16:09 and 17:04 highs are such prints), hence
+  ``"AveragePrice !ExtendedHours"``.
+- The opening/closing auction prints and the official open/close prints are left out of
+  LEAN's minute volume: the 16:00 minute then matches exactly; the 09:30 one is 1,750
+  shares short of LEAN's, which no condition explains. Their prices lie inside the bars.
+- ``Suspicious`` rows: LEAN documents that its bars leave them out (none on this day).
+- Left over, and not expressible by conditions: 100 minutes differ by a cent at the open,
+  close, high or low because of intermarket-sweep prints at the edge of the minute (LEAN
+  drops some sweeps but not others: dropping every sweep from prices gives 591/828); LEAN's
+  15:59 bar holds the first closing-auction print (3,500 @ 167.42 stamped 16:00:00.726)
+  in close and volume; LEAN's 09:30 open skips the Form T ("ExtendedHours") prints of the
+  session's first milliseconds. Daily bar (XNYS session): high and low identical, open
+  (Form T), close (the closing print) and volume (-5,250 shares) differ for those reasons;
+  under the default rules the high also differs (the 168.90 average-price print).
+
+``lean-future``: GC December 2013 (GCZ13), 39,702 rows vs LEAN's 1,314 minute bars:
+1313/1314 identical (the miss: the day's last minute, volume 16 vs 14, two identical
+2-lot prints in one millisecond counted once by LEAN); default rules (zero-size rows
+excluded) 1310/1314, the 3 extra misses being highs/lows set by zero-size rows.
 """
 
 from __future__ import annotations
@@ -18,6 +55,29 @@ import pandas as pd
 from .conditions import tokens
 
 
+def parse_entry(entry: str) -> tuple[frozenset[str], frozenset[str]]:
+    """``"A !B C"`` -> (required {A, C}, forbidden {B})."""
+    words = entry.split()
+    if not words:
+        raise ValueError("empty condition entry in a rule set")
+    required = frozenset(w for w in words if not w.startswith("!"))
+    forbidden = frozenset(w[1:] for w in words if w.startswith("!"))
+    if not required or "" in forbidden:
+        raise ValueError(f"condition entry {entry!r} must name at least one condition")
+    return required, forbidden
+
+
+def entry_matches(entry: str, toks: frozenset[str]) -> bool:
+    required, forbidden = parse_entry(entry)
+    return required <= toks and not (forbidden & toks)
+
+
+def matching_entries(entries: frozenset[str], conditions: str) -> list[str]:
+    """The entries of ``entries`` that match a tick with these conditions (sorted)."""
+    toks = tokens(conditions)
+    return sorted(e for e in entries if entry_matches(e, toks))
+
+
 @dataclass(frozen=True)
 class EligibilityRules:
     name: str
@@ -26,10 +86,17 @@ class EligibilityRules:
     zero_size_sets_price: bool = False
     description: str = ""
 
+    def __post_init__(self) -> None:
+        for entry in self.exclude_from_price | self.exclude_from_volume:
+            parse_entry(entry)
+
     def judge(self, conditions: str) -> tuple[bool, bool]:
         """(may set price, counts in volume) for a tick with these conditions and size > 0."""
         toks = tokens(conditions)
-        return not (toks & self.exclude_from_price), not (toks & self.exclude_from_volume)
+        return (
+            not any(entry_matches(e, toks) for e in self.exclude_from_price),
+            not any(entry_matches(e, toks) for e in self.exclude_from_volume),
+        )
 
     def evaluate(self, conditions: pd.Series, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boolean arrays (price_ok, volume_ok) for a column of ticks."""
@@ -90,5 +157,21 @@ LEAN_FUTURE_RULES = register(
         name="lean-future",
         zero_size_sets_price=True,
         description="LEAN futures bars: zero-size rows move high and low",
+    )
+)
+
+
+LEAN_EQUITY_RULES = register(
+    EligibilityRules(
+        name="lean-equity",
+        exclude_from_price=frozenset(
+            {"AveragePrice !ExtendedHours", "DerivativelyPriced !ExtendedHours", "Suspicious"}
+        ),
+        exclude_from_volume=frozenset(
+            {"OpeningPrints", "ClosingPrints", "OfficialOpen", "OfficialClose", "Suspicious"}
+        ),
+        description="LEAN/AlgoSeek equity bars: average-price prints set no regular-session "
+        "prices; auction and official open/close prints count in no volume; suspicious "
+        "rows are left out",
     )
 )

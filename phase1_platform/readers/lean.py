@@ -108,6 +108,26 @@ def _local_ms_to_utc_ns(date: str, ms: np.ndarray) -> np.ndarray:
     return local.tz_convert("UTC").as_unit("ns")
 
 
+def _hex_masks(col: pd.Series, where: str) -> pd.Series:
+    """LEAN's hex condition masks -> int64; each distinct text is parsed once."""
+    codes, uniques = pd.factorize(col.fillna(""))
+    try:
+        values = np.array([int(h, 16) if h.strip() else 0 for h in uniques], dtype="int64")
+    except ValueError:
+        bad = next(h for h in uniques if h.strip() and not _is_hex(h))
+        raise InputFileError(f"{where}: condition {bad!r} is not a hex mask") from None
+    return pd.Series(values[codes] if len(values) else np.zeros(len(col), dtype="int64"),
+                     index=col.index)
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return True
+
+
 def read_lean_ticks(path: str | Path, contract: str | None = None) -> pd.DataFrame:
     """Raw tick rows of a LEAN tick zip (every contract of a futures zip unless given)."""
     path = Path(path)
@@ -121,7 +141,7 @@ def read_lean_ticks(path: str | Path, contract: str | None = None) -> pd.DataFra
         ms = raw["ms"].to_numpy("int64")
         if lp.asset == "equity":
             price = raw["price"].to_numpy("float64") / EQUITY_PRICE_SCALE
-            masks = raw["condition"].map(lambda h: int(h, 16) if h else 0)
+            masks = _hex_masks(raw["condition"], f"{path}:{member}")
             conditions = lean_masks_to_conditions(masks)
             symbol = lp.symbol
         else:

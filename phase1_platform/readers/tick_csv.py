@@ -1,9 +1,15 @@
 """Reader of the DESIGN tick CSV (section 3): raw text columns for the normalizer.
 
-Every line becomes a row with its position (``source_row``, 0 = first data line) and
-the file name as ``source``; nothing is parsed or dropped here, so the normalizer can
-quarantine bad values with a reason. Lines with the wrong number of fields are kept
-as rows whose timestamp is unparseable, never dropped silently.
+Every data line becomes a row with its position (``source_row``, 0 = first data line,
+blank lines not counted) and the file name as ``source``; nothing is parsed or dropped
+here, so the normalizer can quarantine bad values with a reason. A line with the wrong
+number of fields (too few or too many) is kept as a row whose ``malformed`` column holds
+the line as written (the normalizer quarantines it as a malformed line), never dropped
+and never shifted into the wrong columns. The ``malformed`` column is present only when
+the file has such lines.
+
+Parsing is pyarrow's CSV reader (vectorized, strict about field counts; its handler for
+invalid rows runs only on the malformed lines).
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
-from ..core.normalizer import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from ..core.normalizer import MALFORMED_COLUMN, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from .errors import InputFileError
 
 KNOWN_COLUMNS = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
@@ -23,45 +32,77 @@ KNOWN_COLUMNS = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
 def read_tick_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputFileError(f"tick file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise InputFileError(f"cannot read tick file {path}: {exc}") from None
-    header_line = text.split("\n", 1)[0].strip("\r\ufeff")
-    header = [h.strip() for h in next(csv.reader([header_line]))] if header_line else []
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        header_line = data.split(b"\n", 1)[0].decode("utf-8").strip("\r")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"cannot read tick file {path}: not UTF-8 text ({exc})") from None
+    header = [h.strip() for h in next(csv.reader([header_line]))] if header_line.strip() else []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise InputFileError(
             f"{path}: missing required column(s) {', '.join(missing)} "
             f"(header must name {', '.join(REQUIRED_COLUMNS)})"
         )
+    if len(set(header)) != len(header):
+        raise InputFileError(f"{path}: duplicate column names in the header")
+
+    bad: list[tuple[int | None, str]] = []  # (1-based row number incl. header, line text)
+
+    def on_invalid(row) -> str:
+        bad.append((row.number, row.text))
+        return "skip"
+
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=header,
+                                           skip_rows=1),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
-    except (pd.errors.ParserError, csv.Error):
-        frame = _read_ragged(text, header)
-    frame.columns = [c.strip() for c in frame.columns]
-    frame = frame[[c for c in frame.columns if c in KNOWN_COLUMNS]]
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputFileError(f"{path}: not a readable CSV file ({msg})") from None
+    if any(number is None for number, _ in bad):  # row numbers unknown: cannot place them
+        raise InputFileError(f"{path}: malformed lines whose position cannot be determined")
+
+    keep = [c for c in header if c in KNOWN_COLUMNS]
+    n_good = table.num_rows
+    n = n_good + len(bad)
+    if not bad:
+        frame = table.select(keep).to_pandas(types_mapper=_str_dtype)
+        frame["source"] = source or path.name
+        frame["source_row"] = np.arange(n, dtype="int64")
+        return frame
+    # malformed lines: put them back at their positions, the fields empty, the line kept
+    good = {c: table.column(c).to_numpy(zero_copy_only=False).astype(object) for c in keep}
+    # row.number counts non-blank rows from 1, the skipped header included
+    bad_pos = np.array([number - 2 for number, _ in bad], dtype="int64")
+    is_bad = np.zeros(n, dtype=bool)
+    is_bad[bad_pos] = True
+    cols = {}
+    for c in keep:
+        col = np.full(n, "", dtype=object)
+        col[~is_bad] = good[c]
+        cols[c] = col
+    malformed = np.full(n, "", dtype=object)
+    malformed[bad_pos] = [text for _, text in bad]
+    cols[MALFORMED_COLUMN] = malformed
+    frame = pd.DataFrame(cols, dtype="str")
     frame["source"] = source or path.name
-    frame["source_row"] = range(len(frame))
+    frame["source_row"] = np.arange(n, dtype="int64")
     return frame
 
-
-def _read_ragged(text: str, header: list[str]) -> pd.DataFrame:
-    """Slow path for a file with malformed lines: those lines get an empty timestamp."""
-    rows = []
-    reader = csv.reader(io.StringIO(text))
-    next(reader)
-    for fields in reader:
-        if not fields:
-            continue
-        if len(fields) != len(header):
-            bad = dict.fromkeys(header, "")
-            bad["symbol"] = "|".join(fields)[:64]
-            bad["timestamp"] = "malformed line"
-            rows.append(bad)
-        else:
-            rows.append(dict(zip(header, (f.strip() for f in fields), strict=True)))
-    return pd.DataFrame(rows, columns=header, dtype=str)
+def _str_dtype(arrow_type):
+    return pd.StringDtype("pyarrow", na_value=np.nan) if pa.types.is_string(arrow_type) else None

@@ -1,0 +1,41 @@
+"""``phase1 db``: manage the store's schema (Alembic migrations)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "db",
+        help="database schema: upgrade, current",
+        description="Manage the schema of the store of record. The database is "
+        "--database-url, else DATABASE_URL, else sqlite:///phase1.sqlite in the working "
+        "directory.",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("upgrade", "migrate the schema to the latest revision"),
+                       ("current", "print the schema revision of the database")):
+        a = actions.add_parser(name, help=text, description=text)
+        a.add_argument("--database-url", metavar="URL",
+                       help="SQLAlchemy URL (default: DATABASE_URL or sqlite:///phase1.sqlite)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..storage import Store
+
+    if args.action == "upgrade":
+        store = Store.from_url(args.database_url, migrate=False)
+        before = store.current_revision()
+        head = store.upgrade()
+        state = "already at" if before == head else f"upgraded from {before or 'empty'} to"
+        print(f"database {store.masked_url}: {state} revision {head} (head)")
+    else:
+        store = Store.from_url(args.database_url, migrate=False)
+        current = store.current_revision()
+        head = store.head_revision()
+        note = "head" if current == head else f"behind head {head}: run phase1 db upgrade"
+        print(f"database {store.masked_url}: revision {current or 'none'} ({note})")
+    store.dispose()
+    return 0

@@ -1,0 +1,613 @@
+"""StreamingBarAggregator: per-tick and micro-batch aggregation, identical to BarEngine.
+
+The state is the base 1-minute partial bar of each (symbol, minute) that saw an
+eligible tick; every requested timeframe (the 1d session included) is rolled up from
+it on demand with the same code paths as ``BarEngine.build``. That is exact because
+volume and notional are integer units (``schema``) summed in any order, high/low are
+commutative, and each partial bar keeps the ordering key of the tick that set its
+open and of the one that set its close: a LATE tick (older key than what the bar has
+seen) replaces the open, and a tick with a newer key replaces the close, whatever the
+arrival order. XNYS sessions (and every standard intraday timeframe) start and end on
+minute boundaries, so rolling minutes up into them loses nothing.
+
+Ordering key of a tick: ``(ts, sequence, source, source_row)``, as in
+``normalizer.canonical_sort``; ``source_row`` defaults to an arrival counter.
+A duplicate ``(symbol, trade_id)`` is counted in ``duplicates`` and ignored: the first
+ARRIVAL of a trade id is kept. That equals the batch result (which keeps the first in
+canonical order) whenever a re-sent trade arrives after the original, the usual case.
+
+Per tick: ``on_tick`` (a tight pure-Python path; pass Python ints and floats).
+Micro-batches: ``on_batch`` (normalized tick frame) or ``on_arrays`` (lean arrays),
+vectorized with numpy, merged into the state per partial bar.
+``drain_updates()`` returns the bars changed since the previous drain (all timeframes),
+``bars()`` all current bars; both are internal bar frames in canonical order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .calendar import DEFAULT_CALENDAR, Sessions, sessions_between
+from .engine import bucket_for, sort_bars
+from .rules import DEFAULT_RULES, EligibilityRules
+from .schema import BAR_COLUMNS, NOTIONAL_SCALE, QTY_SCALE, empty_bars, ts_ns
+from .timeframes import NS_PER_MINUTE, TIMEFRAMES, Timeframe, parse_timeframes
+
+_MINUTE = NS_PER_MINUTE
+_NAN = math.nan
+_INF = math.inf
+_MINUTE_TF = TIMEFRAMES["1m"]
+
+# Partial bar (a list, mutated in place): open, high, low, close, qty, notional, count,
+# open key, close key. A bar that so far has only volume-only ticks (a condition that
+# is excluded from prices) is "priceless": open/close NaN, keys None.
+_O, _H, _L, _C, _Q, _N, _K, _OK, _CK = range(9)
+
+
+class StreamingError(ValueError):
+    pass
+
+
+class StreamingBarAggregator:
+    """Bars of ``timeframes`` from ticks arriving one by one or in micro-batches."""
+
+    def __init__(
+        self,
+        timeframes="1m,5m,15m,1h,1d",
+        rules: EligibilityRules = DEFAULT_RULES,
+        calendar: str = DEFAULT_CALENDAR,
+    ) -> None:
+        self.timeframes: list[Timeframe] = parse_timeframes(timeframes)
+        self.rules = rules
+        self.calendar = calendar
+        self._counts = [0, 0]  # duplicates, ignored
+        # symbol -> [ {minute: partial bar}, {dirty minutes}, {trade ids seen},
+        #             minute of the last tick, its partial bar (a cache for on_tick) ]
+        self._state: dict[str, list] = {}
+        # conditions -> (price_ok if size > 0, volume_ok if size > 0, price_ok if size == 0)
+        self._elig: dict[str, tuple[bool, bool, bool]] = {}
+        self._plain = not (rules.exclude_from_price or rules.exclude_from_volume)
+        self._arrival = [0]
+        self.on_tick = self._make_on_tick()
+
+    @property
+    def duplicates(self) -> int:
+        """Ticks ignored because their (symbol, trade_id) was already seen."""
+        return self._counts[0]
+
+    @property
+    def ignored(self) -> int:
+        """Ticks that may set neither price nor volume under the rule set."""
+        return self._counts[1]
+
+    # ------------------------------------------------------------------ per tick
+    def _judge(self, conditions: str) -> tuple[bool, bool, bool]:
+        pok, vok = self.rules.judge(conditions)
+        e = (pok, vok, pok and self.rules.zero_size_sets_price)
+        self._elig[conditions] = e
+        return e
+
+    def _new_symbol(self, symbol: str) -> list:
+        if not isinstance(symbol, str) or not symbol:
+            raise StreamingError(f"bad symbol {symbol!r}: a non-empty string is required")
+        st = self._state[symbol] = [{}, set(), set(), None, None]
+        return st
+
+    def _make_on_tick(self):
+        # A closure: locals and cells instead of attribute look-ups on the hot path.
+        state_get = self._state.get
+        elig_get = self._elig.get
+        judge = self._judge
+        new_symbol = self._new_symbol
+        counts = self._counts
+        arrival = self._arrival
+
+        def on_tick(
+            symbol: str,
+            ts_ns: int,
+            price: float,
+            size: float,
+            conditions: str = "",
+            sequence: int = -1,
+            trade_id: str = "",
+            source: str = "stream",
+            source_row: int | None = None,
+        ) -> bool:
+            """Add one normalized tick (Python int ts in UTC ns, float price and size);
+            False when it was a duplicate trade_id or may set neither price nor volume."""
+            if not (price > 0 and size >= 0):
+                raise StreamingError(
+                    f"bad tick for {symbol}: price {price!r} must be > 0 and size {size!r} >= 0"
+                )
+            if source_row is None:
+                source_row = arrival[0]
+                arrival[0] = source_row + 1
+            st = state_get(symbol)
+            if st is None:
+                st = new_symbol(symbol)
+            if trade_id:
+                seen = st[2]
+                if trade_id in seen:
+                    counts[0] += 1
+                    return False
+                seen.add(trade_id)
+            e = elig_get(conditions) or judge(conditions)
+            if size > 0:
+                pok = e[0]
+                vok = e[1]
+            else:
+                pok = e[2]
+                vok = False
+            if not (pok or vok):
+                counts[1] += 1
+                return False
+            minute = ts_ns - ts_ns % 60_000_000_000
+            if minute == st[3]:
+                b = st[4]
+            else:
+                st[1].add(minute)
+                b = st[0].get(minute)
+                if b is None:
+                    b = st[0][minute] = [_NAN, -_INF, _INF, _NAN, 0, 0, 0, None, None]
+                st[3] = minute
+                st[4] = b
+            if pok:
+                if b[7] is None:
+                    key = (ts_ns, sequence, source, source_row)
+                    b[0] = b[1] = b[2] = b[3] = price
+                    b[7] = b[8] = key
+                else:
+                    if price > b[1]:
+                        b[1] = price
+                    elif price < b[2]:
+                        b[2] = price
+                    key = (ts_ns, sequence, source, source_row)
+                    if key > b[8]:
+                        b[3] = price
+                        b[8] = key
+                    elif key < b[7]:
+                        b[0] = price
+                        b[7] = key
+            if vok:
+                b[4] += round(size * 100_000_000)  # == schema.qty_units (same float ops)
+                b[5] += round(price * size * 1_000_000)  # == schema.notional_units
+                b[6] += 1
+            return True
+
+        return on_tick
+
+    # -------------------------------------------------------------- micro-batches
+    def on_batch(self, ticks: pd.DataFrame) -> int:
+        """Add a micro-batch of normalized ticks (TICK_COLUMNS); returns ticks accepted."""
+        n = len(ticks)
+        if n == 0:
+            return 0
+        col = ticks["ts"]
+        ts = col.to_numpy("int64") if pd.api.types.is_integer_dtype(col.dtype) else ts_ns(col)
+        symbol = _single_or_array(ticks["symbol"])
+        source = _single_or_array(ticks["source"]) if "source" in ticks.columns else "stream"
+        return self.on_arrays(
+            symbol,
+            ts,
+            ticks["price"].to_numpy("float64"),
+            ticks["size"].to_numpy("float64"),
+            conditions=ticks["conditions"] if "conditions" in ticks.columns else None,
+            sequence=ticks["sequence"].to_numpy("int64") if "sequence" in ticks.columns else None,
+            trade_id=ticks["trade_id"] if "trade_id" in ticks.columns else None,
+            source=source,
+            source_row=(
+                ticks["source_row"].to_numpy("int64") if "source_row" in ticks.columns else None
+            ),
+        )
+
+    def on_arrays(
+        self,
+        symbol,
+        ts,
+        price,
+        size,
+        conditions=None,
+        sequence=None,
+        trade_id=None,
+        source="stream",
+        source_row=None,
+    ) -> int:
+        """Lean micro-batch entry: ``symbol`` and ``source`` are one string or one per row;
+        the rest are arrays (``ts`` int64 UTC ns). Returns ticks accepted."""
+        ts = np.asarray(ts, dtype="int64")
+        n = len(ts)
+        if n == 0:
+            return 0
+        price = np.asarray(price, dtype="float64")
+        size = np.asarray(size, dtype="float64")
+        if not (np.all(price > 0) and np.all(size >= 0)):
+            bad = int(np.flatnonzero(~((price > 0) & (size >= 0)))[0])
+            raise StreamingError(
+                f"bad tick in batch row {bad}: price {price[bad]!r} must be > 0 "
+                f"and size {size[bad]!r} >= 0"
+            )
+        if len(price) != n or len(size) != n:
+            raise StreamingError("batch arrays differ in length")
+        if source_row is None:
+            row = np.arange(self._arrival[0], self._arrival[0] + n, dtype="int64")
+            self._arrival[0] += n
+        else:
+            row = np.asarray(source_row, dtype="int64")
+        seq = None if sequence is None else np.asarray(sequence, dtype="int64")
+
+        # canonical order inside the batch: symbol, ts, sequence, source, source_row
+        one_symbol = isinstance(symbol, str)
+        one_source = isinstance(source, str)
+        if not one_source:
+            source = np.asarray(source, dtype=object)
+        if one_symbol:
+            sym_codes = None
+            symbols = [symbol]
+        else:
+            sym_codes, uniq = pd.factorize(np.asarray(symbol, dtype=object), sort=True)
+            symbols = list(uniq)
+        src_codes = None if one_source else pd.factorize(source, sort=True)[0]
+        if one_symbol and bool((ts[1:] > ts[:-1]).all()):
+            order = None  # already in canonical order (the usual micro-batch)
+        else:
+            keys = [row]
+            if src_codes is not None:
+                keys.append(src_codes)
+            if seq is not None:
+                keys.append(seq)
+            keys.append(ts)
+            if sym_codes is not None:
+                keys.append(sym_codes)
+            order = np.lexsort(keys)
+            ts, price, size, row = ts[order], price[order], size[order], row[order]
+            if seq is not None:
+                seq = seq[order]
+            if sym_codes is not None:
+                sym_codes = sym_codes[order]
+            if src_codes is not None:
+                source = source[order]
+        states = [self._state.get(s) or self._new_symbol(s) for s in symbols]
+
+        keep = None
+        if trade_id is not None:
+            tid = np.asarray(trade_id, dtype=object)
+            if order is not None:
+                tid = tid[order]
+            keep = self._dedup(tid, sym_codes, states)
+
+        price_ok, volume_ok = self._eligibility(conditions, size, order)
+        if keep is not None:
+            price_ok &= keep
+            volume_ok &= keep
+        accepted = int(np.count_nonzero(price_ok | volume_ok))
+        self._counts[1] += n - accepted
+        if accepted == 0:
+            return 0
+        qty = size * float(QTY_SCALE)  # schema.qty_units: the same float ops
+        np.rint(qty, out=qty)
+        notional = price * size  # schema.notional_units: (price * size) * 1e6
+        notional *= float(NOTIONAL_SCALE)
+        np.rint(notional, out=notional)
+        g = _partial_bars(sym_codes, ts // _MINUTE, price, qty.astype("int64"),
+                          notional.astype("int64"), price_ok, volume_ok)
+        self._merge(g, states, ts, seq, source, row)
+        return accepted
+
+    def _dedup(self, tid: np.ndarray, sym_codes: np.ndarray, states: list) -> np.ndarray | None:
+        """Mask of rows to keep (None: all); rows are in canonical order."""
+        has = np.fromiter(map(bool, tid), dtype=bool, count=len(tid))
+        if not has.any():
+            return None
+        if len(states) == 1:
+            ids = tid[has].tolist()
+            seen = states[0][2]
+            if seen.isdisjoint(ids) and len(set(ids)) == len(ids):
+                seen.update(ids)
+                return None
+        keep = np.ones(len(tid), dtype=bool)
+        for i in np.flatnonzero(has).tolist():
+            seen = states[0 if sym_codes is None else sym_codes[i]][2]
+            t = tid[i]
+            if t in seen:
+                keep[i] = False
+                self._counts[0] += 1
+            else:
+                seen.add(t)
+        return keep
+
+    def _eligibility(self, conditions, size: np.ndarray, order) -> tuple[np.ndarray, np.ndarray]:
+        traded = size > 0
+        if self._plain or conditions is None:
+            pok = np.ones(len(size), dtype=bool) if self.rules.zero_size_sets_price else traded
+            return pok.copy(), traded
+        cond = conditions.to_numpy(dtype=object) if isinstance(conditions, pd.Series) else (
+            np.asarray(conditions, dtype=object)
+        )
+        if order is not None:
+            cond = cond[order]
+        codes, uniq = pd.factorize(cond, use_na_sentinel=False)
+        table = np.array(
+            [self._elig.get(c) or self._judge(c) for c in map(str, uniq)], dtype=bool
+        ).reshape(-1, 3)
+        pok = np.where(traded, table[codes, 0], table[codes, 2])
+        return pok, traded & table[codes, 1]
+
+    def _merge(self, g, states, ts, seq, source, row) -> None:
+        (gsym, gkey, go, gh, gl, gc, gq, gn, gk, gfirst, glast) = g
+        ng = len(gkey)
+        has = gfirst >= 0
+        fi, li = (gfirst, glast) if bool(has.all()) else (
+            np.where(has, gfirst, 0), np.where(has, glast, 0)
+        )
+
+        def keys(i):  # ordering keys of the ticks at rows i
+            return zip(
+                ts[i].tolist(),
+                [-1] * ng if seq is None else seq[i].tolist(),
+                [source] * ng if isinstance(source, str) else source[i].tolist(),
+                row[i].tolist(),
+                strict=True,
+            )
+
+        gsym = [0] * ng if gsym is None else gsym.tolist()
+        for s, m, o, h, lo, c, q, nv, k, f, okey, ckey in zip(
+            gsym, (gkey * _MINUTE).tolist(), go.tolist(), gh.tolist(), gl.tolist(),
+            gc.tolist(), gq.tolist(), gn.tolist(), gk.tolist(), gfirst.tolist(), keys(fi),
+            keys(li), strict=True,
+        ):
+            st = states[s]
+            st[1].add(m)
+            bars = st[0]
+            b = bars.get(m)
+            if f >= 0:
+                if b is None:
+                    bars[m] = [o, h, lo, c, q, nv, k, okey, ckey]
+                    continue
+                if b[_OK] is None:
+                    b[_O], b[_H], b[_L], b[_C], b[_OK], b[_CK] = o, h, lo, c, okey, ckey
+                else:
+                    if h > b[_H]:
+                        b[_H] = h
+                    if lo < b[_L]:
+                        b[_L] = lo
+                    if okey < b[_OK]:
+                        b[_O] = o
+                        b[_OK] = okey
+                    if ckey > b[_CK]:
+                        b[_C] = c
+                        b[_CK] = ckey
+            elif b is None:
+                bars[m] = [_NAN, -_INF, _INF, _NAN, q, nv, k, None, None]
+                continue
+            b[_Q] += q
+            b[_N] += nv
+            b[_K] += k
+
+    # ------------------------------------------------------------------ output
+    def bars(self) -> pd.DataFrame:
+        """Every current bar of every timeframe (internal bar frame, canonical order)."""
+        return self._build({s: None for s in self._state})
+
+    def drain_updates(self) -> pd.DataFrame:
+        """Bars created or restated since the previous drain, all timeframes touched."""
+        dirty = {s: st[1] for s, st in self._state.items() if st[1]}
+        if not dirty:
+            return empty_bars()
+        dirty_arr = {s: np.fromiter(d, dtype="int64", count=len(d)) for s, d in dirty.items()}
+        for st in self._state.values():
+            st[1] = set()
+            st[3] = st[4] = None  # the next tick must mark its minute dirty again
+        lo_all = min(int(a.min()) for a in dirty_arr.values())
+        hi_all = max(int(a.max()) for a in dirty_arr.values())
+        sessions = sessions_between(lo_all, hi_all, self.calendar)
+        select: dict[str, tuple[int, int]] = {}
+        touched: dict[tuple[str, str], np.ndarray] = {}
+        for s, mins in dirty_arr.items():
+            lo, hi = int(mins.min()), int(mins.max()) + _MINUTE
+            for tf in self.timeframes:
+                b = bucket_for(mins, tf, sessions)
+                inside = b >= 0
+                if not inside.any():
+                    continue
+                touched[(s, tf.name)] = np.unique(b[inside])
+                if tf.is_session:
+                    idx = sessions.locate(mins[inside])
+                    lo = min(lo, int(sessions.opens[idx].min()))
+                    hi = max(hi, int(sessions.closes[idx].max()))
+                else:
+                    lo = min(lo, int(b[inside].min()))
+                    hi = max(hi, int(b[inside].max()) + tf.ns)
+            select[s] = (lo, hi)
+        out = self._build(select, sessions_hint=(lo_all, hi_all))
+        if len(out) == 0:
+            return out
+        sym = out["symbol"].to_numpy(object)
+        tfn = out["timeframe"].to_numpy(object)
+        ts = out["ts"].to_numpy("int64")
+        keep = np.zeros(len(out), dtype=bool)
+        for (s, name), buckets in touched.items():
+            rows = np.flatnonzero((sym == s) & (tfn == name))
+            keep[rows[np.isin(ts[rows], buckets)]] = True
+        return out[keep].reset_index(drop=True)
+
+    def _build(self, select: dict, sessions_hint: tuple[int, int] | None = None) -> pd.DataFrame:
+        """Bars from the minute state of ``select`` (symbol -> None for all minutes, or a
+        [lo, hi) window holding whole buckets of every timeframe)."""
+        symbols = sorted(select)
+        parts = []
+        for code, s in enumerate(symbols):
+            bars = self._state[s][0]
+            if not bars:
+                continue
+            mins = np.fromiter(bars.keys(), dtype="int64", count=len(bars))
+            vals = list(bars.values())
+            window = select[s]
+            if window is not None:
+                idx = np.flatnonzero((mins >= window[0]) & (mins < window[1]))
+                mins = mins[idx]
+                vals = [vals[i] for i in idx.tolist()]
+            if len(vals) == 0:
+                continue
+            order = np.argsort(mins, kind="stable")
+            mins = mins[order]
+            vals = [vals[i] for i in order.tolist()]
+            parts.append((code, mins, vals))
+        if not parts:
+            return empty_bars()
+        sym = np.concatenate([np.full(len(m), c, dtype="int64") for c, m, _ in parts])
+        minute = np.concatenate([m for _, m, _ in parts])
+        vals = [v for _, _, vs in parts for v in vs]
+        cols = list(zip(*vals, strict=True))
+        o, h, lo, c = (np.array(cols[i], dtype="float64") for i in (_O, _H, _L, _C))
+        q, nv, k = (np.array(cols[i], dtype="int64") for i in (_Q, _N, _K))
+        priced = np.fromiter((x is not None for x in cols[_OK]), dtype=bool, count=len(vals))
+        lo_ns, hi_ns = sessions_hint or (int(minute.min()), int(minute.max()))
+        sessions = sessions_between(
+            min(lo_ns, int(minute.min())), max(hi_ns, int(minute.max())), self.calendar
+        )
+        names = np.asarray(symbols, dtype=object)
+        out = []
+        for tf in self.timeframes:
+            parts = _bars_from_minutes(sym, minute, o, h, lo, c, q, nv, k, priced, tf, sessions)
+            if parts is not None:
+                out.append(_frame(parts, names, tf.name))
+        if not out:
+            return empty_bars()
+        return sort_bars(pd.concat(out, ignore_index=True).astype(BAR_COLUMNS))
+
+
+def _single_or_array(col: pd.Series):
+    """One string when the column holds a single value, else an object array."""
+    values = col.to_numpy(dtype=object)
+    first = values[0]
+    if isinstance(first, str) and (values == first).all():
+        return first
+    return values
+
+
+def _partial_bars(sym, key, price, qty, notional, price_ok, volume_ok):
+    """Per (symbol, key) partial bars over rows in canonical order, keeping bars that have
+    only volume-only ticks (first/last -1 for those). ``sym`` None: one symbol.
+    Returns (sym or None, key, open, high, low, close, qty, notional, count, first, last)."""
+    kept = price_ok | volume_ok
+    if bool(kept.all()):
+        rows = None
+        s, b, pok, vok, p, qv, nvv = sym, key, price_ok, volume_ok, price, qty, notional
+    else:
+        rows = np.flatnonzero(kept)
+        s = None if sym is None else sym[rows]
+        b, pok, vok, p = key[rows], price_ok[rows], volume_ok[rows], price[rows]
+        qv, nvv = qty[rows], notional[rows]
+    m = len(b)
+    change = np.empty(m, dtype=bool)
+    change[0] = True
+    np.not_equal(b[1:], b[:-1], out=change[1:])
+    if s is not None:
+        change[1:] |= s[1:] != s[:-1]
+    starts = np.flatnonzero(change)
+    ends = np.append(starts[1:], m)
+    if bool(vok.all()):
+        q = np.add.reduceat(qv, starts)
+        nv = np.add.reduceat(nvv, starts)
+        k = ends - starts
+    else:
+        q = np.add.reduceat(np.where(vok, qv, 0), starts)
+        nv = np.add.reduceat(np.where(vok, nvv, 0), starts)
+        k = np.add.reduceat(vok.astype("int64"), starts)
+    if bool(pok.all()):
+        h = np.maximum.reduceat(p, starts)
+        lo = np.minimum.reduceat(p, starts)
+        first, last = starts, ends - 1
+        if rows is not None:
+            first, last = rows[first], rows[last]
+        o, c = price[first], price[last]
+    else:
+        h = np.maximum.reduceat(np.where(pok, p, -np.inf), starts)
+        lo = np.minimum.reduceat(np.where(pok, p, np.inf), starts)
+        priced = np.flatnonzero(pok)
+        fpos = np.searchsorted(priced, starts, side="left")
+        lpos = np.searchsorted(priced, ends, side="left") - 1
+        has = (fpos < len(priced)) & (fpos <= lpos)
+        if len(priced):
+            fpos = np.clip(fpos, 0, len(priced) - 1)
+            lpos = np.clip(lpos, 0, None)
+            first = priced[fpos] if rows is None else rows[priced[fpos]]
+            last = priced[lpos] if rows is None else rows[priced[lpos]]
+            first = np.where(has, first, -1)
+            last = np.where(has, last, -1)
+        else:
+            first = last = np.full(len(starts), -1, dtype="int64")
+        o = np.where(has, price[np.clip(first, 0, None)], np.nan)
+        c = np.where(has, price[np.clip(last, 0, None)], np.nan)
+    return (None if s is None else s[starts], b[starts], o, h, lo, c, q, nv, k, first, last)
+
+
+def _bars_from_minutes(
+    sym, minute, o, h, lo, c, q, nv, k, priced, tf: Timeframe, sessions: Sessions
+):
+    """Bars of ``tf`` from minute partials in (symbol, minute) order: the bars BarEngine
+    builds from the ticks themselves (a bar needs a price-setting tick; the volume of
+    volume-only ticks counts in every bar whose interval holds them). BarEngine's own
+    roll-ups equal this: it rolls up only when no tick is volume-only."""
+    if tf == _MINUTE_TF:
+        if priced.all():
+            return sym, minute, o, h, lo, c, q, nv, k
+        i = np.flatnonzero(priced)
+        return sym[i], minute[i], o[i], h[i], lo[i], c[i], q[i], nv[i], k[i]
+    if tf.is_session and not (
+        np.all(np.mod(sessions.opens, _MINUTE) == 0) and np.all(np.mod(sessions.closes, _MINUTE)
+                                                               == 0)
+    ):
+        raise StreamingError(
+            f"calendar sessions are not aligned to minutes: streaming {tf.name} is not supported"
+        )
+    bucket = bucket_for(minute, tf, sessions)
+    keep = np.flatnonzero(bucket >= 0)
+    if len(keep) == 0:
+        return None
+    s, b = sym[keep], bucket[keep]
+    change = np.empty(len(keep), dtype=bool)
+    change[0] = True
+    change[1:] = (s[1:] != s[:-1]) | (b[1:] != b[:-1])
+    starts = np.flatnonzero(change)
+    ends = np.append(starts[1:], len(keep))
+    pr = np.flatnonzero(priced[keep])  # positions (within keep) of priced minutes
+    fpos = np.searchsorted(pr, starts, side="left")
+    lpos = np.searchsorted(pr, ends, side="left") - 1
+    has = (fpos < len(pr)) & (fpos <= lpos)
+    first = keep[pr[fpos[has]]]
+    last = keep[pr[lpos[has]]]
+    return (
+        s[starts][has],
+        b[starts][has],
+        o[first],
+        np.maximum.reduceat(h[keep], starts)[has],
+        np.minimum.reduceat(lo[keep], starts)[has],
+        c[last],
+        np.add.reduceat(q[keep], starts)[has],
+        np.add.reduceat(nv[keep], starts)[has],
+        np.add.reduceat(k[keep], starts)[has],
+    )
+
+
+def _frame(parts, names: np.ndarray, timeframe: str) -> pd.DataFrame:
+    sym, bucket, o, h, lo, c, q, nv, k = parts
+    if len(bucket) == 0:
+        return empty_bars()
+    return pd.DataFrame(
+        {
+            "symbol": names[sym],
+            "timeframe": timeframe,
+            "ts": bucket,
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "qty": q,
+            "notional": nv,
+            "trade_count": k,
+        }
+    ).astype(BAR_COLUMNS)

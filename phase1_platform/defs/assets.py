@@ -1,0 +1,407 @@
+"""Assets: raw ticks -> normalized ticks -> bars per timeframe -> canonical export.
+
+Data lives in the store of record (``store`` resource); the assets move it along and
+record what they did as metadata. Each asset runs for every partition of its run
+(one partition normally; several in a backfill run).
+
+- ``raw_ticks``: lands the partition's tick files (file drop) into the landing table;
+  bad rows are quarantined with their reason. A partition's raw ticks are what landed
+  for its symbol and trading date, whichever way they came.
+- ``normalized_ticks``: the partition's canonical tick set (all sources merged, one row
+  per trade_id, canonical order) read from the landing table.
+- ``bars_1m``: built from the normalized ticks with the symbol's rule set; replaces the
+  partition's bars atomically (the coarser timeframes are rebuilt downstream).
+- ``bars_5m``, ``bars_15m``, ``bars_1h``, ``bars_1d``: rolled up from ``bars_1m``.
+- ``reference_bars``: the vendor's own bars for the partition (LEAN files in the drop),
+  kept as a canonical CSV for the parity checks.
+- ``canonical_export``: the canonical CSV of every timeframe of the partition, at
+  ``$PHASE1_EXPORT_DIR/<date>/<SYMBOL>.csv``, its sha256 in the metadata.
+"""
+
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ..core.calendar import trading_day_window
+from ..core.engine import BarEngine, rollup
+from ..core.export import CanonicalExporter, read_canonical_csv
+from ..core.normalizer import NormalizeResult, TickNormalizer
+from ..core.rules import get_rules
+from ..core.schema import QTY_SCALE, ts_ns
+from ..core.timeframes import TIMEFRAMES
+from ..readers import read_lean_bars, read_ticks
+from .metadata import (
+    bars_chart_md,
+    bars_preview_md,
+    counts_table_md,
+    ticks_preview_md,
+    time_range,
+)
+from .partitions import backfill_policy, partition_key, partitions_def, split_key
+from .resources import FileDropResource, PipelineSettings, SourcesResource, StoreResource
+
+# the backfill policy (several partitions per run) is a beta parameter of @asset in 1.13
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
+
+OWNERS = ["team:market-data"]
+BAR_TIMEFRAMES = ("1m", "5m", "15m", "1h", "1d")
+COMMON = {"partitions_def": partitions_def, "backfill_policy": backfill_policy, "owners": OWNERS}
+
+
+@dataclass(frozen=True)
+class Part:
+    date: str
+    symbol: str
+    start_ns: int
+    end_ns: int
+
+    @property
+    def key(self) -> str:
+        return partition_key(self.date, self.symbol)
+
+
+def partitions_of(context) -> list[Part]:
+    """The partitions of this run (one normally, several in a backfill run)."""
+    if not context.has_partition_key and not context.has_partition_key_range:
+        raise dg.Failure("run without a partition: choose one, e.g. --partition 2013-10-07|SPY")
+    keys = context.partition_keys
+    parts = []
+    for k in keys:
+        date, symbol = split_key(k)
+        start, end = trading_day_window(date)
+        parts.append(Part(date, symbol, start, end))
+    return parts
+
+
+def _result(parts: list[Part], per_part: list[dict]) -> dg.MaterializeResult:
+    """One partition: its metadata; several: totals of numbers plus each one's metadata."""
+    if len(per_part) == 1:
+        return dg.MaterializeResult(metadata=per_part[0])
+    merged: dict[str, object] = {"partitions": len(parts)}
+    for key in per_part[0]:
+        vals = [m.get(key) for m in per_part]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            merged[key] = int(sum(vals))
+    merged["by_partition"] = dg.MetadataValue.json(
+        {p.key: {k: v for k, v in m.items() if isinstance(v, (int, float, str))}
+         for p, m in zip(parts, per_part, strict=True)}
+    )
+    return dg.MaterializeResult(metadata=merged)
+
+
+# ----------------------------------------------------------------------------- domain glue
+def store_repos(store: StoreResource):
+    from ..storage.repositories import BarRepository, QuarantineRepository, TickRepository
+
+    s = store.get()
+    return TickRepository(s), BarRepository(s), QuarantineRepository(s)
+
+
+def normalized_ticks_of(store: StoreResource, part: Part) -> NormalizeResult:
+    """The partition's canonical ticks from the landing table (cached for the run)."""
+    cache_key = ("ticks", part.key)
+    cached = store.cached_ticks(cache_key)
+    if cached is not None:
+        return cached
+    ticks_repo, _, _ = store_repos(store)
+    landed = ticks_repo.read(part.symbol, part.start_ns, part.end_ns)
+    result = TickNormalizer(symbols=[part.symbol], window=(part.start_ns, part.end_ns)).normalize(
+        landed.rename(columns={"ts": "timestamp"})
+    )
+    store.cache_ticks(cache_key, result)
+    return result
+
+
+def rules_name(drop: FileDropResource, sources: SourcesResource, part: Part) -> str:
+    return sources.rules_for(part.symbol, drop.tick_files(part.date, part.symbol))
+
+
+def bars_source(ticks: pd.DataFrame) -> str:
+    names = sorted(set(ticks["source"].astype(str).str.split(":").str[0])) if len(ticks) else []
+    text = ",".join(names) or "none"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def ticks_fingerprint(ticks: pd.DataFrame) -> str:
+    """sha256 of the canonical ticks' values: equal fingerprints, equal tick sets."""
+    if len(ticks) == 0:
+        return "sha256:" + hashlib.sha256(b"").hexdigest()
+    cols = ["symbol", "price", "size", "exchange", "conditions", "trade_id", "sequence"]
+    h = pd.util.hash_pandas_object(ticks[cols], index=False).to_numpy()
+    digest = hashlib.sha256(ts_ns(ticks["ts"]).tobytes() + h.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def bar_metadata(bars: pd.DataFrame, part: Part, timeframe: str, rule_set: str) -> dict:
+    ts = bars["ts"].to_numpy("int64")
+    return {
+        "partition": part.key,
+        "bars": int(len(bars)),
+        "time_range": time_range(ts),
+        "volume": float(bars["qty"].sum() / QTY_SCALE) if len(bars) else 0.0,
+        "trade_count": int(bars["trade_count"].sum()) if len(bars) else 0,
+        "rule_set": rule_set,
+        "rule_set_description": get_rules(rule_set).describe(),
+        "preview": bars_preview_md(bars),
+        "chart": bars_chart_md(bars, f"{part.symbol} {timeframe} bars, {part.date}"),
+    }
+
+
+# ----------------------------------------------------------------------------------- assets
+@dg.asset(
+    group_name="ingest",
+    kinds={"python", "sql"},
+    description="Tick files of the partition (file drop: <drop>/<date>/<SYMBOL>.csv or LEAN "
+    "tick zips) landed into the store's landing table; bad rows quarantined with a reason.",
+    **COMMON,
+)
+def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
+              sources: SourcesResource, settings: PipelineSettings) -> dg.MaterializeResult:
+    ticks_repo, _, quarantine_repo = store_repos(store)
+    parts = partitions_of(context)
+    out = []
+    for part in parts:
+        source = sources.tick_source(part.symbol)
+        if source != "drop":
+            raise dg.Failure(f"tick source {source!r} for {part.symbol} is not available in "
+                             f"the Dagster layer yet: use the file drop (sources.tick_sources)")
+        files = drop.tick_files(part.date, part.symbol)
+        rows_in = landed_new = accepted = 0
+        reasons: dict[str, int] = {}
+        normalizer = TickNormalizer(symbols=[part.symbol], window=(part.start_ns, part.end_ns))
+        for path in files:
+            raw = read_ticks(path)
+            res = normalizer.normalize(raw, source=path.name)
+            rows_in += res.rows_in
+            accepted += len(res.ticks)
+            landed_new += ticks_repo.land(res.ticks)
+            quarantine_repo.add(res.quarantine, part.key)
+            for reason, n in res.rejected_by_reason.items():
+                reasons[reason] = reasons.get(reason, 0) + n
+        store.forget_ticks()
+        if accepted == 0 and len(ticks_repo.read(part.symbol, part.start_ns, part.end_ns)) == 0:
+            found = f"{len(files)} file(s) without a valid tick of that date" if files else \
+                "no file"
+            raise dg.Failure(
+                f"no ticks for {part.symbol} on {part.date} ({found}): drop a tick file at "
+                f"{drop.drop_path() / part.date / (part.symbol + '.csv')} or a LEAN tick zip "
+                f"(searched {drop.describe()})"
+            )
+        context.log.info(f"{part.key}: {len(files)} file(s), {rows_in} rows, {landed_new} new, "
+                         f"{sum(reasons.values())} quarantined")
+        out.append({
+            "partition": part.key,
+            "files": "\n".join(str(p) for p in files) or "(none: ticks already landed)",
+            "rows_read": rows_in,
+            "ticks_accepted": accepted,
+            "ticks_new": landed_new,
+            "ticks_already_landed": accepted - landed_new,
+            "rejected": sum(reasons.values()),
+            "rejected_by_reason": dg.MetadataValue.json(reasons),
+            "rejected_table": counts_table_md(reasons),
+            "mode": settings.mode,
+        })
+    return _result(parts, out)
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"pandas"},
+    deps=[raw_ticks],
+    description="The partition's canonical ticks: every source landed for the symbol and "
+    "trading date, merged, one row per trade_id, in canonical order (DESIGN sections 3, 7).",
+    **COMMON,
+)
+def normalized_ticks(context: dg.AssetExecutionContext,
+                     store: StoreResource) -> dg.MaterializeResult:
+    _, _, quarantine_repo = store_repos(store)
+    parts = partitions_of(context)
+    out = []
+    for part in parts:
+        res = normalized_ticks_of(store, part)
+        quarantine_repo.add(res.quarantine, part.key)  # duplicates across sources
+        ticks = res.ticks
+        per_source = ticks["source"].astype(str).value_counts().sort_index()
+        out.append({
+            "partition": part.key,
+            "ticks": int(len(ticks)),
+            "time_range": time_range(ts_ns(ticks["ts"])),
+            "duplicates_removed": int(res.rejected),
+            "sources": dg.MetadataValue.json({str(k): int(v) for k, v in per_source.items()}),
+            "fingerprint": ticks_fingerprint(ticks),
+            "preview": ticks_preview_md(ticks),
+        })
+    return _result(parts, out)
+
+
+@dg.asset(
+    group_name="bars",
+    kinds={"pandas", "sql"},
+    deps=[normalized_ticks],
+    description="1-minute bars built from the partition's normalized ticks with the symbol's "
+    "rule set; replaces the partition's bars in the store atomically.",
+    **COMMON,
+)
+def bars_1m(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
+            sources: SourcesResource) -> dg.MaterializeResult:
+    _, bar_repo, _ = store_repos(store)
+    parts = partitions_of(context)
+    out = []
+    for part in parts:
+        ticks = normalized_ticks_of(store, part).ticks
+        rule_set = rules_name(drop, sources, part)
+        bars = BarEngine(rules=get_rules(rule_set)).build(ticks, "1m")
+        bar_repo.write_partition(bars, part.symbol, part.start_ns, part.end_ns,
+                                 rule_set=rule_set, source=bars_source(ticks))
+        out.append(bar_metadata(bars, part, "1m", rule_set))
+    return _result(parts, out)
+
+
+def rollup_asset(timeframe: str) -> dg.AssetsDefinition:
+    tf = TIMEFRAMES[timeframe]
+    label = "daily (one regular XNYS session)" if tf.is_session else timeframe
+
+    @dg.asset(
+        name=f"bars_{timeframe}",
+        group_name="bars",
+        kinds={"pandas", "sql"},
+        deps=[bars_1m],
+        description=f"{label} bars rolled up from bars_1m (exact integer sums: identical to "
+        "building them from the ticks).",
+        **COMMON,
+    )
+    def _bars(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
+              sources: SourcesResource) -> dg.MaterializeResult:
+        _, bar_repo, _ = store_repos(store)
+        parts = partitions_of(context)
+        out = []
+        for part in parts:
+            base = bar_repo.read(part.symbol, ["1m"], part.start_ns, part.end_ns)
+            if len(base) == 0:
+                raise dg.Failure(f"no 1m bars stored for {part.key}: materialize bars_1m first")
+            bars = rollup(base, tf)
+            rule_set = rules_name(drop, sources, part)
+            bar_repo.upsert(bars, rule_set=rule_set, source="rollup:bars_1m")
+            out.append(bar_metadata(bars, part, timeframe, rule_set))
+        return _result(parts, out)
+
+    return _bars
+
+
+bars_5m = rollup_asset("5m")
+bars_15m = rollup_asset("15m")
+bars_1h = rollup_asset("1h")
+bars_1d = rollup_asset("1d")
+BAR_ASSETS = {"1m": bars_1m, "5m": bars_5m, "15m": bars_15m, "1h": bars_1h, "1d": bars_1d}
+
+
+def load_reference(drop: FileDropResource, part: Part) -> tuple[pd.DataFrame | None, list[Path]]:
+    """The vendor's bars for the partition from the drop's LEAN files (None: no reference)."""
+    files = drop.reference_files(part.date, part.symbol)
+    if not files:
+        return None, []
+    frames = [read_lean_bars(f, start=part.date, end=part.date) for f in files]
+    ref = pd.concat(frames, ignore_index=True)
+    ts = ref["ts"].to_numpy("int64")
+    ref = ref[(ref["symbol"] == part.symbol) & (ts >= part.start_ns) & (ts < part.end_ns)]
+    return ref.reset_index(drop=True), files
+
+
+@dg.asset(
+    group_name="reference",
+    kinds={"pandas", "csv"},
+    description="The vendor's own bars for the partition (LEAN minute/second/daily files in "
+    "the drop), kept as a canonical CSV under $PHASE1_EXPORT_DIR/_reference for the parity "
+    "checks. A partition without vendor bars has no reference (not a failure).",
+    **COMMON,
+)
+def reference_bars(context: dg.AssetExecutionContext, drop: FileDropResource,
+                   sources: SourcesResource, settings: PipelineSettings) -> dg.MaterializeResult:
+    parts = partitions_of(context)
+    out = []
+    for part in parts:
+        target = settings.reference_file(part.date, part.symbol)
+        source = sources.reference_source(part.symbol)
+        ref, files = (None, []) if source == "none" else load_reference(drop, part)
+        if source not in ("drop", "none"):
+            raise dg.Failure(f"reference source {source!r} for {part.symbol} is not available "
+                             "in the Dagster layer yet: use drop or none")
+        if ref is None:
+            target.unlink(missing_ok=True)
+            out.append({"partition": part.key, "reference": "none",
+                        "note": f"no vendor bars for {part.key} (source {source}): the parity "
+                                "check passes without comparing"})
+            continue
+        digest = CanonicalExporter(ref).write(target)
+        counts = ref["timeframe"].value_counts()
+        out.append({
+            "partition": part.key,
+            "reference": source,
+            "files": "\n".join(str(f) for f in files),
+            "bars": int(len(ref)),
+            "bars_by_timeframe": dg.MetadataValue.json({str(k): int(v)
+                                                        for k, v in counts.items()}),
+            "time_range": time_range(ref["ts"].to_numpy("int64")),
+            "path": dg.MetadataValue.path(str(target)),
+            "hash": digest,
+            "preview": bars_preview_md(ref),
+        })
+    return _result(parts, out)
+
+
+def read_reference(settings: PipelineSettings, part: Part) -> pd.DataFrame | None:
+    path = settings.reference_file(part.date, part.symbol)
+    return read_canonical_csv(path) if path.is_file() else None
+
+
+@dg.asset(
+    group_name="export",
+    kinds={"csv"},
+    deps=list(BAR_ASSETS.values()),
+    description="The canonical bar CSV of the partition (every timeframe in one file) at "
+    "$PHASE1_EXPORT_DIR/<date>/<SYMBOL>.csv, read back from the store; sha256 in metadata. "
+    "Blocked by failing parity or data-quality checks.",
+    **COMMON,
+)
+def canonical_export(context: dg.AssetExecutionContext, store: StoreResource,
+                     drop: FileDropResource, sources: SourcesResource,
+                     settings: PipelineSettings) -> dg.MaterializeResult:
+    _, bar_repo, _ = store_repos(store)
+    parts = partitions_of(context)
+    out = []
+    for part in parts:
+        bars = bar_repo.read(part.symbol, None, part.start_ns, part.end_ns)
+        path = settings.export_file(part.date, part.symbol)
+        digest = CanonicalExporter(bars).write(path)
+        rule_set = rules_name(drop, sources, part)
+        counts = {tf: int(n) for tf, n in bars["timeframe"].value_counts().items()}
+        counts = {tf: counts[tf] for tf in TIMEFRAMES if tf in counts}
+        sidecar = {"partition": part.key, "hash": digest, "rule_set": rule_set,
+                   "rule_set_description": get_rules(rule_set).describe(),
+                   "bars_by_timeframe": counts}
+        Path(str(path) + ".meta.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+        chart_tf = "5m" if "5m" in counts else next(iter(counts), "1m")
+        out.append({
+            "partition": part.key,
+            "path": dg.MetadataValue.path(str(path)),
+            "hash": digest,
+            "rows": int(len(bars)),
+            "bars_by_timeframe": dg.MetadataValue.json(counts),
+            "time_range": time_range(bars["ts"].to_numpy("int64")),
+            "rule_set": rule_set,
+            "preview": bars_preview_md(bars),
+            "chart": bars_chart_md(bars[bars["timeframe"] == chart_tf],
+                                   f"{part.symbol} {chart_tf} bars, {part.date}"),
+        })
+        context.log.info(f"{part.key}: exported {len(bars)} bars to {path} ({digest})")
+    return _result(parts, out)
+
+
+ALL_ASSETS = [raw_ticks, normalized_ticks, *BAR_ASSETS.values(), reference_bars, canonical_export]
+

@@ -1,0 +1,126 @@
+"""Metadata for the Dagster UI: time ranges, markdown previews and a price/volume chart.
+
+The chart is an SVG (candles on top, volume below) embedded in markdown as a
+``data:image/svg+xml;base64`` image: the UI's markdown renderer allows ``data:`` image
+sources, so it renders in the asset's materialization panel without any plotting
+library.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from ..core.export import CanonicalExporter, to_canonical
+
+
+def ts_text(ns: int) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def time_range(ns: np.ndarray) -> str:
+    if len(ns) == 0:
+        return "(empty)"
+    return f"{ts_text(int(np.min(ns)))} .. {ts_text(int(np.max(ns)))}"
+
+
+def bars_preview_md(bars: pd.DataFrame, rows: int = 10) -> dg.MarkdownMetadataValue:
+    """The first bars as a markdown table (canonical CSV columns)."""
+    if len(bars) == 0:
+        return dg.MetadataValue.md("_no bars_")
+    text = CanonicalExporter(bars.head(rows)).to_bytes().decode("ascii").splitlines()
+    header = text[0].split(",")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(line.split(",")) + " |" for line in text[1:]]
+    more = f"\n\n_{len(bars) - rows} more bars_" if len(bars) > rows else ""
+    return dg.MetadataValue.md("\n".join(lines) + more)
+
+
+def ticks_preview_md(ticks: pd.DataFrame, rows: int = 8) -> dg.MarkdownMetadataValue:
+    if len(ticks) == 0:
+        return dg.MetadataValue.md("_no ticks_")
+    head = ticks.head(rows)
+    cols = ["ts", "symbol", "price", "size", "exchange", "conditions", "trade_id", "source"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for rec in head[cols].astype(str).itertuples(index=False):
+        lines.append("| " + " | ".join(v.replace("|", "/") for v in rec) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4f}".rstrip("0").rstrip(".")
+
+
+def bars_chart_svg(bars: pd.DataFrame, title: str, width: int = 720, height: int = 320) -> str:
+    """Candles (price) over volume bars, one timeframe; returns the SVG text."""
+    c = to_canonical(bars) if "qty" in bars.columns else bars
+    c = c.sort_values("ts")
+    n = len(c)
+    pad_l, pad_r, pad_t = 60, 10, 24
+    price_h, vol_h, gap = int(height * 0.62), int(height * 0.22), 8
+    plot_w = width - pad_l - pad_r
+    o, h, lo, cl = (c[k].to_numpy("float64") for k in ("open", "high", "low", "close"))
+    vol = c["volume"].to_numpy("float64")
+    pmin, pmax = float(np.nanmin(lo)), float(np.nanmax(h))
+    if pmax <= pmin:
+        pmax = pmin + 1e-6
+    vmax = float(np.nanmax(vol)) if n and np.nanmax(vol) > 0 else 1.0
+    step = plot_w / max(n, 1)
+    body_w = max(step * 0.7, 1.0)
+
+    def py(p):
+        return pad_t + (pmax - p) / (pmax - pmin) * price_h
+
+    vol_top = pad_t + price_h + gap
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{pad_l}" y="15" font-size="12">{title}</text>',
+        f'<text x="4" y="{pad_t + 10}">{_fmt(pmax)}</text>',
+        f'<text x="4" y="{pad_t + price_h}">{_fmt(pmin)}</text>',
+        f'<text x="4" y="{vol_top + 10}">vol {int(vmax)}</text>',
+    ]
+    xs = pad_l + np.arange(n) * step + step / 2
+    for x, oo, hh, ll, cc, vv in zip(xs, o, h, lo, cl, vol, strict=True):
+        color = "#2a9d55" if cc >= oo else "#d64545"
+        top, bottom = py(max(oo, cc)), py(min(oo, cc))
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{py(hh):.1f}" y2="{py(ll):.1f}" '
+                     f'stroke="{color}"/>')
+        parts.append(f'<rect x="{x - body_w / 2:.1f}" y="{top:.1f}" width="{body_w:.1f}" '
+                     f'height="{max(bottom - top, 0.8):.1f}" fill="{color}"/>')
+        vh = vv / vmax * vol_h if vmax else 0
+        parts.append(f'<rect x="{x - body_w / 2:.1f}" y="{vol_top + vol_h - vh:.1f}" '
+                     f'width="{body_w:.1f}" height="{vh:.1f}" fill="#7a8ca8"/>')
+    if n:
+        first, last = pd.Timestamp(int(c["ts"].iloc[0]), tz="UTC"), pd.Timestamp(
+            int(c["ts"].iloc[-1]), tz="UTC")
+        y = vol_top + vol_h + 14
+        parts.append(f'<text x="{pad_l}" y="{y}">{first:%Y-%m-%d %H:%M}Z</text>')
+        parts.append(f'<text x="{width - pad_r}" y="{y}" text-anchor="end">'
+                     f'{last:%Y-%m-%d %H:%M}Z</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bars_chart_md(bars: pd.DataFrame, title: str, max_bars: int = 400) -> dg.MarkdownMetadataValue:
+    """Markdown with the SVG chart inline (the last ``max_bars`` bars of one timeframe)."""
+    if len(bars) == 0:
+        return dg.MetadataValue.md("_no bars to chart_")
+    shown = bars.tail(max_bars)
+    svg = bars_chart_svg(shown, title)
+    b64 = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    note = f" (last {max_bars} of {len(bars)} bars)" if len(bars) > max_bars else ""
+    return dg.MetadataValue.md(f"![{title}](data:image/svg+xml;base64,{b64})\n\n{title}{note}")
+
+
+def counts_table_md(counts: dict[str, int], key: str = "reason",
+                    value: str = "rows") -> dg.MarkdownMetadataValue:
+    if not counts:
+        return dg.MetadataValue.md("_none_")
+    lines = [f"| {key} | {value} |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in counts.items()]
+    return dg.MetadataValue.md("\n".join(lines))

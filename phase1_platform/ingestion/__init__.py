@@ -1,0 +1,1 @@
+"""Live ingestion service: connectors -> normalizer -> landing table, and live bar broadcast."""

@@ -1,0 +1,158 @@
+"""Live bar broadcast over WebSocket: ``ws://HOST:PORT/ws/bars?symbols=AAPL,MSFT``.
+
+Message schema (JSON text frames, one object per frame):
+
+- on connect: ``{"type": "subscribed", "symbols": ["AAPL"], "schema": 1}``
+  (no ``symbols`` query parameter = every symbol, listed as ``["*"]``);
+- per bar update: ``{"type": "bar", "symbol", "timeframe", "timestamp"
+  (bar open, ``YYYY-MM-DDTHH:MM:SSZ``), "open", "high", "low", "close", "volume",
+  "trade_count", "vwap", "revision", "restated"}``. ``revision`` counts the updates
+  of that bar sent so far (1 = first); ``restated`` is true when a bar already sent
+  changed again (a later tick in an open bar, or a late tick re-opening a closed bar).
+  Numbers follow the canonical CSV's rule (``core.export``) and are sent as strings,
+  so clients see the same digits as the canonical export;
+- ``{"type": "dropped", "count": N}`` before the next update when a slow client's
+  queue overflowed and its N oldest messages were dropped.
+
+Slow clients never slow ingestion: ``publish`` only puts messages on each client's
+bounded queue (oldest dropped and counted when full); one sender task per client
+drains it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from ..core.export import format_decimal, format_qty, format_timestamps
+from ..core.schema import bar_vwap
+
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+
+
+@dataclass(eq=False)
+class _Client:
+    conn: ServerConnection
+    symbols: frozenset[str] | None  # None = all
+    queue: asyncio.Queue
+    dropped: int = 0  # not yet reported to the client
+    dropped_total: int = 0
+
+
+@dataclass
+class BarBroadcaster:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = any free port (see .port after start)
+    queue_size: int = 1000
+    _server: Server | None = field(default=None, init=False, repr=False)
+    _clients: set[_Client] = field(default_factory=set, init=False, repr=False)
+    _revisions: dict[tuple[str, str, int], int] = field(default_factory=dict, init=False)
+    dropped_total: int = field(default=0, init=False)
+    sent_total: int = field(default=0, init=False)
+
+    async def start(self) -> None:
+        self._server = await serve(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("bar broadcast listening on ws://%s:%d/ws/bars", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws/bars"
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def publish(self, bars: pd.DataFrame) -> int:
+        """Queue updates of these bars (internal bar frame) for every interested client.
+
+        Never blocks and never awaits: a full client queue drops its oldest message.
+        Returns the number of messages queued.
+        """
+        if bars is None or len(bars) == 0:
+            return 0
+        messages = self._messages(bars)
+        queued = 0
+        for client in list(self._clients):
+            for symbol, text in messages:
+                if client.symbols is not None and symbol not in client.symbols:
+                    continue
+                if client.queue.full():
+                    client.queue.get_nowait()
+                    client.dropped += 1
+                    client.dropped_total += 1
+                    self.dropped_total += 1
+                client.queue.put_nowait(text)
+                queued += 1
+        return queued
+
+    def _messages(self, bars: pd.DataFrame) -> list[tuple[str, str]]:
+        qty = bars["qty"].to_numpy("int64")
+        columns = {
+            "timestamp": format_timestamps(bars["ts"].to_numpy("int64")).tolist(),
+            "open": format_decimal(bars["open"].to_numpy("float64")),
+            "high": format_decimal(bars["high"].to_numpy("float64")),
+            "low": format_decimal(bars["low"].to_numpy("float64")),
+            "close": format_decimal(bars["close"].to_numpy("float64")),
+            "volume": format_qty(qty),
+            "vwap": format_decimal(bar_vwap(bars["notional"].to_numpy("int64"), qty)),
+        }
+        out = []
+        rows = zip(bars["symbol"].tolist(), bars["timeframe"].tolist(),
+                   bars["ts"].to_numpy("int64").tolist(),
+                   bars["trade_count"].to_numpy("int64").tolist(), strict=True)
+        for i, (symbol, tf, ts, count) in enumerate(rows):
+            key = (symbol, tf, ts)
+            revision = self._revisions.get(key, 0) + 1
+            self._revisions[key] = revision
+            msg = {"type": "bar", "symbol": symbol, "timeframe": tf}
+            msg.update({name: values[i] for name, values in columns.items()})
+            msg.update(trade_count=count, revision=revision, restated=revision > 1)
+            out.append((symbol, json.dumps(msg, separators=(",", ":"))))
+        return out
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        url = urlsplit(conn.request.path if conn.request else "/")
+        if url.path.rstrip("/") != "/ws/bars":
+            await conn.close(code=1008, reason="unknown path: use /ws/bars?symbols=A,B")
+            return
+        wanted = parse_qs(url.query).get("symbols", [""])[0]
+        symbols = frozenset(s.strip().upper() for s in wanted.split(",") if s.strip()) or None
+        client = _Client(conn, symbols, asyncio.Queue(maxsize=self.queue_size))
+        await conn.send(json.dumps({"type": "subscribed", "schema": SCHEMA_VERSION,
+                                    "symbols": sorted(symbols) if symbols else ["*"]}))
+        self._clients.add(client)
+        sender = asyncio.create_task(self._send_loop(client))
+        try:
+            async for _ in conn:  # clients only listen; reading detects the close
+                pass
+        finally:
+            self._clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def _send_loop(self, client: _Client) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                text = await client.queue.get()
+                if client.dropped:
+                    n, client.dropped = client.dropped, 0
+                    await client.conn.send(json.dumps({"type": "dropped", "count": n}))
+                await client.conn.send(text)
+                self.sent_total += 1

@@ -1,0 +1,1 @@
+"""Local market simulators that speak vendors' real protocols (demos and test fakes)."""

@@ -1,0 +1,227 @@
+"""``Store``: one database of record (SQLite by default, PostgreSQL at scale).
+
+``Store.from_url(url)`` resolves the URL (argument, else ``DATABASE_URL``, else a SQLite
+file ``phase1.sqlite`` in the working directory), builds a SQLAlchemy 2 engine, checks
+the connection and the schema revision, and migrates the schema to the head revision
+when it is behind (a fresh database is created on first use). Every failure a user
+can fix (bad URL, missing driver, unreachable server, schema newer than this code)
+is a ``StoreError`` with one line that names the URL, password masked, and the fix.
+
+SQLite runs in WAL mode with a busy timeout; write transactions start with
+``BEGIN IMMEDIATE`` so concurrent writers queue on the lock instead of failing with
+"database is locked" when a read transaction tries to upgrade itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+DEFAULT_URL = "sqlite:///phase1.sqlite"
+SQLITE_BUSY_TIMEOUT_S = 60.0
+PG_CONNECT_TIMEOUT_S = 5
+# key of the PostgreSQL advisory lock that serializes concurrent schema upgrades
+_PG_UPGRADE_LOCK = 0x5048_4153_4531  # "PHASE1"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+URL_HINT = "use sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
+
+
+class StoreError(OSError):
+    """A database problem the user can fix; its message is one line."""
+
+
+def resolve_url(url: str | None = None) -> str:
+    return url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***`` (also for unparseable URLs)."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+        return parsed.render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
+
+
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0].strip() if text else type(orig).__name__
+
+
+class Store:
+    """An engine on the database of record plus its schema management."""
+
+    def __init__(self, engine: Engine, masked_url: str):
+        self.engine = engine
+        self.masked_url = masked_url
+        self.dialect: str = engine.dialect.name
+        self.driver: str = engine.dialect.driver
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def from_url(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+        """Open the store at ``url`` (None: ``DATABASE_URL``, else ``sqlite:///phase1.sqlite``).
+
+        With ``migrate`` (default) a database behind the head revision (a fresh one
+        included) is upgraded; a database at an unknown, newer revision is refused.
+        """
+        raw = resolve_url(url)
+        masked = mask_url(raw)
+        try:
+            parsed = make_url(raw)
+        except (ArgumentError, ValueError):
+            raise StoreError(f"invalid database URL {masked!r}: {URL_HINT}") from None
+        engine = _create_engine(parsed, masked)
+        store = cls(engine, masked)
+        try:
+            current = store.current_revision()  # also checks that the server is reachable
+            store._refuse_unknown(current)
+            if migrate and current != store.head_revision():
+                store.upgrade()
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({self.masked_url})"
+
+    # -------------------------------------------------------------- connections
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except DBAPIError as exc:
+            raise self.connection_error(exc) from None
+        with conn:
+            yield conn
+
+    @contextmanager
+    def begin(self, write: bool = False) -> Iterator[Connection]:
+        """A transaction; ``write=True`` takes SQLite's write lock up front."""
+        with self.connect() as conn:
+            if write:
+                conn.execution_options(phase1_write=True)
+            with conn.begin():
+                yield conn
+
+    def connection_error(self, exc: BaseException) -> StoreError:
+        if self.dialect == "sqlite":
+            fix = "check that the file's folder exists and is writable"
+        else:
+            fix = ("check DATABASE_URL / --database-url (host, port, user, password, database) "
+                   "and that the server is running")
+        return StoreError(f"cannot open database {self.masked_url}: {_one_line(exc)}; {fix}")
+
+    # ------------------------------------------------------------------- schema
+    def _alembic_config(self):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        return cfg
+
+    def _script(self):
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config())
+
+    def head_revision(self) -> str:
+        return str(self._script().get_current_head())
+
+    def known_revisions(self) -> set[str]:
+        return {r.revision for r in self._script().walk_revisions()}
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.connect() as conn:
+            try:
+                heads = MigrationContext.configure(conn).get_current_heads()
+            except DBAPIError as exc:
+                raise self.connection_error(exc) from None
+        return heads[0] if heads else None
+
+    def _refuse_unknown(self, current: str | None) -> None:
+        if current is not None and current not in self.known_revisions():
+            raise StoreError(
+                f"database {self.masked_url} has schema revision {current!r}, unknown to this "
+                f"phase1 (head {self.head_revision()!r}): it was written by a newer version; "
+                "upgrade phase1 or point DATABASE_URL at another database"
+            )
+
+    def upgrade(self) -> str:
+        """Migrate the schema to the head revision (idempotent, safe when concurrent)."""
+        from alembic import command
+
+        with self.begin(write=True) as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_UPGRADE_LOCK})")
+            from alembic.runtime.migration import MigrationContext
+
+            heads = MigrationContext.configure(conn).get_current_heads()
+            self._refuse_unknown(heads[0] if heads else None)
+            cfg = self._alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        return self.head_revision()
+
+
+def _create_engine(url: URL, masked: str) -> Engine:
+    kwargs: dict = {}
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database or ""
+        memory = database in ("", ":memory:") or database.startswith("file::memory:")
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+        if memory:
+            kwargs["poolclass"] = StaticPool
+        elif not Path(database).parent.exists():
+            raise StoreError(
+                f"cannot open database {masked}: folder {Path(database).parent} does not "
+                "exist; create it or give another path"
+            )
+    elif backend == "postgresql":
+        kwargs["pool_pre_ping"] = True
+        if url.get_driver_name() in ("psycopg", "psycopg2"):
+            kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    try:
+        engine = create_engine(url, **kwargs)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise StoreError(
+            f"cannot use database {masked}: no driver for {url.drivername!r} ({_one_line(exc)}); "
+            f"install it, or {URL_HINT}"
+        ) from None
+    except (ArgumentError, TypeError, ValueError) as exc:
+        raise StoreError(f"invalid database URL {masked}: {_one_line(exc)}; {URL_HINT}") from None
+    if backend == "sqlite":
+        _sqlite_events(engine)
+    return engine
+
+
+def _sqlite_events(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # transactions are begun below
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("phase1_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,124 @@
+"""SQLAlchemy 2 schema of the store of record (the head revision of the migrations).
+
+- ``ticks``: the landing table of normalized ticks. Identity (DESIGN section 3):
+  ``(symbol, trade_id)`` when the vendor gives a trade id, else the row's place in its
+  source, ``(symbol, source, source_row, ts)``; two partial unique indexes enforce it,
+  so landing the same rows twice stores them once. Reads query each half on its own
+  partial index (a row without a trade id is in one index only: fast landing).
+  Symbol and time are part of the second identity because source names repeat: a
+  file drop names every day's file ``SPY.csv``, and a restarted live feed counts its
+  rows from 0 again.
+- ``bars``: key ``(symbol, timeframe, ts)``; OHLC as double precision (bit-exact round
+  trip), volume and notional as the exact integer units of ``core.schema``.
+- ``quarantine``: rejected rows with their reason, unique per
+  ``(partition, source, source_row, reason)``.
+- ``watermarks``: ingestion progress per ``(source, symbol)``.
+
+Timestamps are BigInteger UTC nanoseconds everywhere.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+# Key text columns compare bytewise on PostgreSQL (collation "C"): index maintenance
+# without locale-aware comparisons, and the same order as Python's sorting.
+Key = Text().with_variant(Text(collation="C"), "postgresql")
+
+ticks = Table(
+    "ticks",
+    metadata,
+    Column("ts", BigInteger, nullable=False),
+    Column("symbol", Key, nullable=False),
+    Column("price", Double, nullable=False),
+    Column("size", Double, nullable=False),
+    Column("exchange", Text, nullable=False, server_default=""),
+    Column("conditions", Text, nullable=False, server_default=""),
+    Column("trade_id", Key, nullable=False, server_default=""),
+    Column("sequence", BigInteger, nullable=False, server_default="-1"),
+    Column("source", Key, nullable=False),
+    Column("source_row", BigInteger, nullable=False),
+    # rows with a trade id: identity index and a read index on (symbol, ts)
+    Index(
+        "ux_ticks_trade_id",
+        "symbol",
+        "trade_id",
+        unique=True,
+        sqlite_where=text("trade_id <> ''"),
+        postgresql_where=text("trade_id <> ''"),
+    ),
+    Index(
+        "ix_ticks_traded_symbol_ts",
+        "symbol",
+        "ts",
+        sqlite_where=text("trade_id <> ''"),
+        postgresql_where=text("trade_id <> ''"),
+    ),
+    # rows without: one index is both the identity and the read index
+    Index(
+        "ux_ticks_source_row",
+        "symbol",
+        "ts",
+        "source",
+        "source_row",
+        unique=True,
+        sqlite_where=text("trade_id = ''"),
+        postgresql_where=text("trade_id = ''"),
+    ),
+)
+
+TICK_DB_COLUMNS = [c.name for c in ticks.columns]
+
+bars = Table(
+    "bars",
+    metadata,
+    Column("symbol", Key, nullable=False),
+    Column("timeframe", Key, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("open", Double, nullable=False),
+    Column("high", Double, nullable=False),
+    Column("low", Double, nullable=False),
+    Column("close", Double, nullable=False),
+    Column("qty", BigInteger, nullable=False),
+    Column("notional", BigInteger, nullable=False),
+    Column("trade_count", BigInteger, nullable=False),
+    Column("rule_set", Text, nullable=False),
+    Column("source", Key, nullable=False),
+    PrimaryKeyConstraint("symbol", "timeframe", "ts", name="pk_bars"),
+    Index("ix_bars_symbol_ts", "symbol", "ts"),
+)
+
+BAR_DB_COLUMNS = [c.name for c in bars.columns]
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("partition", Key, nullable=False),
+    Column("source", Key, nullable=False),
+    Column("source_row", BigInteger, nullable=False),
+    Column("reason", Key, nullable=False),
+    Column("raw", Text, nullable=False),
+    UniqueConstraint("partition", "source", "source_row", "reason", name="uq_quarantine_row"),
+)
+
+watermarks = Table(
+    "watermarks",
+    metadata,
+    Column("source", Key, nullable=False),
+    Column("symbol", Key, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    PrimaryKeyConstraint("source", "symbol", name="pk_watermarks"),
+)

@@ -1,0 +1,472 @@
+"""AlpacaConnector (alpaca-py SDK) against a real local HTTP server speaking Alpaca's
+market-data v2 JSON: trades with pagination, latest trade, bars, auth, rate limits.
+
+The fake serves the trades of fixtures/aapl_test_ticks.csv the way Alpaca would: only
+rows a vendor could deliver (zone-qualified time, price > 0, size >= 0), time-ordered,
+nanosecond RFC 3339 strings, every trade with an id (x, z, i); the duplicated row of
+the fixture is served twice, as a vendor resend would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phase1_platform.connectors.alpaca import AlpacaConnector, reset_wait
+from phase1_platform.connectors.base import ConnectorError
+from phase1_platform.connectors.settings import load_settings
+from phase1_platform.core import BarEngine, TickNormalizer, get_rules
+from phase1_platform.core.export import CanonicalExporter, to_canonical
+from phase1_platform.core.parity import BarComparator
+from phase1_platform.pipeline import replay
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "aapl_test_ticks.csv"
+KEY, SECRET = "PKTESTKEY0000000001", "s3cr3t-alpaca-secret-value"
+DAY_START = pd.Timestamp("2013-10-07T00:00:00-04:00").tz_convert("UTC")
+DAY_END = pd.Timestamp("2013-10-08T00:00:00-04:00").tz_convert("UTC")
+TIMEFRAMES = "1m,5m,15m,1h,1d"
+ALPACA_TF = {"1m": "1Min", "5m": "5Min", "15m": "15Min", "1h": "1Hour", "1d": "1Day"}
+
+
+def rfc3339_nano(ns: int) -> str:
+    """Go's RFC3339Nano (what Alpaca prints): trailing zeros of the fraction removed."""
+    sec, frac = divmod(int(ns), 1_000_000_000)
+    text = pd.Timestamp(sec, unit="s").strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        text += "." + f"{frac:09d}".rstrip("0")
+    return text + "Z"
+
+
+def parse_ns(text: str) -> int:
+    return pd.Timestamp(text).tz_convert("UTC").value
+
+
+def fixture_csv(tmp_path: Path) -> Path:
+    if FIXTURE.exists():
+        return FIXTURE
+    # fallback (fixture not yet shipped): a small day of our own
+    rng = np.random.default_rng(7)
+    base = pd.Timestamp("2013-10-07T13:30:00Z").value
+    ts = np.sort(base + rng.integers(0, 6 * 3600 * 10**9, 300))
+    rows = ["timestamp,symbol,price,size,exchange,conditions,trade_id,sequence"]
+    for k, t in enumerate(ts):
+        rows.append(f"{rfc3339_nano(t)},AAPL,{480 + rng.integers(0, 900) / 100:.2f},"
+                    f"{int(rng.integers(1, 5)) * 100},Q,@,{70000 + k},{k}")
+    path = tmp_path / "aapl_ticks.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def vendor_trades(csv: Path) -> list[dict]:
+    """The CSV's deliverable rows as Alpaca trade objects, in (time, sequence, file) order."""
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    text = raw["timestamp"].str.strip()
+    has_zone = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+    ts = pd.to_datetime(text.where(has_zone), utc=True, format="ISO8601", errors="coerce")
+    price = pd.to_numeric(raw["price"], errors="coerce")
+    size = pd.to_numeric(raw["size"], errors="coerce")
+    ok = ts.notna() & (price > 0) & (size >= 0)
+    seq = pd.to_numeric(raw.get("sequence", pd.Series([""] * len(raw))), errors="coerce")
+    frame = pd.DataFrame({"ns": ts.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]")
+                          .view("int64"), "seq": seq.fillna(-1), "pos": np.arange(len(raw))})
+    frame = frame[ok.to_numpy()].sort_values(["ns", "seq", "pos"], kind="stable")
+    out = []
+    for ns, pos in zip(frame["ns"], frame["pos"], strict=True):
+        r = raw.iloc[pos]
+        tid = r.get("trade_id", "")
+        conds = r.get("conditions", "").split()
+        out.append({
+            "t": rfc3339_nano(ns), "x": r.get("exchange", "") or "D", "p": float(r["price"]),
+            "s": int(float(r["size"])) if float(r["size"]).is_integer() else float(r["size"]),
+            "c": conds, "i": int(tid) if tid.isdigit() else 9_000_000 + int(pos), "z": "C",
+        })
+    return out
+
+
+def vendor_bars(bars: pd.DataFrame) -> dict[tuple[str, str], list[dict]]:
+    canon = to_canonical(bars)
+    out: dict[tuple[str, str], list[dict]] = {}
+    for tf, alpaca_tf in ALPACA_TF.items():
+        sel = canon[canon["timeframe"] == tf]
+        for sym in sel["symbol"].unique():
+            rows = sel[sel["symbol"] == sym]
+            out[(sym, alpaca_tf)] = [
+                {"t": rfc3339_nano(r.ts), "o": r.open, "h": r.high, "l": r.low, "c": r.close,
+                 "v": int(r.volume) if float(r.volume).is_integer() else r.volume,
+                 "n": int(r.trade_count), "vw": r.vwap}
+                for r in rows.itertuples()
+            ]
+    return out
+
+
+class FakeAlpaca:
+    """Alpaca data API v2 on 127.0.0.1 (threaded http.server)."""
+
+    def __init__(self, trades: dict[str, list[dict]], bars=None, max_page=10_000,
+                 sip_allowed=True):
+        self.trades = trades
+        self.bars = bars or {}
+        self.max_page = max_page
+        self.sip_allowed = sip_allowed
+        self.fail_429 = 0
+        self.reset_in = 30
+        self.now_ns: int | None = None  # latest-trade endpoint sees trades up to this
+        self.requests: list[tuple[str, dict]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                fake.handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- protocol ------------------------------------------------------------------
+
+    def send(self, h, status: int, body: dict, extra: dict | None = None):
+        data = json.dumps(body).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json; charset=UTF-8")
+        h.send_header("Content-Length", str(len(data)))
+        h.send_header("X-RateLimit-Limit", "200")
+        h.send_header("X-RateLimit-Remaining", "0" if status == 429 else "199")
+        extra = {"X-RateLimit-Reset": str(int(pd.Timestamp.now("UTC").timestamp()) + 60),
+                 **(extra or {})}
+        for k, v in extra.items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+
+    def handle(self, h):
+        url = urlsplit(h.path)
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self.requests.append((url.path, q))
+        if "APCA-API-KEY-ID" not in h.headers:
+            return self.send(h, 401, {"message": "unauthorized."})
+        if h.headers["APCA-API-KEY-ID"] != KEY or h.headers["APCA-API-SECRET-KEY"] != SECRET:
+            return self.send(h, 403, {"message": "forbidden"})
+        if self.fail_429 > 0:
+            self.fail_429 -= 1
+            reset = int(pd.Timestamp.now("UTC").timestamp()) + self.reset_in
+            return self.send(h, 429, {"message": "too many requests."},
+                             {"X-RateLimit-Reset": str(reset)})
+        feed = q.get("feed", "sip")
+        if feed not in ("iex", "sip", "delayed_sip", "otc"):
+            return self.send(h, 400, {"code": 40010001, "message": f"invalid feed: {feed}"})
+        if feed == "sip" and not self.sip_allowed:
+            return self.send(h, 403, {"message": "subscription does not permit querying "
+                                                 "recent SIP data"})
+        symbols = q.get("symbols", "").split(",")
+        bad = [s for s in symbols if not s or not s.replace(".", "").isalnum() or s != s.upper()]
+        if bad:
+            return self.send(h, 400, {"code": 40010001, "message": f"invalid symbol: {bad[0]}"})
+        if url.path == "/v2/stocks/trades":
+            return self.page(h, q, symbols, "trades",
+                             {s: self.trades.get(s, []) for s in symbols})
+        if url.path == "/v2/stocks/bars":
+            tf = q.get("timeframe", "")
+            if tf not in ALPACA_TF.values():
+                return self.send(h, 400, {"code": 40010001, "message": f"invalid timeframe: {tf}"})
+            return self.page(h, q, symbols, "bars",
+                             {s: self.bars.get((s, tf), []) for s in symbols})
+        if url.path == "/v2/stocks/trades/latest":
+            latest = {}
+            for s in symbols:
+                seen = [t for t in self.trades.get(s, [])
+                        if self.now_ns is None or parse_ns(t["t"]) <= self.now_ns]
+                if seen:
+                    latest[s] = seen[-1]
+            return self.send(h, 200, {"trades": latest})
+        return self.send(h, 404, {"message": "Not Found"})
+
+    def page(self, h, q, symbols, key, series: dict[str, list[dict]]):
+        start = parse_ns(q["start"]) if "start" in q else None
+        end = parse_ns(q["end"]) if "end" in q else None  # inclusive, as Alpaca
+        flat = []
+        for s in sorted(symbols):
+            for item in series.get(s, []):
+                t = parse_ns(item["t"])
+                if (start is None or t >= start) and (end is None or t <= end):
+                    flat.append((s, item))
+        offset = int(base64.b64decode(q["page_token"]).decode()) if q.get("page_token") else 0
+        limit = min(int(q.get("limit") or 1000), self.max_page)
+        chunk = flat[offset:offset + limit]
+        body: dict = {key: {}}
+        for s, item in chunk:
+            body[key].setdefault(s, []).append(item)
+        more = offset + limit < len(flat)
+        body["next_page_token"] = (base64.b64encode(str(offset + limit).encode()).decode()
+                                   if more else None)
+        return self.send(h, 200, body)
+
+
+# -- helpers -------------------------------------------------------------------------
+
+class SleepRecorder:
+    def __init__(self):
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def make_connector(fake: FakeAlpaca, **kw) -> AlpacaConnector:
+    settings = load_settings(env_file=None, APCA_API_KEY_ID=kw.pop("key", KEY),
+                             APCA_API_SECRET_KEY=kw.pop("secret", SECRET),
+                             ALPACA_DATA_URL=fake.url, INGESTION_MODE="live")
+    return AlpacaConnector(settings=settings, sleep=kw.pop("sleep", SleepRecorder()), **kw)
+
+
+def bars_hash(raw: pd.DataFrame) -> str:
+    ticks = TickNormalizer().normalize(raw, source="alpaca").ticks
+    bars = BarEngine(rules=get_rules("default")).build(ticks, TIMEFRAMES)
+    return CanonicalExporter(bars).compute_hash()
+
+
+async def collect(conn: AlpacaConnector, symbol: str, start, end) -> list[pd.DataFrame]:
+    return [page async for page in conn.get_historical_ticks(symbol, start, end)]
+
+
+@pytest.fixture()
+def day(tmp_path):
+    csv = fixture_csv(tmp_path)
+    ref = replay([csv], TIMEFRAMES)
+    return csv, ref, vendor_trades(csv)
+
+
+# -- tests ---------------------------------------------------------------------------
+
+def test_fixture_day_through_alpaca_has_replay_hash(day):
+    csv, ref, trades = day
+    with FakeAlpaca({"AAPL": trades}, max_page=10_000) as fake:
+        conn = make_connector(fake, page_limit=50)
+        pages = asyncio.run(collect(conn, "AAPL", DAY_START, DAY_END))
+    assert len(pages) == -(-len(trades) // 50) > 1  # really paginated
+    raw = pd.concat(pages, ignore_index=True)
+    assert len(raw) == len(trades)
+    tokens = [q.get("page_token") for p, q in fake.requests if p == "/v2/stocks/trades"]
+    assert tokens[0] is None and all(tokens[1:])
+    assert all(q["feed"] == "iex" for _, q in fake.requests)
+    # nanoseconds survive the SDK (raw_data=True)
+    assert raw["timestamp"].iloc[0] == trades[0]["t"]
+    assert raw["timestamp"].str.len().max() > len("2013-10-07T12:02:21.988798Z")
+    norm = TickNormalizer().normalize(raw, source="alpaca")
+    # the vendor resend of one trade is one trade
+    assert norm.rejected_by_reason == {"duplicate trade_id": len(raw) - len(ref.normalized.ticks)}
+    assert bars_hash(raw) == CanonicalExporter(ref.bars).compute_hash()
+
+
+def test_trade_fields_map_to_raw_tick_frame(day):
+    _, _, trades = day
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        conn = make_connector(fake, feed="sip")
+        raw = conn.fetch_trades("aapl", DAY_START, DAY_END)
+    first = trades[0]
+    row = raw.iloc[0]
+    assert row["symbol"] == "AAPL"
+    assert row["price"] == first["p"] and row["size"] == first["s"]
+    assert row["exchange"] == first["x"]
+    assert row["conditions"] == " ".join(first["c"])
+    assert row["trade_id"] == f"{first['x']}-{first['z']}-{first['i']}"
+    assert row["source"] == "alpaca:sip"
+    assert raw["source_row"].tolist() == list(range(len(raw)))
+    assert all(q["feed"] == "sip" for _, q in fake.requests)
+
+
+def test_window_is_half_open(day):
+    _, _, trades = day
+    t0, t5 = trades[0]["t"], trades[5]["t"]
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        raw = make_connector(fake).fetch_trades("AAPL", t0, t5)
+    assert raw["timestamp"].tolist() == [t["t"] for t in trades[:5] if t["t"] != t5]
+
+
+def test_rate_limit_waits_until_reset_then_succeeds(day):
+    _, ref, trades = day
+    sleep = SleepRecorder()
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        fake.fail_429, fake.reset_in = 2, 30
+        conn = make_connector(fake, sleep=sleep, page_limit=100)
+        raw = conn.fetch_trades("AAPL", DAY_START, DAY_END)
+    assert len(raw) == len(trades)
+    assert len(sleep.waits) == 2
+    # the SDK alone would wait a fixed 3 s; we wait until X-RateLimit-Reset (~30 s)
+    assert all(28.5 <= w <= 31.5 for w in sleep.waits), sleep.waits
+    assert conn.client.rate_limit_waits == sleep.waits
+    assert bars_hash(raw) == CanonicalExporter(ref.bars).compute_hash()
+
+
+def test_rate_limit_that_never_clears_is_one_clear_error(day):
+    _, _, trades = day
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        fake.fail_429 = 100
+        conn = make_connector(fake, max_rate_limit_waits=3)
+        with pytest.raises(ConnectorError, match="rate limit"):
+            conn.fetch_trades("AAPL", DAY_START, DAY_END)
+    assert len(conn.client.rate_limit_waits) == 3
+
+
+def test_reset_wait_reads_header():
+    assert reset_wait({"X-RateLimit-Reset": "1000"}, now=970.0) == pytest.approx(30.25)
+    assert reset_wait({"X-RateLimit-Reset": "900"}, now=970.0) == pytest.approx(0.25)
+    assert reset_wait({}, now=970.0) == 3.0
+    assert reset_wait({"X-RateLimit-Reset": "99999"}, now=0.0, cap=60) == 60
+
+
+@pytest.mark.parametrize("key,secret", [("WRONGKEY", SECRET), (KEY, "wrong-secret-value")])
+def test_wrong_key_is_clear_error_without_secrets(day, key, secret):
+    _, _, trades = day
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        conn = make_connector(fake, key=key, secret=secret)
+        with pytest.raises(ConnectorError) as err:
+            conn.fetch_trades("AAPL", DAY_START, DAY_END)
+    text = str(err.value)
+    assert "HTTP 403" in text and "APCA_API_KEY_ID" in text
+    assert secret not in text and key not in text
+    assert secret not in repr(conn) and secret not in repr(conn.client)
+    assert err.value.__cause__ is None
+
+
+def test_sip_without_subscription_is_clear_error(day):
+    _, _, trades = day
+    with FakeAlpaca({"AAPL": trades}, sip_allowed=False) as fake, \
+            pytest.raises(ConnectorError, match="SIP"):
+        make_connector(fake, feed="sip").fetch_trades("AAPL", DAY_START, DAY_END)
+
+
+def test_unknown_feed_rejected_before_any_request():
+    with pytest.raises(ConnectorError, match="unknown Alpaca feed"):
+        AlpacaConnector(KEY, SECRET, base_url="http://127.0.0.1:9", feed="nasdaq")
+
+
+def test_unknown_symbol_and_empty_window(day):
+    _, _, trades = day
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        conn = make_connector(fake)
+        assert asyncio.run(collect(conn, "ZZZZ", DAY_START, DAY_END)) == []
+        empty = conn.fetch_trades("AAPL", "2013-10-05T00:00:00Z", "2013-10-06T00:00:00Z")
+        assert len(empty) == 0 and "timestamp" in empty.columns
+        assert len(conn.get_bars("ZZZZ", "1m", DAY_START, DAY_END)) == 0
+        with pytest.raises(ConnectorError, match="invalid symbol"):
+            conn.fetch_trades("AAPL$", DAY_START, DAY_END)
+
+
+def test_unreachable_host_is_clear_error():
+    conn = AlpacaConnector(KEY, SECRET, base_url="http://127.0.0.1:9")
+    with pytest.raises(ConnectorError, match="cannot reach Alpaca at http://127.0.0.1:9"):
+        conn.fetch_trades("AAPL", DAY_START, DAY_END)
+
+
+def test_vendor_bars_convert_to_canonical_and_match_fixture_bars(day):
+    _, ref, trades = day
+    expected = to_canonical(ref.bars)
+    with FakeAlpaca({"AAPL": trades}, bars=vendor_bars(ref.bars), max_page=40) as fake:
+        conn = make_connector(fake)
+        got = pd.concat([conn.get_bars("AAPL", tf, DAY_START, DAY_END)
+                         for tf in TIMEFRAMES.split(",")], ignore_index=True)
+        with pytest.raises(ConnectorError, match="unsupported timeframe"):
+            conn.get_bars("AAPL", "2m", DAY_START, DAY_END)
+    pages = [q for p, q in fake.requests if p == "/v2/stocks/bars" and q.get("timeframe") == "1Min"]
+    assert len(pages) > 1 and all(q["adjustment"] == "raw" for q in pages)
+    daily = got[got["timeframe"] == "1d"]
+    # Alpaca stamps the day at midnight New York: 04:00Z in October
+    assert pd.Timestamp(int(daily["ts"].iloc[0]), tz="UTC") == pd.Timestamp("2013-10-07T04:00Z")
+    assert CanonicalExporter(got).to_bytes() == CanonicalExporter(expected).to_bytes()
+    pd.testing.assert_frame_equal(
+        got.sort_values(["timeframe", "ts"]).reset_index(drop=True),
+        expected.sort_values(["timeframe", "ts"]).reset_index(drop=True),
+        check_like=True)
+    report = BarComparator().compare(got, expected)
+    assert report.is_parity and report.matched == len(expected), report.to_text()
+
+
+
+def test_polling_emits_only_new_trades_and_loses_none(day):
+    _, ref, trades = day
+    times = [parse_ns(t["t"]) for t in trades]
+    with FakeAlpaca({"AAPL": trades}, max_page=25) as fake:
+        conn = make_connector(fake)
+        asyncio.run(conn.subscribe(["aapl"]))
+        fake.now_ns = times[0] - 1
+        assert len(conn.poll_once()) == 0  # nothing traded yet
+        conn.start_from("AAPL", DAY_START)
+        batches = []
+        steps = np.linspace(times[0], times[-1], 9).astype("int64").tolist() + [times[-1]]
+        for now in steps:
+            fake.now_ns = now
+            batches.append(conn.poll_once())
+            assert len(conn.poll_once()) == 0  # same latest trade: nothing new
+    raw = pd.concat(batches, ignore_index=True)
+    assert sum(len(b) > 0 for b in batches) >= 5
+    # every vendor trade exactly once (the fixture's resend pair counts as two rows)
+    assert sorted(raw["trade_id"] + raw["timestamp"]) == sorted(
+        f"{t['x']}-{t['z']}-{t['i']}" + t["t"] for t in trades)
+    assert bars_hash(raw) == CanonicalExporter(ref.bars).compute_hash()
+
+
+def test_run_polling_feeds_callbacks(day):
+    _, _, trades = day
+    got: list[pd.DataFrame] = []
+
+    async def main(fake):
+        conn = make_connector(fake)
+        conn.register_callback(got.append)
+        await conn.subscribe(["AAPL"])
+        await conn.connect()
+        stop = asyncio.Event()
+        task = asyncio.create_task(conn.run_polling(interval=0.01, stop=stop))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if got:
+                break
+        stop.set()
+        await task
+        await conn.disconnect()
+
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        asyncio.run(main(fake))
+    assert len(got) == 1 and got[0]["timestamp"].iloc[0] == trades[-1]["t"]
+
+
+def test_missing_key_in_live_mode_names_the_variable():
+    settings = load_settings(env_file=None, INGESTION_MODE="live", APCA_API_KEY_ID=KEY)
+    with pytest.raises(ConnectorError, match="APCA_API_SECRET_KEY") as err:
+        AlpacaConnector(settings=settings)
+    assert KEY not in str(err.value)
+
+
+def test_secrets_never_logged(day, caplog):
+    import logging
+
+    _, _, trades = day
+    caplog.set_level(logging.DEBUG)
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        fake.fail_429 = 1
+        conn = make_connector(fake, page_limit=100)
+        conn.fetch_trades("AAPL", DAY_START, DAY_END)
+        with pytest.raises(ConnectorError):
+            make_connector(fake, secret="another-secret-xyz").fetch_trades(
+                "AAPL", DAY_START, DAY_END)
+    assert "rate limit" in caplog.text  # something was logged
+    assert SECRET not in caplog.text and "another-secret-xyz" not in caplog.text

@@ -1,0 +1,186 @@
+"""The Dagster asset graph on the shipped fixtures: materialize, checks, determinism."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from phase1_platform.core.calendar import trading_day_window
+from phase1_platform.core.export import CanonicalExporter, file_hash
+from phase1_platform.defs.assets import ALL_ASSETS, canonical_export
+from phase1_platform.defs.checks import ALL_CHECKS
+from phase1_platform.defs.resources import default_resources
+from phase1_platform.pipeline import replay
+from phase1_platform_tests.conftest import FIXTURES
+
+SPY = "2013-10-07|SPY"
+AAPL = "2013-10-07|AAPL"
+LEAN_SPY = FIXTURES / "lean" / "equity" / "usa" / "spy"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A working directory with its own SQLite store, empty drop and export folders."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite'}")
+    monkeypatch.setenv("PHASE1_DROP_DIR", str(tmp_path / "drop"))
+    monkeypatch.setenv("PHASE1_EXPORT_DIR", str(tmp_path / "exports"))
+    monkeypatch.delenv("INGESTION_MODE", raising=False)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("symbols", ["SPY", "AAPL"])
+        yield tmp_path, instance
+
+
+def run(instance, key, selection=None):
+    return dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS], partition_key=key, instance=instance,
+        resources=default_resources(), selection=selection, raise_on_error=False,
+    )
+
+
+def checks(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name + ":" + e.asset_key.path[-1]: e
+            for e in result.get_asset_check_evaluations()}
+
+
+def materialized(result) -> dict[str, dict]:
+    return {e.asset_key.path[-1]: {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+
+
+def test_fixture_partitions_materialize_with_every_check_passing(env):
+    tmp, instance = env
+    for key in (SPY, AAPL):
+        result = run(instance, key)
+        assert result.success, key
+        evals = checks(result)
+        assert len(evals) == 11 and all(e.passed for e in evals.values()), {
+            k: e.passed for k, e in evals.items()}
+        mats = materialized(result)
+        assert set(mats) == {"raw_ticks", "normalized_ticks", "bars_1m", "bars_5m", "bars_15m",
+                             "bars_1h", "bars_1d", "reference_bars", "canonical_export"}
+        export = mats["canonical_export"]
+        date, symbol = key.split("|")
+        path = tmp / "exports" / date / f"{symbol}.csv"
+        assert Path(export["path"]) == path
+        assert export["hash"] == file_hash(path)
+        assert "data:image/svg+xml;base64," in export["chart"]
+        assert mats["bars_1m"]["preview"].startswith("| symbol | timeframe | timestamp")
+        assert set(export["bars_by_timeframe"]) == {"1m", "5m", "15m", "1h", "1d"}
+        parity = evals["parity_1m:bars_1m"].metadata
+        if symbol == "SPY":
+            assert parity["compared"].value is True
+            assert parity["rule_set"].value == "lean-equity"
+            assert parity["bars_compared"].value == 32
+            assert parity["match_pct"].value >= 75
+            assert mats["raw_ticks"]["rows_read"] == 44565
+        else:
+            assert parity["compared"].value is False
+            assert "none" in parity["reference"].value
+            assert mats["raw_ticks"]["rejected"] == 6
+            assert sum(mats["raw_ticks"]["rejected_by_reason"].values()) == 6
+
+
+def test_export_is_the_replay_bytes_and_stable_across_runs(env):
+    tmp, instance = env
+    first = materialized(run(instance, AAPL))["canonical_export"]["hash"]
+    second = materialized(run(instance, AAPL))["canonical_export"]["hash"]
+    assert first == second
+    start, end = trading_day_window("2013-10-07")
+    expected = replay([FIXTURES / "aapl_test_ticks.csv"], symbols=["AAPL"], window=(start, end))
+    assert CanonicalExporter(expected.bars).compute_hash() == first
+
+
+def _corrupt_lean_minutes(src: Path, dst: Path, every: int = 2) -> None:
+    """Copy a LEAN minute zip with the close of every other bar raised by 25 cents."""
+    with zipfile.ZipFile(src) as zf:
+        (member,) = zf.namelist()
+        frame = pd.read_csv(io.BytesIO(zf.read(member)), header=None)
+    frame.loc[frame.index % every == 0, 4] += 2500  # price x 10000
+    frame[2] = frame[[1, 2, 3, 4]].max(axis=1)  # keep the vendor bar itself consistent
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(dst, "w") as zf:
+        zf.writestr(member, frame.to_csv(header=False, index=False))
+
+
+def test_corrupted_reference_fails_parity_and_blocks_the_export(env):
+    tmp, instance = env
+    drop = tmp / "drop" / "equity" / "usa" / "spy"
+    (drop / "tick").mkdir(parents=True)
+    shutil.copy(LEAN_SPY / "tick" / "20131007_trade.zip", drop / "tick")
+    _corrupt_lean_minutes(LEAN_SPY / "minute" / "20131007_trade.zip",
+                          drop / "minute" / "20131007_trade.zip")
+    result = run(instance, SPY)
+    assert not result.success
+    parity = checks(result)["parity_1m:bars_1m"]
+    assert not parity.passed
+    assert parity.severity == dg.AssetCheckSeverity.ERROR
+    assert parity.metadata["unexplained_bars"].value >= 10
+    assert "canonical_export" not in materialized(result)
+    assert not (tmp / "exports" / "2013-10-07" / "SPY.csv").exists()
+
+
+def test_corrupted_bars_fail_quality_and_block_the_export(env):
+    tmp, instance = env
+    assert run(instance, AAPL).success
+    export = tmp / "exports" / "2013-10-07" / "AAPL.csv"
+    good = export.read_bytes()
+    from phase1_platform.storage.repositories import BarRepository
+    from phase1_platform.storage.store import Store
+
+    store = Store.from_url()
+    try:
+        repo = BarRepository(store)
+        start, end = trading_day_window("2013-10-07")
+        bars = repo.read("AAPL", ["5m"], start, end)
+        row = int((bars["high"] > bars["low"]).to_numpy().argmax())
+        assert bars.loc[row, "high"] > bars.loc[row, "low"]
+        bad = bars.copy()
+        bad.loc[row, ["high", "low"]] = bars.loc[row, ["low", "high"]].to_numpy()  # high < low
+        repo.upsert(bad, rule_set="default", source="someone-edited-the-table")
+    finally:
+        store.dispose()
+    selection = dg.AssetSelection.assets(canonical_export) | dg.AssetSelection.checks(
+        dg.AssetCheckKey(dg.AssetKey("bars_5m"), "quality_5m"))
+    result = run(instance, AAPL, selection=selection)
+    assert not result.success
+    quality = checks(result)["quality_5m:bars_5m"]
+    assert not quality.passed
+    assert quality.metadata["rule_violations"].value["ohlc"] == 1
+    assert quality.metadata["expectations_failed"].value >= 1
+    assert quality.metadata["great_expectations_success"].value is False
+    assert "canonical_export" not in materialized(result)
+    assert export.read_bytes() == good  # the previous export is left as it was
+
+
+def test_unknown_partition_keys_are_refused(env):
+    _, instance = env
+    for key in ("2013-10-07|QQQ", "2013-10-05|SPY", "2013-12-25|SPY"):
+        with pytest.raises(dg.DagsterUnknownPartitionError, match="Could not find a partition"):
+            dg.materialize(ALL_ASSETS, partition_key=key, instance=instance,
+                           resources=default_resources())
+
+
+def test_partition_without_ticks_fails_with_one_clear_line(env):
+    _, instance = env
+    result = run(instance, "2013-10-08|AAPL", selection=dg.AssetSelection.assets("raw_ticks"))
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    text = failure.step_failure_data.user_failure_data.description
+    assert "no ticks for AAPL on 2013-10-08" in text and "drop a tick file" in text
+
+
+def test_definitions_load():
+    from phase1_platform.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.path[-1] for k in graph.get_all_asset_keys()}
+    assert {"raw_ticks", "bars_1m", "bars_1d", "canonical_export", "reference_bars"} <= keys
+    assert len(list(graph.asset_check_keys)) == 11

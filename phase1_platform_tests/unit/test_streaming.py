@@ -1,0 +1,353 @@
+"""StreamingBarAggregator gives the very bars of BarEngine.build, however ticks arrive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from phase1_platform.core.engine import BarEngine
+from phase1_platform.core.export import CanonicalExporter
+from phase1_platform.core.normalizer import TickNormalizer
+from phase1_platform.core.rules import (
+    DEFAULT_RULES,
+    LEAN_EQUITY_RULES,
+    LEAN_FUTURE_RULES,
+    EligibilityRules,
+)
+from phase1_platform.core.schema import QTY_SCALE, notional_units, qty_units
+from phase1_platform.core.streaming import StreamingBarAggregator, StreamingError
+from phase1_platform_tests.conftest import shared_file
+
+TFS = "1m,5m,15m,1h,1d"
+MINUTE = 60 * 10**9
+# 2013-11-01 (Fri) 13:00 UTC = 09:00 New York: pre-market, the session, after hours,
+# then the weekend and the DST change of 2013-11-03, then Monday and Tuesday
+START = pd.Timestamp("2013-11-01 13:00", tz="UTC").value
+
+VOLUME_ONLY_RULES = EligibilityRules(
+    name="test-volume-only",
+    exclude_from_price=frozenset({"X"}),
+    exclude_from_volume=frozenset({"F"}),
+)
+
+
+def make_ticks(seed: int, n: int = 3000, symbols=("AAA", "BB"), days: int = 5,
+               trade_ids: bool = False, ms: bool = True) -> pd.DataFrame:
+    """Normalized ticks with ties on ts (ms stamps), sequences, two sources, zero sizes,
+    conditions and odd sizes."""
+    rng = np.random.default_rng(seed)
+    ts = START + rng.integers(0, days * 86_400 * 10**9, n)
+    if ms:
+        ts = ts - ts % 1_000_000
+        ts[rng.random(n) < 0.2] = ts[0]  # a burst of same-millisecond prints
+    raw = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(ts, utc=True).as_unit("ns"),
+            "symbol": rng.choice(list(symbols), n),
+            "price": np.round(100 + rng.normal(0, 1, n), 2),
+            "size": rng.choice([0.0, 1.0, 100.0, 200.5, 0.123456785, 37.0], n),
+            "conditions": rng.choice(["", "@ F", "X", "F X"], n),
+            "sequence": rng.integers(-1, 3, n),
+            "source": rng.choice(["feed-a", "feed-b"], n),
+            "source_row": rng.permutation(n),
+        }
+    )
+    if trade_ids:
+        raw["trade_id"] = [f"t{i}" for i in range(n)]
+    return TickNormalizer().normalize(raw).ticks
+
+
+def feed_ticks(agg: StreamingBarAggregator, ticks: pd.DataFrame) -> None:
+    for r in ticks.itertuples(index=False):
+        agg.on_tick(r.symbol, r.ts.value, r.price, r.size, r.conditions, r.sequence,
+                    r.trade_id, r.source, r.source_row)
+
+
+def feed_batches(agg: StreamingBarAggregator, ticks: pd.DataFrame, cuts) -> None:
+    bounds = [0, *sorted(set(cuts)), len(ticks)]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b > a:
+            agg.on_batch(ticks.iloc[a:b])
+
+
+def assert_same(agg: StreamingBarAggregator, ticks: pd.DataFrame, rules=DEFAULT_RULES,
+                timeframes=TFS) -> None:
+    expected = BarEngine(rules).build(ticks, timeframes)
+    got = agg.bars()
+    pd.testing.assert_frame_equal(got, expected)
+    assert CanonicalExporter(got).to_bytes() == CanonicalExporter(expected).to_bytes()
+
+
+# ---------------------------------------------------------------- exact units
+def test_python_round_equals_schema_units():
+    rng = np.random.default_rng(3)
+    size = np.concatenate([rng.random(20000) * 1000, np.round(rng.random(5000) * 100, 9),
+                           np.array([0.5e-8, 1.5e-8, 2.5e-8, 0.123456785, 1e10, 0.0])])
+    price = np.concatenate([np.round(rng.random(len(size) - 3) * 5000, 4),
+                            np.array([0.0000005, 1e-6 * 2.5, 1.0])])
+    q = qty_units(size)
+    nv = notional_units(price, size)
+    assert [round(z * QTY_SCALE) for z in size.tolist()] == q.tolist()
+    assert [round(p * z * 1_000_000) for p, z in zip(price.tolist(), size.tolist(),
+                                                     strict=True)] == nv.tolist()
+
+
+# ---------------------------------------------------------------- per tick
+@pytest.mark.parametrize("timeframes", [TFS, "1m", "5m,1d", "1d", "15m,30m,4h"])
+def test_per_tick_in_order_equals_batch(timeframes):
+    ticks = make_ticks(1)
+    agg = StreamingBarAggregator(timeframes)
+    feed_ticks(agg, ticks)
+    assert_same(agg, ticks, timeframes=timeframes)
+
+
+@pytest.mark.parametrize("rules", [DEFAULT_RULES, LEAN_FUTURE_RULES, VOLUME_ONLY_RULES],
+                         ids=lambda r: r.name)
+def test_per_tick_shuffled_late_ticks_equal_batch(rules):
+    ticks = make_ticks(2)
+    agg = StreamingBarAggregator(TFS, rules)
+    feed_ticks(agg, ticks.sample(frac=1.0, random_state=5))
+    assert_same(agg, ticks, rules)
+
+
+def test_arrival_counter_orders_same_timestamp_ticks():
+    agg = StreamingBarAggregator("1m")
+    t = START + 5 * MINUTE
+    for price in (10.0, 12.0, 11.0):
+        agg.on_tick("AAA", t, price, 1.0)
+    bar = agg.bars().iloc[0]
+    assert (bar.open, bar.high, bar.low, bar.close, bar.trade_count) == (10.0, 12.0, 10.0, 11.0,
+                                                                       3)
+    # the sequence ranks before arrival: sequence 0 sorts after the default -1 ones
+    agg.on_tick("AAA", t, 9.0, 1.0, sequence=0)
+    assert agg.bars().iloc[0].close == 9.0
+
+
+def test_late_tick_restates_open_and_close_of_a_drained_bar():
+    agg = StreamingBarAggregator("1m,1h")
+    t0 = START + 30 * MINUTE
+    agg.on_tick("AAA", t0 + 10**9, 100.0, 10.0)
+    agg.on_tick("AAA", t0 + 2 * 10**9, 101.0, 10.0)
+    first = agg.drain_updates()
+    assert list(first["timeframe"]) == ["1m", "1h"]
+    assert agg.drain_updates().empty  # nothing changed since
+    agg.on_tick("AAA", t0 + 5, 99.0, 5.0)  # late: earliest of the minute
+    agg.on_tick("AAA", t0 + 59 * 10**9, 102.0, 5.0)  # newest
+    upd = agg.drain_updates()
+    assert list(upd["timeframe"]) == ["1m", "1h"]
+    row = upd.iloc[0]
+    assert (row.open, row.high, row.low, row.close) == (99.0, 102.0, 99.0, 102.0)
+    assert row.qty == 30 * QTY_SCALE and row.trade_count == 4
+    assert upd.iloc[1].open == 99.0 and upd.iloc[1].close == 102.0
+
+
+def test_drain_updates_match_current_bars_and_cover_all_changes():
+    ticks = make_ticks(4, n=2000)
+    agg = StreamingBarAggregator(TFS)
+    published: dict[tuple, tuple] = {}
+    rng = np.random.default_rng(9)
+    shuffled = ticks.sample(frac=1.0, random_state=11)
+    pos = 0
+    while pos < len(shuffled):
+        k = int(rng.integers(1, 300))
+        part = shuffled.iloc[pos:pos + k]
+        if rng.random() < 0.5:
+            agg.on_batch(part)
+        else:
+            feed_ticks(agg, part)
+        pos += k
+        upd = agg.drain_updates()
+        now = agg.bars().set_index(["symbol", "timeframe", "ts"])
+        for r in upd.itertuples(index=False):
+            key = (r.symbol, r.timeframe, r.ts)
+            values = (r.open, r.high, r.low, r.close, r.qty, r.notional, r.trade_count)
+            assert tuple(now.loc[key]) == values
+            published[key] = values
+        # every bar a subscriber holds equals the current bar
+        assert len(published) == len(now)
+    final = BarEngine().build(ticks, TFS).set_index(["symbol", "timeframe", "ts"])
+    assert {k: tuple(v) for k, v in final.iterrows()} == published
+
+
+# ---------------------------------------------------------------- micro-batches
+@pytest.mark.parametrize("size", [1, 7, 100, 1000, 5000])
+def test_micro_batches_of_fixed_size_equal_batch(size):
+    ticks = make_ticks(5)
+    agg = StreamingBarAggregator(TFS)
+    feed_batches(agg, ticks, range(size, len(ticks), size))
+    assert_same(agg, ticks)
+
+
+@pytest.mark.parametrize("rules", [DEFAULT_RULES, LEAN_FUTURE_RULES, VOLUME_ONLY_RULES,
+                                   LEAN_EQUITY_RULES], ids=lambda r: r.name)
+def test_shuffled_micro_batches_with_random_splits_equal_batch(rules):
+    ticks = make_ticks(6)
+    rng = np.random.default_rng(6)
+    shuffled = ticks.sample(frac=1.0, random_state=6)
+    agg = StreamingBarAggregator(TFS, rules)
+    feed_batches(agg, shuffled, rng.integers(0, len(ticks), 40).tolist())
+    assert_same(agg, ticks, rules)
+
+
+def test_mixed_per_tick_and_batches_and_lean_arrays():
+    ticks = make_ticks(7, symbols=("ONE",))
+    agg = StreamingBarAggregator(TFS)
+    half = len(ticks) // 2
+    agg.on_arrays(
+        "ONE",
+        ticks["ts"].iloc[:half].to_numpy("datetime64[ns]").view("int64"),
+        ticks["price"].iloc[:half].to_numpy(),
+        ticks["size"].iloc[:half].to_numpy(),
+        conditions=ticks["conditions"].iloc[:half].to_numpy(object),
+        sequence=ticks["sequence"].iloc[:half].to_numpy(),
+        source=ticks["source"].iloc[:half].to_numpy(object),
+        source_row=ticks["source_row"].iloc[:half].to_numpy(),
+    )
+    feed_ticks(agg, ticks.iloc[half:])
+    assert_same(agg, ticks)
+
+
+def test_zero_size_prints_with_the_lean_future_rule_set():
+    ticks = make_ticks(8)
+    assert (ticks["size"] == 0).sum() > 100
+    only_zero = ticks[ticks["size"] == 0]
+    for rules in (DEFAULT_RULES, LEAN_FUTURE_RULES):
+        agg = StreamingBarAggregator(TFS, rules)
+        feed_ticks(agg, ticks)
+        assert_same(agg, ticks, rules)
+        z = StreamingBarAggregator(TFS, rules)
+        z.on_batch(only_zero)
+        if rules is DEFAULT_RULES:
+            assert z.bars().empty and z.ignored == len(only_zero)
+        else:  # zero-size prints set prices, with no volume
+            bars = z.bars()
+            assert len(bars) and (bars["qty"] == 0).all() and (bars["trade_count"] == 0).all()
+
+
+# ---------------------------------------------------------------- duplicates
+def test_duplicate_trade_ids_counted_once_per_tick_and_batch():
+    ticks = make_ticks(10, trade_ids=True)
+    rng = np.random.default_rng(10)
+    resent = ticks.iloc[rng.choice(len(ticks), 300, replace=False)].copy()
+    resent["source"] = "resend"  # a re-sent trade is the same trade, whatever its source
+    resent["source_row"] = np.arange(len(resent))
+
+    agg = StreamingBarAggregator(TFS)
+    feed_ticks(agg, ticks)
+    feed_ticks(agg, resent)
+    assert agg.duplicates == len(resent)
+    assert_same(agg, ticks)
+
+    agg = StreamingBarAggregator(TFS)
+    feed_batches(agg, ticks, [500, 1500])
+    agg.on_batch(resent)
+    # and duplicates inside one batch
+    agg.on_batch(pd.concat([resent.iloc[:10], resent.iloc[:10]]))
+    assert agg.duplicates == len(resent) + 20
+    assert_same(agg, ticks)
+
+
+def test_same_trade_id_on_another_symbol_is_another_trade():
+    agg = StreamingBarAggregator("1m")
+    assert agg.on_tick("AAA", START, 10.0, 1.0, trade_id="7")
+    assert agg.on_tick("BB", START, 20.0, 1.0, trade_id="7")
+    assert not agg.on_tick("AAA", START + 1, 11.0, 1.0, trade_id="7")
+    assert agg.duplicates == 1 and len(agg.bars()) == 2
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_ticks_raise_a_clear_error():
+    agg = StreamingBarAggregator()
+    with pytest.raises(StreamingError, match="price"):
+        agg.on_tick("AAA", START, 0.0, 1.0)
+    with pytest.raises(StreamingError, match="size"):
+        agg.on_tick("AAA", START, 1.0, float("nan"))
+    with pytest.raises(StreamingError, match="symbol"):
+        agg.on_tick("", START, 1.0, 1.0)
+    with pytest.raises(StreamingError, match="row 1"):
+        agg.on_arrays("AAA", [START, START + 1], [1.0, 2.0], [1.0, -1.0])
+    assert agg.bars().empty
+
+
+def test_empty_inputs():
+    agg = StreamingBarAggregator()
+    assert agg.on_batch(make_ticks(1).iloc[:0]) == 0
+    assert agg.bars().empty and agg.drain_updates().empty
+
+
+# ---------------------------------------------------------------- real data
+@pytest.mark.realdata
+@pytest.mark.parametrize("rules", [DEFAULT_RULES, LEAN_EQUITY_RULES], ids=lambda r: r.name)
+def test_real_spy_day_per_tick_and_micro_batches_equal_batch(rules):
+    from phase1_platform.readers.lean import read_lean_ticks
+
+    path = shared_file("lean/equity/usa/spy/tick/20131007_trade.zip")
+    ticks = TickNormalizer().normalize(read_lean_ticks(path)).ticks
+    assert len(ticks) > 250_000
+    expected = BarEngine(rules).build(ticks, TFS)
+    want = CanonicalExporter(expected).to_bytes()
+
+    agg = StreamingBarAggregator(TFS, rules)
+    feed_batches(agg, ticks, range(1000, len(ticks), 1000))
+    assert CanonicalExporter(agg.bars()).to_bytes() == want
+
+    agg = StreamingBarAggregator(TFS, rules)
+    on_tick = agg.on_tick
+    cols = [ticks[c].tolist() for c in ("symbol", "price", "size", "conditions", "sequence",
+                                        "trade_id", "source", "source_row")]
+    ts = ticks["ts"].to_numpy("datetime64[ns]").view("int64").tolist()
+    order = np.random.default_rng(1).permutation(len(ts)).tolist()  # late ticks everywhere
+    sym, price, size, cond, seq, tid, src, row = cols
+    for i in order:
+        on_tick(sym[i], ts[i], price[i], size[i], cond[i], seq[i], tid[i], src[i], row[i])
+    got = agg.bars()
+    pd.testing.assert_frame_equal(got, expected)
+    assert CanonicalExporter(got).to_bytes() == want
+
+
+# ---------------------------------------------------------------- properties
+tick_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["AAA", "BB"]),
+        st.integers(0, 3 * 86_400 * 10**9),  # 3 days from START, some on minute boundaries
+        st.integers(1, 400),  # price in cents
+        st.sampled_from([0.0, 1.0, 100.0, 0.5, 250.25]),
+        st.sampled_from(["", "F", "X"]),
+        st.integers(-1, 2),  # sequence
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+def _frame(rows) -> pd.DataFrame:
+    raw = pd.DataFrame(rows, columns=["symbol", "ts", "cents", "size", "conditions",
+                                      "sequence"])
+    raw["timestamp"] = pd.to_datetime((START + (raw["ts"] - raw["ts"] % (MINUTE // 4))).to_numpy(),
+                                      utc=True).as_unit("ns")
+    raw["price"] = raw["cents"] / 100
+    raw["source_row"] = np.arange(len(raw))
+    return TickNormalizer().normalize(raw.drop(columns=["ts", "cents"])).ticks
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=tick_rows, cuts=st.lists(st.integers(0, 120), max_size=8),
+       rules=st.sampled_from([DEFAULT_RULES, LEAN_FUTURE_RULES, VOLUME_ONLY_RULES]))
+def test_property_any_split_into_micro_batches_equals_batch(rows, cuts, rules):
+    ticks = _frame(rows)
+    agg = StreamingBarAggregator(TFS, rules)
+    feed_batches(agg, ticks, [c for c in cuts if c < len(ticks)])
+    assert_same(agg, ticks, rules)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=tick_rows, seed=st.integers(0, 2**32 - 1),
+       rules=st.sampled_from([DEFAULT_RULES, LEAN_FUTURE_RULES, VOLUME_ONLY_RULES]))
+def test_property_per_tick_in_shuffled_order_equals_batch(rows, seed, rules):
+    ticks = _frame(rows)
+    agg = StreamingBarAggregator(TFS, rules)
+    feed_ticks(agg, ticks.sample(frac=1.0, random_state=seed % 2**32))
+    assert_same(agg, ticks, rules)
