@@ -22,6 +22,7 @@ import pandas as pd
 
 from phase1_platform.core import trading_day_window
 from phase1_platform.core.engine import sort_bars
+from phase1_platform.core.normalizer import canonical_sort
 from phase1_platform.core.schema import BAR_COLUMNS, TICK_COLUMNS, notional_units, qty_units
 from phase1_platform.storage import BarCache, BarRepository, Store, TickRepository, TieredBarStore
 
@@ -57,7 +58,7 @@ def make_ticks(n: int, symbols=("SPY", "QQQ", "IWM", "DIA"), seed: int = 0) -> p
         made += k
         _ = i
     ticks = pd.concat(frames, ignore_index=True).astype(TICK_COLUMNS)
-    return ticks
+    return canonical_sort(ticks).reset_index(drop=True)  # as the normalizer delivers them
 
 
 def make_bar_partitions(n_bars: int, seed: int = 1) -> list[tuple[str, str, pd.DataFrame]]:

@@ -211,8 +211,12 @@ class BarEngine:
         price_ok, volume_ok = self.rules.evaluate(ticks["conditions"], size)
         # per-tick integer units as integer-valued floats: their sums are exact (and
         # then cast to int64) while below 2**53, checked per bar; else the int64 path
-        qty, notional = _units_as_float(price, size)
+        # (prices > 0, as normalized ticks have, keep every partial sum below the total)
         int_units = None
+        if bool(price.min() > 0):
+            qty, notional = _units_as_float(price, size)
+        else:
+            qty, notional = int_units = qty_units(size), notional_units(price, size)
 
         # a tick that counts in volume but may not set prices makes no bar of its own, so a
         # finer bar can miss volume that a coarser bar built from ticks holds: no roll-up then

@@ -1,26 +1,34 @@
 """StreamingBarAggregator: per-tick and micro-batch aggregation, identical to BarEngine.
 
-The state is the base 1-minute partial bar of each (symbol, minute) that saw an
-eligible tick; every requested timeframe (the 1d session included) is rolled up from
-it on demand with the same code paths as ``BarEngine.build``. That is exact because
-volume and notional are integer units (``schema``) summed in any order, high/low are
-commutative, and each partial bar keeps the ordering key of the tick that set its
-open and of the one that set its close: a LATE tick (older key than what the bar has
-seen) replaces the open, and a tick with a newer key replaces the close, whatever the
-arrival order. XNYS sessions (and every standard intraday timeframe) start and end on
-minute boundaries, so rolling minutes up into them loses nothing.
+The only state is the 1-minute partial bar of each (symbol, minute) that saw an eligible
+tick; every requested timeframe (the 1d session included) is aggregated from those
+minutes on demand (``bars()``, ``drain_updates()``). That equals ``BarEngine.build`` on
+the same ticks because:
+
+- volume and notional are integer units (``schema``) rounded per tick with the same
+  float operations (``round(size * 1e8)`` == ``np.rint(size * 1e8)``), summed exactly;
+- high/low are commutative, and each partial bar keeps the ordering key of the tick that
+  set its open and of the one that set its close, so a LATE tick (older key than what
+  the bar has seen) replaces the open and a newer one the close, whatever the arrival
+  order;
+- intraday timeframes and XNYS sessions start and end on minute boundaries (checked; a
+  calendar whose sessions do not is refused with a clear error);
+- a minute with only volume-only ticks (a condition excluded from prices) is kept
+  "priceless": it makes no bar of its own but its volume counts in coarser bars, as the
+  engine's build from ticks does.
 
 Ordering key of a tick: ``(ts, sequence, source, source_row)``, as in
 ``normalizer.canonical_sort``; ``source_row`` defaults to an arrival counter.
 A duplicate ``(symbol, trade_id)`` is counted in ``duplicates`` and ignored: the first
 ARRIVAL of a trade id is kept. That equals the batch result (which keeps the first in
-canonical order) whenever a re-sent trade arrives after the original, the usual case.
+canonical order) whenever a re-sent trade arrives after the original (the usual case) or
+carries the same content. Re-deliveries of a row without trade_id are not deduplicated.
 
 Per tick: ``on_tick`` (a tight pure-Python path; pass Python ints and floats).
 Micro-batches: ``on_batch`` (normalized tick frame) or ``on_arrays`` (lean arrays),
-vectorized with numpy, merged into the state per partial bar.
-``drain_updates()`` returns the bars changed since the previous drain (all timeframes),
-``bars()`` all current bars; both are internal bar frames in canonical order.
+vectorized with numpy and merged into the state per partial bar.
+``drain_updates()`` returns the bars changed since the previous drain (every timeframe
+touched), ``bars()`` all current bars; both are internal bar frames in canonical order.
 """
 
 from __future__ import annotations
@@ -29,9 +37,10 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from .calendar import DEFAULT_CALENDAR, Sessions, sessions_between
-from .engine import bucket_for, sort_bars
+from .engine import _arrow_strings, bucket_for, sort_bars
 from .rules import DEFAULT_RULES, EligibilityRules
 from .schema import BAR_COLUMNS, NOTIONAL_SCALE, QTY_SCALE, empty_bars, ts_ns
 from .timeframes import NS_PER_MINUTE, TIMEFRAMES, Timeframe, parse_timeframes
@@ -194,9 +203,15 @@ class StreamingBarAggregator:
             ts,
             ticks["price"].to_numpy("float64"),
             ticks["size"].to_numpy("float64"),
-            conditions=ticks["conditions"] if "conditions" in ticks.columns else None,
+            conditions=(
+                ticks["conditions"] if not self._plain and "conditions" in ticks.columns else None
+            ),
             sequence=ticks["sequence"].to_numpy("int64") if "sequence" in ticks.columns else None,
-            trade_id=ticks["trade_id"] if "trade_id" in ticks.columns else None,
+            trade_id=(
+                ticks["trade_id"]
+                if "trade_id" in ticks.columns and not _all_empty(ticks["trade_id"])
+                else None
+            ),
             source=source,
             source_row=(
                 ticks["source_row"].to_numpy("int64") if "source_row" in ticks.columns else None
@@ -481,11 +496,24 @@ class StreamingBarAggregator:
 
 def _single_or_array(col: pd.Series):
     """One string when the column holds a single value, else an object array."""
+    a = _arrow_strings(col)
+    if a is not None:
+        if a.null_count == 0 and pc.all(pc.equal(a, a[0])).as_py():
+            return a[0].as_py()
+        return col.to_numpy(dtype=object)
     values = col.to_numpy(dtype=object)
     first = values[0]
     if isinstance(first, str) and (values == first).all():
         return first
     return values
+
+
+def _all_empty(col: pd.Series) -> bool:
+    """Whether a text column holds only empty strings (no trade ids in a batch)."""
+    a = _arrow_strings(col)
+    if a is not None:
+        return a.null_count == 0 and pc.max(pc.binary_length(a)).as_py() == 0
+    return not any(map(bool, col.to_numpy(dtype=object)))
 
 
 def _partial_bars(sym, key, price, qty, notional, price_ok, volume_ok):

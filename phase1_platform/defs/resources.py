@@ -181,6 +181,11 @@ class PipelineSettings(dg.ConfigurableResource):
         description="parity check: most % of compared bars whose mismatch no known vendor "
         "convention explains (a corrupted reference or corrupted bars land here)",
     )
+    min_bars_for_match_pct: int = Field(
+        default=20,
+        description="parity check: with fewer bars compared (a daily bar, a short slice) only "
+        "the unexplained share is judged; one differing bar out of one says little",
+    )
     price_tolerance: float = Field(default=0.0, description="parity: absolute price tolerance")
     volume_tolerance: float = Field(default=0.0, description="parity: relative volume tolerance")
 

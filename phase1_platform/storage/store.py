@@ -164,6 +164,16 @@ class Store:
 
     def upgrade(self) -> str:
         """Migrate the schema to the head revision (idempotent, safe when concurrent)."""
+        try:
+            self._upgrade()
+        except DBAPIError as exc:
+            raise StoreError(
+                f"cannot migrate database {self.masked_url}: {_one_line(exc)}; check that its "
+                "schema exists and the user may create tables in it"
+            ) from None
+        return self.head_revision()
+
+    def _upgrade(self) -> None:
         from alembic import command
 
         with self.begin(write=True) as conn:
@@ -176,7 +186,6 @@ class Store:
             cfg = self._alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-        return self.head_revision()
 
 
 def _create_engine(url: URL, masked: str) -> Engine:

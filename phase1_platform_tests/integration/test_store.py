@@ -391,3 +391,13 @@ def test_sqlite_and_postgresql_exports_are_byte_identical(tmp_path, request):
         out[backend] = export_bytes(BarRepository(store).read("SPY", None, start, end))
         store.dispose()
     assert out["sqlite"] == out["postgresql"] == export_bytes(bars)
+
+
+def test_postgresql_schema_missing_is_one_clear_line():
+    require_postgres()
+    url = f"{PG_URL.replace('postgres@', 'postgres:pw-hidden@')}?options=-csearch_path%3Dno_such"
+    with pytest.raises(StoreError) as err:
+        Store.from_url(url)
+    message = str(err.value)
+    assert "cannot migrate database" in message and "schema" in message
+    assert "pw-hidden" not in message and "\n" not in message

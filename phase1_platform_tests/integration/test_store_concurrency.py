@@ -8,6 +8,7 @@ migration too), then land ticks and rewrite bar partitions in a loop. No lock er
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 import traceback
 
 import pytest
@@ -18,7 +19,7 @@ from phase1_platform.storage import BarRepository, Store, TickRepository
 from .test_store import BACKENDS, bars_of, export_bytes, make_url, normalized, raw_ticks
 
 DAYS = ["2013-10-07", "2013-10-08", "2013-10-09", "2013-10-10", "2013-10-11", "2013-10-14"]
-ROUNDS = 2
+ROUNDS = 3
 
 
 def partition_data(symbol: str, day: str):
@@ -28,10 +29,11 @@ def partition_data(symbol: str, day: str):
     return ticks, bars_of(ticks)
 
 
-def worker(url: str, symbol: str, start, errors) -> None:
+def worker(url: str, symbol: str, barrier, errors, spans) -> None:
     try:
         data = {day: partition_data(symbol, day) for day in DAYS}
-        start.wait(60)
+        barrier.wait(120)  # both processes ready: start together
+        began = time.time()
         store = Store.from_url(url)
         ticks_repo, bars_repo = TickRepository(store), BarRepository(store)
         for _ in range(ROUNDS):
@@ -41,6 +43,7 @@ def worker(url: str, symbol: str, start, errors) -> None:
                 lo, hi = trading_day_window(day)
                 bars_repo.write_partition(bars, symbol, lo, hi, "default", f"proc-{symbol}")
         store.dispose()
+        spans.put((began, time.time()))
     except BaseException:  # noqa: BLE001 - reported to the parent
         errors.put(f"{symbol}: {traceback.format_exc()}")
         raise
@@ -50,11 +53,11 @@ def worker(url: str, symbol: str, start, errors) -> None:
 def test_two_processes_write_different_partitions(backend, tmp_path, request):
     url = make_url(backend, tmp_path, request)
     ctx = mp.get_context("spawn")
-    start, errors = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(url, sym, start, errors)) for sym in ("SPY", "QQQ")]
+    barrier, errors, spans = ctx.Barrier(2), ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(url, sym, barrier, errors, spans))
+             for sym in ("SPY", "QQQ")]
     for p in procs:
         p.start()
-    start.set()
     for p in procs:
         p.join(240)
     problems = []
@@ -62,6 +65,8 @@ def test_two_processes_write_different_partitions(backend, tmp_path, request):
         problems.append(errors.get())
     assert not problems, "\n".join(problems)
     assert [p.exitcode for p in procs] == [0, 0]
+    (a0, a1), (b0, b1) = spans.get(timeout=5), spans.get(timeout=5)
+    assert a0 < b1 and b0 < a1, "the two writers did not run at the same time"
 
     store = Store.from_url(url)
     try:

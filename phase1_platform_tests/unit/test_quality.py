@@ -27,7 +27,7 @@ def _bars() -> pd.DataFrame:
 
 def test_bars_from_the_engine_pass_every_rule():
     report = evaluate_bars(_bars())
-    assert report.passed and report.rows == 9
+    assert report.passed and report.rows == 8
     assert set(report.violations) == {"ohlc", "volume", "unique_key", "aligned", "in_session"}
     # the canonical frame (volume, vwap as floats) is judged the same
     assert evaluate_bars(to_canonical(_bars())).passed

@@ -95,6 +95,41 @@ def test_python_round_equals_schema_units():
                                                      strict=True)] == nv.tolist()
 
 
+def test_large_sums_stay_exact_in_engine_and_stream():
+    """Bars whose integer sums pass 2**53 (the engine's float fast path gives way to
+    int64) equal exact Python integer sums, per tick and per batch."""
+    rng = np.random.default_rng(12)
+    n = 400
+    raw = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(START + 4 * 3600 * 10**9
+                                        + np.sort(rng.integers(0, 10 * MINUTE, n)),
+                                        utc=True).as_unit("ns"),
+            "symbol": "BIG",
+            "price": np.round(rng.uniform(1_000, 9_999, n), 6),
+            "size": np.round(rng.uniform(1, 2_000_000, n), 8),
+        }
+    )
+    ticks = TickNormalizer().normalize(raw).ticks
+    bars = BarEngine().build(ticks, "1m")
+    minute = ticks["ts"].to_numpy("datetime64[ns]").view("int64") // MINUTE * MINUTE
+    exact_qty: dict[int, int] = {}
+    exact_notional: dict[int, int] = {}
+    for m, p, z in zip(minute.tolist(), ticks["price"].tolist(), ticks["size"].tolist(),
+                       strict=True):
+        exact_qty[m] = exact_qty.get(m, 0) + round(z * QTY_SCALE)
+        exact_notional[m] = exact_notional.get(m, 0) + round(p * z * 1_000_000)
+    assert max(exact_notional.values()) > 2**53
+    assert bars["qty"].tolist() == [exact_qty[m] for m in bars["ts"].tolist()]
+    assert bars["notional"].tolist() == [exact_notional[m] for m in bars["ts"].tolist()]
+    agg = StreamingBarAggregator("1m")
+    feed_ticks(agg, ticks.sample(frac=1.0, random_state=1))
+    assert_same(agg, ticks, timeframes="1m")
+    agg = StreamingBarAggregator("1m")
+    feed_batches(agg, ticks, [100, 250])
+    assert_same(agg, ticks, timeframes="1m")
+
+
 # ---------------------------------------------------------------- per tick
 @pytest.mark.parametrize("timeframes", [TFS, "1m", "5m,1d", "1d", "15m,30m,4h"])
 def test_per_tick_in_order_equals_batch(timeframes):
