@@ -29,7 +29,9 @@ class ReplayResult:
         lines += [f"  rejected ({reason}): {count}" for reason, count in
                   n.rejected_by_reason.items()]
         counts = self.bars["timeframe"].value_counts()
-        per_tf = ", ".join(f"{tf}={int(counts[tf])}" for tf in dict.fromkeys(self.bars["timeframe"]))
+        per_tf = ", ".join(
+            f"{tf}={int(counts[tf])}" for tf in dict.fromkeys(self.bars["timeframe"])
+        )
         lines.append(f"bars: {len(self.bars)}" + (f" ({per_tf})" if per_tf else ""))
         lines.append(f"rule set: {self.rules_name}")
         return lines
@@ -52,7 +54,8 @@ def replay(
     rule_set = get_rules(rules)
     raw = load_raw(paths)
     normalized = TickNormalizer(symbols=symbols, window=window).normalize(raw)
-    bars = BarEngine(rules=rule_set, calendar=calendar).build(normalized.ticks, [t.name for t in tfs])
+    engine = BarEngine(rules=rule_set, calendar=calendar)
+    bars = engine.build(normalized.ticks, [t.name for t in tfs])
     if normalized.quarantine.empty:
         normalized.quarantine = normalized.quarantine.astype(QUARANTINE_COLUMNS)
     return ReplayResult(normalized, bars, rule_set.name)

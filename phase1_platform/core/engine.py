@@ -237,6 +237,7 @@ class BarEngine:
             if _sums_exact(seg):
                 seg.qty, seg.notional = seg.qty.astype("int64"), seg.notional.astype("int64")
             else:
+                _check_int64_range(seg)
                 if int_units is None:
                     int_units = qty_units(size), notional_units(price, size)
                 seg = aggregate_arrays(
@@ -259,6 +260,21 @@ def _units_as_float(price: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np
     np.multiply(notional, float(NOTIONAL_SCALE), out=notional)
     np.rint(notional, out=notional)
     return qty, notional
+
+
+class BarOverflowError(ValueError):
+    pass
+
+
+def _check_int64_range(seg: Segments) -> None:
+    """The int64 sums would wrap silently: refuse bars whose totals leave the range."""
+    if seg.qty.dtype.kind == "f" and len(seg.qty) and (
+        seg.qty.max() >= 2.0**63 or seg.notional.max() >= 2.0**63
+    ):
+        raise BarOverflowError(
+            "a bar's volume or notional exceeds the exact integer range "
+            "(volume < 9.2e10 units, price x size < 9.2e12 per bar): check sizes and prices"
+        )
 
 
 def _sums_exact(seg: Segments) -> bool:

@@ -403,3 +403,14 @@ def test_unknown_timeframe_is_a_clear_error():
     ticks = ticks_of(("2013-10-07T13:30:00Z", 1, 1))
     with pytest.raises(ValueError, match="unknown timeframe 2m"):
         BarEngine().build(ticks, "1m,2m")
+
+
+def test_bar_sums_beyond_int64_are_refused_not_wrapped():
+    from phase1_platform.core.engine import BarOverflowError
+
+    raw = pd.DataFrame({"timestamp": ["2013-10-07T14:00:00Z"] * 12, "symbol": "X",
+                        "price": [1e6] * 12, "size": [9.9e5] * 12})
+    ticks = TickNormalizer().normalize(raw).ticks
+    assert len(ticks) == 12  # each tick is in range; only their sum is not
+    with pytest.raises(BarOverflowError, match="exact integer range"):
+        BarEngine().build(ticks, "1m")
