@@ -6,7 +6,7 @@ UV := $(BOOT)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint env clean
+.PHONY: run test bench lint env clean live-demo
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -26,6 +26,9 @@ test: env
 
 bench: env
 	$(PY) -m benchmarks
+
+live-demo: env  ## simulator (Finnhub protocol, fixture SPY day) + ingest service: no network, no keys
+	$(PY) -m phase1_platform.ingestion.demo $(ARGS)
 
 lint: env
 	$(VENV)/bin/ruff check phase1_platform phase1_platform_tests benchmarks

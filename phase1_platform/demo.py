@@ -83,8 +83,10 @@ def print_partition(pk: str, result, elapsed: float) -> bool:
             else:
                 print(f"   parity: {_value(md, 'reference')}")
         if c.check_name == "rejected_ratio":
+            reasons = _value(c.metadata, "rejected_by_reason", {})
+            detail = ", ".join(f"{k}: {v}" for k, v in reasons.items()) or "none"
             print(f"   rejected ticks: {_value(c.metadata, 'rejected')} of "
-                  f"{_value(c.metadata, 'rows')} ({_value(c.metadata, 'rejected_by_reason')})")
+                  f"{_value(c.metadata, 'rows')} ({detail})")
     for e in result.get_asset_materialization_events():
         if e.asset_key.path[-1] == "canonical_export":
             md = e.materialization.metadata

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export"]
+SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export", "ingest"]
 
 
 class UserError(Exception):

@@ -19,6 +19,7 @@ record what they did as metadata. Each asset runs for every partition of its run
 """
 
 
+import functools
 import hashlib
 import json
 import warnings
@@ -44,7 +45,14 @@ from .metadata import (
     time_range,
 )
 from .partitions import backfill_policy, partition_key, partitions_def, split_key
-from .resources import FileDropResource, PipelineSettings, SourcesResource, StoreResource
+from .resources import (
+    AlpacaResource,
+    FileDropResource,
+    PipelineSettings,
+    SourcesResource,
+    StoreResource,
+    YFinanceResource,
+)
 
 # the backfill policy (several partitions per run) is a beta parameter of @asset in 1.13
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
@@ -64,6 +72,20 @@ class Part:
     @property
     def key(self) -> str:
         return partition_key(self.date, self.symbol)
+
+
+def user_errors(fn):
+    """A bad file, a missing key, an unreachable database: one clear line, not a traceback."""
+    from ..connectors.base import ConnectorError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, OSError, ConnectorError) as exc:
+            raise dg.Failure(description=f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper
 
 
 def partitions_of(context) -> list[Part]:
@@ -153,6 +175,28 @@ def bar_metadata(bars: pd.DataFrame, part: Part, timeframe: str, rule_set: str) 
     }
 
 
+def require_live(settings: PipelineSettings, what: str) -> None:
+    if settings.mode != "live":
+        raise dg.Failure(f"{what} needs the network: run with INGESTION_MODE=live "
+                         f"(settings.mode is {settings.mode!r}); mock mode uses the file drop")
+
+
+def tick_batches(source: str, part: Part, drop: FileDropResource, settings: PipelineSettings,
+                 alpaca: AlpacaResource) -> list[tuple[str, object]]:
+    """(source name, loader of a raw tick frame) for each batch the partition lands."""
+    if source == "drop":
+        # the readers name each row's source (file name, zip member): the landing identity
+        return [(str(p), lambda p=p: read_ticks(p)) for p in drop.tick_files(part.date,
+                                                                            part.symbol)]
+    if source == "alpaca":
+        require_live(settings, f"tick source alpaca for {part.symbol}")
+        conn = alpaca.connector()
+        start = pd.Timestamp(part.start_ns, tz="UTC")
+        end = pd.Timestamp(part.end_ns, tz="UTC")
+        return [(conn.source, lambda: conn.fetch_trades(part.symbol, start, end))]
+    raise dg.Failure(f"unknown tick source {source!r} for {part.symbol}: use drop or alpaca")
+
+
 # ----------------------------------------------------------------------------------- assets
 @dg.asset(
     group_name="ingest",
@@ -161,23 +205,22 @@ def bar_metadata(bars: pd.DataFrame, part: Part, timeframe: str, rule_set: str) 
     "tick zips) landed into the store's landing table; bad rows quarantined with a reason.",
     **COMMON,
 )
+@user_errors
 def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
-              sources: SourcesResource, settings: PipelineSettings) -> dg.MaterializeResult:
+              sources: SourcesResource, settings: PipelineSettings,
+              alpaca: AlpacaResource) -> dg.MaterializeResult:
     ticks_repo, _, quarantine_repo = store_repos(store)
     parts = partitions_of(context)
     out = []
     for part in parts:
         source = sources.tick_source(part.symbol)
-        if source != "drop":
-            raise dg.Failure(f"tick source {source!r} for {part.symbol} is not available in "
-                             f"the Dagster layer yet: use the file drop (sources.tick_sources)")
-        files = drop.tick_files(part.date, part.symbol)
+        batches = tick_batches(source, part, drop, settings, alpaca)
+        files = [name for name, _ in batches]
         rows_in = landed_new = accepted = 0
         reasons: dict[str, int] = {}
         normalizer = TickNormalizer(symbols=[part.symbol], window=(part.start_ns, part.end_ns))
-        for path in files:
-            raw = read_ticks(path)
-            res = normalizer.normalize(raw, source=path.name)
+        for name, load in batches:
+            res = normalizer.normalize(load(), source=name)
             rows_in += res.rows_in
             accepted += len(res.ticks)
             landed_new += ticks_repo.land(res.ticks)
@@ -197,6 +240,7 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
                          f"{sum(reasons.values())} quarantined")
         out.append({
             "partition": part.key,
+            "source": source,
             "files": "\n".join(str(p) for p in files) or "(none: ticks already landed)",
             "rows_read": rows_in,
             "ticks_accepted": accepted,
@@ -218,6 +262,7 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
     "trading date, merged, one row per trade_id, in canonical order (DESIGN sections 3, 7).",
     **COMMON,
 )
+@user_errors
 def normalized_ticks(context: dg.AssetExecutionContext,
                      store: StoreResource) -> dg.MaterializeResult:
     _, _, quarantine_repo = store_repos(store)
@@ -248,6 +293,7 @@ def normalized_ticks(context: dg.AssetExecutionContext,
     "rule set; replaces the partition's bars in the store atomically.",
     **COMMON,
 )
+@user_errors
 def bars_1m(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
             sources: SourcesResource) -> dg.MaterializeResult:
     _, bar_repo, _ = store_repos(store)
@@ -276,6 +322,7 @@ def rollup_asset(timeframe: str) -> dg.AssetsDefinition:
         "building them from the ticks).",
         **COMMON,
     )
+    @user_errors
     def _bars(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
               sources: SourcesResource) -> dg.MaterializeResult:
         _, bar_repo, _ = store_repos(store)
@@ -321,17 +368,31 @@ def load_reference(drop: FileDropResource, part: Part) -> tuple[pd.DataFrame | N
     "checks. A partition without vendor bars has no reference (not a failure).",
     **COMMON,
 )
+@user_errors
 def reference_bars(context: dg.AssetExecutionContext, drop: FileDropResource,
-                   sources: SourcesResource, settings: PipelineSettings) -> dg.MaterializeResult:
+                   sources: SourcesResource, settings: PipelineSettings,
+                   alpaca: AlpacaResource, yfinance: YFinanceResource) -> dg.MaterializeResult:
     parts = partitions_of(context)
     out = []
     for part in parts:
         target = settings.reference_file(part.date, part.symbol)
         source = sources.reference_source(part.symbol)
-        ref, files = (None, []) if source == "none" else load_reference(drop, part)
-        if source not in ("drop", "none"):
-            raise dg.Failure(f"reference source {source!r} for {part.symbol} is not available "
-                             "in the Dagster layer yet: use drop or none")
+        if source == "none":
+            ref, files = None, []
+        elif source == "drop":
+            ref, files = load_reference(drop, part)
+        elif source in ("alpaca", "yfinance"):
+            require_live(settings, f"reference source {source} for {part.symbol}")
+            conn = (alpaca if source == "alpaca" else yfinance).connector()
+            start = pd.Timestamp(part.start_ns, tz="UTC")
+            end = pd.Timestamp(part.end_ns, tz="UTC")
+            frames = [conn.get_bars(part.symbol, tf, start, end) for tf in ("1m", "1d")]
+            ref = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
+                len(f) for f in frames) else None
+            files = [f"{source}: {part.symbol} 1m, 1d bars"]
+        else:
+            raise dg.Failure(f"unknown reference source {source!r} for {part.symbol}: use "
+                             "drop, alpaca, yfinance or none")
         if ref is None:
             target.unlink(missing_ok=True)
             out.append({"partition": part.key, "reference": "none",
@@ -369,6 +430,7 @@ def read_reference(settings: PipelineSettings, part: Part) -> pd.DataFrame | Non
     "Blocked by failing parity or data-quality checks.",
     **COMMON,
 )
+@user_errors
 def canonical_export(context: dg.AssetExecutionContext, store: StoreResource,
                      drop: FileDropResource, sources: SourcesResource,
                      settings: PipelineSettings) -> dg.MaterializeResult:

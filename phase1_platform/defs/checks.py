@@ -39,6 +39,7 @@ from .assets import (
     reference_bars,
     rules_name,
     store_repos,
+    user_errors,
 )
 from .resources import FileDropResource, PipelineSettings, SourcesResource, StoreResource
 
@@ -124,6 +125,7 @@ def parity_check(timeframe: str) -> dg.AssetChecksDefinition:
         description=f"bars_{timeframe} against the vendor's {timeframe} bars (reference_bars); "
         "passes without comparing when the partition has no reference.",
     )
+    @user_errors
     def _parity(context: dg.AssetCheckExecutionContext, store: StoreResource,
                 drop: FileDropResource, sources: SourcesResource,
                 settings: PipelineSettings) -> dg.AssetCheckResult:
@@ -245,6 +247,7 @@ def quality_check(timeframe: str) -> dg.AssetChecksDefinition:
         description=f"great-expectations on bars_{timeframe}: low <= open, close <= high, "
         f"volume >= 0, unique (symbol, timeframe, timestamp), timestamps aligned{extra}.",
     )
+    @user_errors
     def _quality(context: dg.AssetCheckExecutionContext,
                  store: StoreResource) -> dg.AssetCheckResult:
         parts = partitions_of(context.op_execution_context)
@@ -260,6 +263,7 @@ def quality_check(timeframe: str) -> dg.AssetChecksDefinition:
     description="Quarantined ticks / rows received for the partition stays under "
     "settings.max_rejected_ratio.",
 )
+@user_errors
 def rejected_ratio_check(context: dg.AssetCheckExecutionContext, store: StoreResource,
                          settings: PipelineSettings) -> dg.AssetCheckResult:
     parts = partitions_of(context.op_execution_context)

@@ -17,7 +17,8 @@ Defaults run offline on the shipped fixtures:
   set is registered, other ticks ``default``).
 - ``settings``: the mode (``INGESTION_MODE``, ``mock`` by default here: no network), the
   export folder (``$PHASE1_EXPORT_DIR``, default ``./exports``) and the check thresholds.
-- connector resources (keys through ``EnvVar``) are used only in ``live`` mode.
+- ``alpaca``, ``yfinance``: connector resources (keys through ``EnvVar``), used only in
+  ``live`` mode when ``sources`` names them for a symbol.
 """
 
 from __future__ import annotations
@@ -140,8 +141,8 @@ class SourcesResource(dg.ConfigurableResource):
         default_factory=dict, description="SYMBOL -> drop | alpaca (default drop)"
     )
     reference_sources: dict[str, str] = Field(
-        default_factory=dict, description="SYMBOL -> drop (LEAN files) | alpaca | none "
-        "(default drop)",
+        default_factory=dict, description="SYMBOL -> drop (LEAN files) | alpaca | yfinance | "
+        "none (default drop)",
     )
     rule_sets: dict[str, str] = Field(
         default_factory=dict,
@@ -186,7 +187,11 @@ class PipelineSettings(dg.ConfigurableResource):
         description="parity check: with fewer bars compared (a daily bar, a short slice) only "
         "the unexplained share is judged; one differing bar out of one says little",
     )
-    price_tolerance: float = Field(default=0.0, description="parity: absolute price tolerance")
+    price_tolerance: float = Field(
+        default=1e-6,
+        description="parity: absolute price (and vwap) tolerance; 1e-6 absorbs the float "
+        "noise of vendor vwap, far below a price tick",
+    )
     volume_tolerance: float = Field(default=0.0, description="parity: relative volume tolerance")
 
     def export_path(self) -> Path:
@@ -200,10 +205,49 @@ class PipelineSettings(dg.ConfigurableResource):
         return self.export_path() / "_reference" / date / f"{symbol}.csv"
 
 
+class AlpacaResource(dg.ConfigurableResource):
+    """Alpaca market data (historical trades and bars), used in live mode only.
+
+    Keys: ``EnvVar("APCA_API_KEY_ID")`` / ``EnvVar("APCA_API_SECRET_KEY")`` when set when the
+    definitions load, else the connector reads them from the environment or ``keys.env``
+    when a run needs them (a missing key is one clear error naming the variable).
+    """
+
+    api_key_id: str | None = None
+    api_secret_key: str | None = None
+    base_url: str | None = Field(default=None, description="replaces the Alpaca data host")
+    feed: str | None = Field(default=None, description="iex | sip | delayed_sip")
+
+    def connector(self):
+        from ..connectors.alpaca import AlpacaConnector
+
+        return AlpacaConnector(self.api_key_id or None, self.api_secret_key or None,
+                               base_url=self.base_url or None, feed=self.feed or None)
+
+
+class YFinanceResource(dg.ConfigurableResource):
+    """Yahoo Finance bars (a reference source, no ticks), used in live mode only."""
+
+    base_url: str | None = Field(default=None, description="replaces every *.yahoo.com host")
+
+    def connector(self):
+        from ..connectors.yfinance_source import YFinanceConnector
+
+        return YFinanceConnector(base_url=self.base_url or None) if self.base_url else \
+            YFinanceConnector()
+
+
+def _env_or_none(name: str):
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
 def default_resources() -> dict[str, object]:
     return {
         "store": StoreResource(),
         "drop": FileDropResource(),
         "sources": SourcesResource(),
         "settings": PipelineSettings(mode=os.environ.get("INGESTION_MODE", "mock")),
+        "alpaca": AlpacaResource(api_key_id=_env_or_none("APCA_API_KEY_ID"),
+                                 api_secret_key=_env_or_none("APCA_API_SECRET_KEY")),
+        "yfinance": YFinanceResource(),
     }

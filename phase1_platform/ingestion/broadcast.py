@@ -14,6 +14,11 @@ Message schema (JSON text frames, one object per frame):
 - ``{"type": "dropped", "count": N}`` before the next update when a slow client's
   queue overflowed and its N oldest messages were dropped.
 
+A client reading the stream keeps, per (symbol, timeframe, timestamp), the message
+with the highest ``revision``: that is the bar's current state. Another path than
+``/ws/bars`` is refused with HTTP 404 during the handshake. Revisions count per
+broadcaster (service) lifetime.
+
 Slow clients never slow ingestion: ``publish`` only puts messages on each client's
 bounded queue (oldest dropped and counted when full); one sender task per client
 drains it.
@@ -26,6 +31,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
@@ -46,6 +52,8 @@ class _Client:
     queue: asyncio.Queue
     dropped: int = 0  # not yet reported to the client
     dropped_total: int = 0
+    sent: int = 0
+    sender: asyncio.Task | None = None
 
 
 @dataclass
@@ -60,15 +68,35 @@ class BarBroadcaster:
     sent_total: int = field(default=0, init=False)
 
     async def start(self) -> None:
-        self._server = await serve(self._handle, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        if self._server is not None:
+            return  # already serving (e.g. started before the service)
+        self._server = await serve(self._handle, self.host, self.port,
+                                   process_request=self._check_path)
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
         log.info("bar broadcast listening on ws://%s:%d/ws/bars", self.host, self.port)
 
     async def stop(self) -> None:
+        for client in list(self._clients):  # a stuck sender must not hold the close
+            if client.sender is not None:
+                client.sender.cancel()
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
             self._server = None
+
+    def client_stats(self) -> list[dict]:
+        """Per connected client: symbols, queued, sent and dropped message counts."""
+        return [{"symbols": sorted(c.symbols) if c.symbols else ["*"],
+                 "queued": c.queue.qsize(), "sent": c.sent, "dropped": c.dropped_total}
+                for c in self._clients]
+
+    @staticmethod
+    def _check_path(connection: ServerConnection, request):
+        if urlsplit(request.path).path.rstrip("/") != "/ws/bars":
+            return connection.respond(HTTPStatus.NOT_FOUND,
+                                      "unknown path: use /ws/bars?symbols=A,B\n")
+        return None
 
     @property
     def url(self) -> str:
@@ -127,25 +155,25 @@ class BarBroadcaster:
         return out
 
     async def _handle(self, conn: ServerConnection) -> None:
-        url = urlsplit(conn.request.path if conn.request else "/")
-        if url.path.rstrip("/") != "/ws/bars":
-            await conn.close(code=1008, reason="unknown path: use /ws/bars?symbols=A,B")
-            return
+        url = urlsplit(conn.request.path if conn.request else "/ws/bars")
         wanted = parse_qs(url.query).get("symbols", [""])[0]
         symbols = frozenset(s.strip().upper() for s in wanted.split(",") if s.strip()) or None
         client = _Client(conn, symbols, asyncio.Queue(maxsize=self.queue_size))
-        await conn.send(json.dumps({"type": "subscribed", "schema": SCHEMA_VERSION,
-                                    "symbols": sorted(symbols) if symbols else ["*"]}))
+        # the greeting goes through the queue too: nothing here may wait on the client
+        client.queue.put_nowait(json.dumps({"type": "subscribed", "schema": SCHEMA_VERSION,
+                                            "symbols": sorted(symbols) if symbols else ["*"]}))
         self._clients.add(client)
-        sender = asyncio.create_task(self._send_loop(client))
+        client.sender = asyncio.create_task(self._send_loop(client))
         try:
             async for _ in conn:  # clients only listen; reading detects the close
                 pass
+        except ConnectionClosed:
+            pass
         finally:
             self._clients.discard(client)
-            sender.cancel()
+            client.sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await sender
+                await client.sender
 
     async def _send_loop(self, client: _Client) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -155,4 +183,5 @@ class BarBroadcaster:
                     n, client.dropped = client.dropped, 0
                     await client.conn.send(json.dumps({"type": "dropped", "count": n}))
                 await client.conn.send(text)
+                client.sent += 1
                 self.sent_total += 1

@@ -80,6 +80,11 @@ def test_fixture_partitions_materialize_with_every_check_passing(env):
             assert parity["bars_compared"].value == 32
             assert parity["match_pct"].value >= 75
             assert mats["raw_ticks"]["rows_read"] == 44565
+            # the same bytes as `phase1 replay` of the same ticks with the same rule set
+            start, end = trading_day_window(date)
+            expected = replay([LEAN_SPY / "tick" / "20131007_trade.zip"], symbols=["SPY"],
+                              rules="lean-equity", window=(start, end))
+            assert CanonicalExporter(expected.bars).compute_hash() == export["hash"]
         else:
             assert parity["compared"].value is False
             assert "none" in parity["reference"].value
@@ -184,3 +189,111 @@ def test_definitions_load():
     keys = {k.path[-1] for k in graph.get_all_asset_keys()}
     assert {"raw_ticks", "bars_1m", "bars_1d", "canonical_export", "reference_bars"} <= keys
     assert len(list(graph.asset_check_keys)) == 11
+
+
+def test_live_mode_lands_alpaca_trades_and_compares_alpaca_bars(env):
+    """INGESTION_MODE=live, AAPL from Alpaca (a local fake speaking its API): same export."""
+    from phase1_platform.defs.resources import (
+        AlpacaResource,
+        PipelineSettings,
+        SourcesResource,
+    )
+    from phase1_platform_tests.integration.test_alpaca import (
+        KEY,
+        SECRET,
+        FakeAlpaca,
+        vendor_bars,
+        vendor_trades,
+    )
+
+    tmp, instance = env
+    csv = FIXTURES / "aapl_test_ticks.csv"
+    start, end = trading_day_window("2013-10-07")
+    expected = replay([csv], symbols=["AAPL"], window=(start, end))
+    with FakeAlpaca({"AAPL": vendor_trades(csv)}, bars=vendor_bars(expected.bars)) as fake:
+        resources = default_resources() | {
+            "settings": PipelineSettings(mode="live"),
+            "sources": SourcesResource(tick_sources={"AAPL": "alpaca"},
+                                       reference_sources={"AAPL": "alpaca"}),
+            "alpaca": AlpacaResource(api_key_id=KEY, api_secret_key=SECRET, base_url=fake.url),
+        }
+        result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key=AAPL,
+                                instance=instance, resources=resources)
+    assert result.success
+    evals = checks(result)
+    parity = evals["parity_1m:bars_1m"].metadata
+    assert parity["compared"].value is True and parity["match_pct"].value == 100.0
+    assert evals["parity_1d:bars_1d"].metadata["is_exact_parity"].value is True
+    mats = materialized(result)
+    assert mats["raw_ticks"]["source"] == "alpaca"
+    assert mats["canonical_export"]["hash"] == CanonicalExporter(expected.bars).compute_hash()
+
+
+def test_mock_mode_refuses_network_sources_with_one_line(env):
+    from phase1_platform.defs.resources import SourcesResource
+
+    _, instance = env
+    resources = default_resources() | {"sources": SourcesResource(tick_sources={"AAPL": "alpaca"})}
+    result = dg.materialize(ALL_ASSETS, partition_key=AAPL, instance=instance,
+                            resources=resources, selection=["raw_ticks"], raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    text = failure.step_failure_data.user_failure_data.description
+    assert "INGESTION_MODE=live" in text and "\n" not in text
+
+
+def test_a_run_over_a_date_range_processes_each_partition(env):
+    """A backfill run covering two trading dates (BackfillPolicy.multi_run) in one process."""
+    from phase1_platform.definitions import defs
+
+    tmp, instance = env
+    text = (FIXTURES / "aapl_test_ticks.csv").read_text()
+    for day in ("2013-10-07", "2013-10-08"):
+        folder = tmp / "drop" / day
+        folder.mkdir(parents=True)
+        body = text.replace("2013-10-07", day)
+        if day != "2013-10-07":  # vendor trade ids are per day: keep them distinct here
+            lines = body.splitlines()
+            body = "\n".join([lines[0]] + [_retag(line) for line in lines[1:]]) + "\n"
+        (folder / "AAPL.csv").write_text(body)
+    result = defs.resolve_job_def("bars_pipeline").execute_in_process(
+        instance=instance, raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": "2013-10-07|AAPL",
+              "dagster/asset_partition_range_end": "2013-10-08|AAPL"},
+    )
+    assert result.success
+    exports = {e.partition for e in result.get_asset_materialization_events()
+               if e.asset_key.path[-1] == "canonical_export"}
+    assert exports == {"2013-10-07|AAPL", "2013-10-08|AAPL"}
+    first = file_hash(tmp / "exports" / "2013-10-07" / "AAPL.csv")
+    start, end = trading_day_window("2013-10-07")
+    expected = replay([FIXTURES / "aapl_test_ticks.csv"], symbols=["AAPL"], window=(start, end))
+    assert first == CanonicalExporter(expected.bars).compute_hash()
+    assert (tmp / "exports" / "2013-10-08" / "AAPL.csv").read_text().count("2013-10-08T") > 300
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+
+
+def _retag(line: str) -> str:
+    fields = line.split(",")
+    if len(fields) >= 7 and fields[6].strip():
+        fields[6] = "8" + fields[6].strip()
+    return ",".join(fields)
+
+
+def _failure_text(result) -> str:
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return failure.step_failure_data.user_failure_data.description
+
+
+def test_bad_file_and_unreachable_store_are_one_line_failures(env, monkeypatch):
+    tmp, instance = env
+    bad = tmp / "drop" / "2013-10-07" / "AAPL.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("when,what\n1,2\n")
+    result = run(instance, AAPL, selection=["raw_ticks"])
+    text = _failure_text(result)
+    assert "missing required column(s) timestamp" in text and "\n" not in text
+
+    bad.unlink()
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+    text = _failure_text(run(instance, AAPL, selection=["raw_ticks"]))
+    assert "127.0.0.1:1" in text and "secret" not in text and "\n" not in text

@@ -1,0 +1,100 @@
+"""``phase1 ingest``: the live ingestion service (also ``python -m phase1_platform.ingestion``).
+
+Connector -> normalizer -> landing table (idempotent, per-(source, symbol) watermarks),
+gap backfill after reconnects, live bars over WebSocket. Logs are JSON lines on stderr;
+SIGINT/SIGTERM flush everything received, then stop. See ``ingestion.service``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from . import UserError
+
+SYMBOL_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="run the live ingestion service (ticks -> store, bars -> WebSocket)",
+        description="Land live ticks in the store (idempotent, watermarked), backfill "
+        "gaps after reconnects, stream bar updates on ws://HOST:PORT/ws/bars. "
+        "Stops on SIGINT/SIGTERM after flushing everything received.",
+    )
+    configure(p)
+    p.set_defaults(func=run)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    from ..ingestion.runner import MODES, SOURCES
+
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="live (vendor stream) or mock (replay --csv files); "
+                   "default INGESTION_MODE, else live")
+    p.add_argument("--source", choices=SOURCES, default="finnhub",
+                   help="live source (default finnhub; FINNHUB_WS_URL overrides its URL)")
+    p.add_argument("--symbols", required=True, help="comma-separated symbols, e.g. AAPL,MSFT")
+    p.add_argument("--database-url", metavar="URL",
+                   help="SQLAlchemy URL of the store (default DATABASE_URL, else "
+                   "sqlite:///phase1.sqlite)")
+    p.add_argument("--broadcast-port", type=int, default=None, metavar="P",
+                   help="serve live bars on ws://127.0.0.1:P/ws/bars (0 = any free port)")
+    p.add_argument("--broadcast-host", default="127.0.0.1")
+    p.add_argument("--csv", action="append", default=[], metavar="FILE",
+                   help="mock mode: tick file to replay (repeatable)")
+    p.add_argument("--speed", type=float, default=0.0,
+                   help="mock mode replay speed (0 = as fast as possible)")
+    p.add_argument("--backfill-from", default=None, metavar="alpaca|finnhub|FILE",
+                   help="historical source that fills gaps after a reconnect or restart")
+    p.add_argument("--source-name", default=None,
+                   help="stream name in tick identities (default finnhub, or finnhub@HOST)")
+    p.add_argument("--timeframes", default="1m,5m,15m,1h,1d")
+    p.add_argument("--rules", default="default", help="trade-eligibility rule set")
+    p.add_argument("--flush-interval", type=float, default=0.25,
+                   help="seconds between micro-batches (default 0.25)")
+    p.add_argument("--max-batch-rows", type=int, default=20_000)
+    p.add_argument("--poll-interval", type=float, default=1.0, help="alpaca polling interval")
+    p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+
+
+def parse_symbols(text: str) -> list[str]:
+    out = []
+    for part in text.split(","):
+        s = part.strip().upper()
+        if not s:
+            continue
+        if len(s) > 16 or not set(s) <= SYMBOL_CHARS:
+            raise UserError(f"invalid symbol {part.strip()!r}: expected [A-Z0-9.-]{{1,16}}")
+        out.append(s)
+    if not out:
+        raise UserError("--symbols: give at least one symbol, e.g. --symbols AAPL,MSFT")
+    return list(dict.fromkeys(out))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..ingestion.runner import IngestConfig, default_mode, main
+    from ..ingestion.service import setup_logging
+
+    level = getattr(logging, str(args.log_level).upper(), None)
+    if not isinstance(level, int):
+        raise UserError(f"--log-level {args.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+    if args.broadcast_port is not None and not 0 <= args.broadcast_port <= 65535:
+        raise UserError(f"--broadcast-port must be in 0..65535, got {args.broadcast_port}")
+    if args.speed < 0:
+        raise UserError(f"--speed must be >= 0, got {args.speed}")
+    if args.flush_interval <= 0:
+        raise UserError("--flush-interval must be > 0")
+    setup_logging(level)
+    cfg = IngestConfig(
+        symbols=parse_symbols(args.symbols), mode=args.mode or default_mode(),
+        source=args.source, database_url=args.database_url,
+        broadcast_port=args.broadcast_port, broadcast_host=args.broadcast_host,
+        csv=list(args.csv), speed=args.speed, backfill_from=args.backfill_from,
+        source_name=args.source_name, timeframes=args.timeframes, rules=args.rules,
+        flush_interval=args.flush_interval, max_batch_rows=args.max_batch_rows,
+        poll_interval=args.poll_interval,
+    )
+    return main(cfg)
