@@ -6,7 +6,7 @@ UV := $(BOOT)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint env clean live-demo
+.PHONY: run test bench lint env clean live-demo ui
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -30,8 +30,11 @@ bench: env
 live-demo: env  ## simulator (Finnhub protocol, fixture SPY day) + ingest service: no network, no keys
 	$(PY) -m phase1_platform.ingestion.demo $(ARGS)
 
+ui: env  ## the Dagster UI (dagster dev) on the same instance `make run` uses
+	export DAGSTER_HOME=$${DAGSTER_HOME:-$$($(PY) -m phase1_platform.defs.instance)} && $(VENV)/bin/dagster dev
+
 lint: env
 	$(VENV)/bin/ruff check phase1_platform phase1_platform_tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(BOOT) .phase1 exports
+	rm -rf $(VENV) $(BOOT) .phase1 exports .dagster_home phase1.sqlite

@@ -51,19 +51,15 @@ ticks = Table(
     Column("sequence", BigInteger, nullable=False, server_default="-1"),
     Column("source", Key, nullable=False),
     Column("source_row", BigInteger, nullable=False),
-    # rows with a trade id: identity index and a read index on (symbol, ts)
+    # rows with a trade id: (symbol, ts, trade_id) is the identity and the read index.
+    # The timestamp belongs to the identity because vendors reuse trade ids across days
+    # (Alpaca's and the SIP's ids restart every session); one trade re-sent has the same ts.
     Index(
         "ux_ticks_trade_id",
         "symbol",
+        "ts",
         "trade_id",
         unique=True,
-        sqlite_where=text("trade_id <> ''"),
-        postgresql_where=text("trade_id <> ''"),
-    ),
-    Index(
-        "ix_ticks_traded_symbol_ts",
-        "symbol",
-        "ts",
         sqlite_where=text("trade_id <> ''"),
         postgresql_where=text("trade_id <> ''"),
     ),

@@ -242,20 +242,23 @@ def test_malformed_frames_are_quarantined_not_fatal(small_csv):
         sim = FinnhubSimulator.from_files([small_csv], token=TOKEN, batch_size=20)
         async with sim:
             conn = connector(sim)
-            injected = []
-
-            async def inject_once(_frame):
-                if not injected:
-                    injected.append(True)
-                    await sim.inject_raw('{"type":"trade","data":[{"s":"AAPL","p":1')
-                    await sim.inject_raw("[1, 2]")
-                    await sim.inject_raw(json.dumps({"type": "trade", "data": [
-                        {"s": "AAPL", "p": "abc", "t": 1709562600000, "v": 1}, 7]}))
-
-            conn.register_callback(inject_once)
             quarantined = []
             conn.register_quarantine_callback(quarantined.append)
-            frames = await collect_all(sim, conn, ["AAPL", "MSFT"])
+            frames: list[pd.DataFrame] = []
+            conn.register_callback(frames.append)
+            await conn.connect()
+            await conn.wait_connected(10)
+            # the bad frames go out before any trade, on the same connection, so the
+            # connector reads them in order ahead of the tape (no race with its end)
+            await sim.inject_raw('{"type":"trade","data":[{"s":"AAPL","p":1')
+            await sim.inject_raw("[1, 2]")
+            await sim.inject_raw(json.dumps({"type": "trade", "data": [
+                {"s": "AAPL", "p": "abc", "t": 1709562600000, "v": 1}, 7]}))
+            await conn.subscribe(["AAPL", "MSFT"])
+            await asyncio.wait_for(sim.done.wait(), 60)
+            while conn.rows_received < len(sim.sent) + 1 or len(quarantined) < 3:
+                await asyncio.sleep(0.02)
+            await conn.disconnect()
             return sim, conn, frames, quarantined
 
     sim, conn, frames, quarantined = run(main())

@@ -227,6 +227,21 @@ def test_tick_identity_trade_id_and_source_position(store):
     assert repo.count("SPY") == len(first) + 2 + len(day2)
 
 
+def test_trade_ids_reused_on_another_day_are_other_trades(store):
+    """Vendors restart trade ids every session: the id alone is not an identity."""
+    repo = TickRepository(store)
+    day1 = normalized(raw_ticks(n=200, trade_ids=True)).ticks
+    day2_raw = raw_ticks(day="2013-10-08", n=200, trade_ids=True)
+    day2_raw["trade_id"] = [f"SPY-{DAY}-{i}" for i in range(200)]  # day 1's ids again
+    day2 = normalized(day2_raw).ticks
+    assert set(day2["trade_id"]) & set(day1["trade_id"])
+    assert repo.land(day1) == len(day1)
+    assert repo.land(day2) == len(day2)  # nothing silently dropped as "already landed"
+    assert repo.land(day2) == 0
+    start, end = trading_day_window("2013-10-08")
+    pd.testing.assert_frame_equal(repo.read("SPY", start, end), day2.reset_index(drop=True))
+
+
 def test_tick_read_is_a_half_open_window(store):
     ticks = normalized(raw_ticks(n=500)).ticks
     TickRepository(store).land(ticks)

@@ -33,10 +33,7 @@ def upgrade() -> None:
         sa.Column("source", Key, nullable=False),
         sa.Column("source_row", sa.BigInteger, nullable=False),
     )
-    op.create_index("ux_ticks_trade_id", "ticks", ["symbol", "trade_id"], unique=True,
-                    sqlite_where=sa.text("trade_id <> ''"),
-                    postgresql_where=sa.text("trade_id <> ''"))
-    op.create_index("ix_ticks_traded_symbol_ts", "ticks", ["symbol", "ts"],
+    op.create_index("ux_ticks_trade_id", "ticks", ["symbol", "ts", "trade_id"], unique=True,
                     sqlite_where=sa.text("trade_id <> ''"),
                     postgresql_where=sa.text("trade_id <> ''"))
     op.create_index("ux_ticks_source_row", "ticks", ["symbol", "ts", "source", "source_row"],
@@ -89,5 +86,4 @@ def downgrade() -> None:
     op.drop_table("bars")
     op.drop_index("ux_ticks_source_row", table_name="ticks")
     op.drop_index("ux_ticks_trade_id", table_name="ticks")
-    op.drop_index("ix_ticks_traded_symbol_ts", table_name="ticks")
     op.drop_table("ticks")
