@@ -11,7 +11,6 @@ import pandas as pd
 from .core import BarEngine, TickNormalizer, get_rules
 from .core.calendar import DEFAULT_CALENDAR
 from .core.normalizer import NormalizeResult
-from .core.schema import QUARANTINE_COLUMNS
 from .core.timeframes import parse_timeframes
 from .readers import read_ticks
 
@@ -28,13 +27,16 @@ class ReplayResult:
                  f"ticks rejected: {n.rejected}"]
         lines += [f"  rejected ({reason}): {count}" for reason, count in
                   n.rejected_by_reason.items()]
-        counts = self.bars["timeframe"].value_counts()
-        per_tf = ", ".join(
-            f"{tf}={int(counts[tf])}" for tf in dict.fromkeys(self.bars["timeframe"])
-        )
-        lines.append(f"bars: {len(self.bars)}" + (f" ({per_tf})" if per_tf else ""))
+        lines.append(bars_line(self.bars))
         lines.append(f"rule set: {self.rules_name}")
         return lines
+
+
+def bars_line(bars: pd.DataFrame) -> str:
+    """``bars: N (1m=a, 5m=b, ...)``: the bar count per timeframe, in the frame's order."""
+    counts = bars["timeframe"].value_counts()
+    per_tf = ", ".join(f"{tf}={int(counts[tf])}" for tf in dict.fromkeys(bars["timeframe"]))
+    return f"bars: {len(bars)}" + (f" ({per_tf})" if per_tf else "")
 
 
 def load_raw(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -56,8 +58,6 @@ def replay(
     normalized = TickNormalizer(symbols=symbols, window=window).normalize(raw)
     engine = BarEngine(rules=rule_set, calendar=calendar)
     bars = engine.build(normalized.ticks, [t.name for t in tfs])
-    if normalized.quarantine.empty:
-        normalized.quarantine = normalized.quarantine.astype(QUARANTINE_COLUMNS)
     return ReplayResult(normalized, bars, rule_set.name)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import add_database_url
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -17,22 +19,20 @@ def add_parser(sub) -> None:
     for name, text in (("upgrade", "migrate the schema to the latest revision"),
                        ("current", "print the schema revision of the database")):
         a = actions.add_parser(name, help=text, description=text)
-        a.add_argument("--database-url", metavar="URL",
-                       help="SQLAlchemy URL (default: DATABASE_URL or sqlite:///phase1.sqlite)")
+        add_database_url(a)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..storage import Store
 
+    store = Store.from_url(args.database_url, migrate=False)
     if args.action == "upgrade":
-        store = Store.from_url(args.database_url, migrate=False)
         before = store.current_revision()
         head = store.upgrade()
         state = "already at" if before == head else f"upgraded from {before or 'empty'} to"
         print(f"database {store.masked_url}: {state} revision {head} (head)")
     else:
-        store = Store.from_url(args.database_url, migrate=False)
         current = store.current_revision()
         head = store.head_revision()
         note = "head" if current == head else f"behind head {head}: run phase1 db upgrade"

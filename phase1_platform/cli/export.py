@@ -9,7 +9,9 @@ import pandas as pd
 from ..core import CanonicalExporter
 from ..core.calendar import DEFAULT_CALENDAR, trading_day_window
 from ..core.timeframes import parse_timeframes
+from ..pipeline import bars_line
 from . import UserError
+from ._args import add_database_url, add_timeframes
 
 
 def add_parser(sub) -> None:
@@ -20,11 +22,9 @@ def add_parser(sub) -> None:
         "symbols and timeframes over trading dates START..END (inclusive, exchange time); "
         "print counts and, last, sha256:<hex> of the output.",
     )
-    p.add_argument("--database-url", metavar="URL",
-                   help="SQLAlchemy URL (default: DATABASE_URL or sqlite:///phase1.sqlite)")
+    add_database_url(p)
     p.add_argument("--symbols", required=True, help="comma-separated symbols")
-    p.add_argument("--timeframes", default="1m,5m,15m,1h,1d",
-                   help="comma-separated timeframes (default 1m,5m,15m,1h,1d)")
+    add_timeframes(p)
     p.add_argument("--start", required=True, metavar="YYYY-MM-DD", help="first trading date")
     p.add_argument("--end", required=True, metavar="YYYY-MM-DD",
                    help="last trading date (inclusive)")
@@ -56,10 +56,8 @@ def run(args: argparse.Namespace) -> int:
     bars = BarRepository(store).read(symbols, timeframes, start_ns, end_ns)
     store.dispose()
     digest = CanonicalExporter(bars).write(args.output)
-    counts = bars["timeframe"].value_counts()
-    per_tf = ", ".join(f"{tf}={int(counts[tf])}" for tf in dict.fromkeys(bars["timeframe"]))
     print(f"database: {store.masked_url}")
-    print(f"bars: {len(bars)}" + (f" ({per_tf})" if per_tf else ""))
+    print(bars_line(bars))
     print(f"output: {args.output}")
     print(digest)
     return 0

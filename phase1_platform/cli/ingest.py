@@ -11,9 +11,8 @@ import argparse
 import logging
 import os
 
-from . import UserError
-
-SYMBOL_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+from . import UserError, _args
+from ._args import add_database_url, add_timeframes
 
 
 def add_parser(sub) -> None:
@@ -37,9 +36,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", choices=SOURCES, default="finnhub",
                    help="live source (default finnhub; FINNHUB_WS_URL overrides its URL)")
     p.add_argument("--symbols", required=True, help="comma-separated symbols, e.g. AAPL,MSFT")
-    p.add_argument("--database-url", metavar="URL",
-                   help="SQLAlchemy URL of the store (default DATABASE_URL, else "
-                   "sqlite:///phase1.sqlite)")
+    add_database_url(p)
     p.add_argument("--broadcast-port", type=int, default=None, metavar="P",
                    help="serve live bars on ws://127.0.0.1:P/ws/bars (0 = any free port)")
     p.add_argument("--broadcast-host", default="127.0.0.1")
@@ -51,7 +48,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="historical source that fills gaps after a reconnect or restart")
     p.add_argument("--source-name", default=None,
                    help="stream name in tick identities (default finnhub, or finnhub@HOST)")
-    p.add_argument("--timeframes", default="1m,5m,15m,1h,1d")
+    add_timeframes(p)
     p.add_argument("--rules", default="default", help="trade-eligibility rule set")
     p.add_argument("--flush-interval", type=float, default=0.25,
                    help="seconds between micro-batches (default 0.25)")
@@ -61,17 +58,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def parse_symbols(text: str) -> list[str]:
-    out = []
-    for part in text.split(","):
-        s = part.strip().upper()
-        if not s:
-            continue
-        if len(s) > 16 or not set(s) <= SYMBOL_CHARS:
-            raise UserError(f"invalid symbol {part.strip()!r}: expected [A-Z0-9.-]{{1,16}}")
-        out.append(s)
+    out = _args.parse_symbols([text])
     if not out:
         raise UserError("--symbols: give at least one symbol, e.g. --symbols AAPL,MSFT")
-    return list(dict.fromkeys(out))
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

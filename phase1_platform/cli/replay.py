@@ -7,6 +7,7 @@ import argparse
 from ..core import CanonicalExporter
 from ..core.calendar import DEFAULT_CALENDAR
 from ..pipeline import persist, replay
+from ._args import add_database_url, add_timeframes
 
 
 def add_parser(sub) -> None:
@@ -20,15 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("--csv", action="append", required=True, metavar="FILE",
                    help="tick file (repeatable): DESIGN tick CSV or LEAN tick zip")
     p.add_argument("--symbols", help="comma-separated symbols to keep (others quarantined)")
-    p.add_argument("--timeframes", default="1m,5m,15m,1h,1d",
-                   help="comma-separated timeframes (default 1m,5m,15m,1h,1d)")
+    add_timeframes(p)
     p.add_argument("--output", required=True, metavar="OUT.csv")
     p.add_argument("--rules", default="default", help="trade-eligibility rule set")
     p.add_argument("--calendar", default=DEFAULT_CALENDAR, help="exchange calendar for 1d bars")
-    p.add_argument("--database-url", metavar="URL",
-                   help="also persist ticks, quarantine and bars into this database "
-                   "(SQLAlchemy URL, e.g. sqlite:///phase1.sqlite or "
-                   "postgresql+psycopg://user:pass@host:5432/db); without it nothing is stored")
+    add_database_url(p, help="also persist ticks, quarantine and bars into this database "
+                     "(SQLAlchemy URL, e.g. sqlite:///phase1.sqlite or "
+                     "postgresql+psycopg://user:pass@host:5432/db); without it nothing is stored")
     p.set_defaults(func=run)
 
 

@@ -7,11 +7,9 @@ Symbols are the dynamic partition set ``symbols`` of the instance in ``DAGSTER_H
 from __future__ import annotations
 
 import argparse
-import re
 
 from . import UserError
-
-SYMBOL_RE = re.compile(r"^[A-Z0-9.\-]{1,16}$")
+from ._args import parse_symbols
 
 
 def add_parser(sub) -> None:
@@ -24,20 +22,6 @@ def add_parser(sub) -> None:
     p.add_argument("action", choices=["add", "list", "remove"])
     p.add_argument("symbols", nargs="*", metavar="SYMBOL")
     p.set_defaults(func=run)
-
-
-def parse_symbols(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for raw in values:
-        for part in raw.split(","):
-            sym = part.strip().upper()
-            if not sym:
-                continue
-            if not SYMBOL_RE.match(sym):
-                raise UserError(f"invalid symbol {part.strip()!r}: expected [A-Z0-9.-]{{1,16}}")
-            if sym not in out:
-                out.append(sym)
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

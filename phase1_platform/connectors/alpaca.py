@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime
 
 import numpy as np
@@ -36,16 +36,24 @@ from alpaca.data.requests import StockBarsRequest, StockLatestTradeRequest, Stoc
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 from ..core.calendar import exchange_tz
-from ..core.export import CANONICAL_COLUMNS
+from ..core.schema import CANONICAL_COLUMNS, empty_canonical, empty_frame
 from .base import BaseConnector, ConnectorError
 from .settings import ConnectorSettings, load_settings
 
 log = logging.getLogger(__name__)
 
-RAW_TICK_COLUMNS = (
-    "timestamp", "symbol", "price", "size", "exchange", "conditions", "trade_id",
-    "source", "source_row",
-)
+# the raw tick frame this connector delivers (timestamps stay the vendor's strings)
+RAW_TICK_COLUMNS: dict[str, object] = {
+    "timestamp": "str",
+    "symbol": "str",
+    "price": "float64",
+    "size": "float64",
+    "exchange": "str",
+    "conditions": "str",
+    "trade_id": "str",
+    "source": "str",
+    "source_row": "int64",
+}
 
 # canonical timeframe -> Alpaca TimeFrame
 TIMEFRAMES: dict[str, TimeFrame] = {
@@ -200,8 +208,18 @@ class AlpacaConnector(BaseConnector):
         """
         symbol = symbol.upper()
         start_ts, end_ts = _utc(start), _utc(end)
+        for trades in self._trade_pages(symbol, start_ts, end_ts):
+            frame = self.trades_frame(symbol, trades, end_ns=end_ts.value)
+            if len(frame):
+                yield frame
+
+    def _trade_pages(
+        self, symbol: str, start: pd.Timestamp, end: pd.Timestamp
+    ) -> Iterator[list[dict]]:
+        """The vendor's trade objects of ``symbol`` in [start, end] (Alpaca's end is
+        inclusive), one list per page, following ``next_page_token``."""
         request = StockTradesRequest(
-            symbol_or_symbols=[symbol], start=_floor_us(start_ts), end=_ceil_us(end_ts),
+            symbol_or_symbols=[symbol], start=_floor_us(start), end=_ceil_us(end),
             feed=FEEDS[self.feed],
         )
         params = request.to_request_fields()
@@ -211,10 +229,7 @@ class AlpacaConnector(BaseConnector):
             if token is not None:
                 params["page_token"] = token
             response = self._call(self.client.get, "/stocks/trades", params)
-            trades = (response.get("trades") or {}).get(symbol, [])
-            frame = self.trades_frame(symbol, trades, end_ns=end_ts.value)
-            if len(frame):
-                yield frame
+            yield (response.get("trades") or {}).get(symbol, [])
             token = response.get("next_page_token")
             if not token:
                 return
@@ -303,34 +318,21 @@ class AlpacaConnector(BaseConnector):
             self._cursor[symbol] = (trade["t"], {key})
             return self.trades_frame(symbol, [trade])
         last_t, seen = cursor
-        if key in seen or _utc(trade["t"]) < _utc(last_t):
+        last_ts, trade_ts = _utc(last_t), _utc(trade["t"])
+        if key in seen or trade_ts < last_ts:
             return _empty_raw()
         # gap fill [last_t, trade.t] inclusive (Alpaca end is inclusive)
-        gap: list[dict] = []
-        request = StockTradesRequest(symbol_or_symbols=[symbol], feed=FEEDS[self.feed],
-                                     start=_floor_us(_utc(last_t)),
-                                     end=_ceil_us(_utc(trade["t"])))
-        params = request.to_request_fields()
-        params["limit"] = self.page_limit
-        token = None
-        while True:
-            if token is not None:
-                params["page_token"] = token
-            response = self._call(self.client.get, "/stocks/trades", params)
-            gap.extend((response.get("trades") or {}).get(symbol, []))
-            token = response.get("next_page_token")
-            if not token:
-                break
+        gap = [t for page in self._trade_pages(symbol, last_ts, trade_ts) for t in page]
         if not any(_trade_key(t) == key for t in gap):
             gap.append(trade)
         fresh = [t for t in gap if _trade_key(t) not in seen
-                 and _utc(t["t"]) >= _utc(last_t) and _utc(t["t"]) <= _utc(trade["t"])]
+                 and last_ts <= _utc(t["t"]) <= trade_ts]
         if not fresh:
             return _empty_raw()
         newest = max(fresh, key=lambda t: _utc(t["t"]))["t"]
         newest_ts = _utc(newest)
         at_newest = {_trade_key(t) for t in fresh if _utc(t["t"]) == newest_ts}
-        if newest_ts == _utc(last_t):
+        if newest_ts == last_ts:
             at_newest |= seen
         self._cursor[symbol] = (newest, at_newest)
         return self.trades_frame(symbol, fresh)
@@ -375,7 +377,7 @@ class AlpacaConnector(BaseConnector):
     def bars_frame(self, symbol: str, timeframe: str, bars: list[dict],
                    start_ns: int | None = None, end_ns: int | None = None) -> pd.DataFrame:
         if not bars:
-            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in CANONICAL_COLUMNS.items()})
+            return empty_canonical()
         raw = pd.DataFrame.from_records(bars)
         ts = pd.to_datetime(raw["t"], utc=True, format="ISO8601", errors="coerce")
         if ts.isna().any():
@@ -448,7 +450,7 @@ def _trade_key(trade: dict) -> str:
 def _utc(value) -> pd.Timestamp:
     if isinstance(value, (int, np.integer)):
         return pd.Timestamp(int(value), unit="ns", tz="UTC")
-    ts = pd.Timestamp(value) if not isinstance(value, datetime) else pd.Timestamp(value)
+    ts = pd.Timestamp(value)
     if ts.tzinfo is None:
         raise ConnectorError(f"timestamp without time zone: {value!r} (give UTC or an offset)")
     return ts.tz_convert("UTC")
@@ -463,16 +465,4 @@ def _ceil_us(ts: pd.Timestamp) -> datetime:
 
 
 def _empty_raw() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "timestamp": pd.Series(dtype="str"),
-            "symbol": pd.Series(dtype="str"),
-            "price": pd.Series(dtype="float64"),
-            "size": pd.Series(dtype="float64"),
-            "exchange": pd.Series(dtype="str"),
-            "conditions": pd.Series(dtype="str"),
-            "trade_id": pd.Series(dtype="str"),
-            "source": pd.Series(dtype="str"),
-            "source_row": pd.Series(dtype="int64"),
-        }
-    )
+    return empty_frame(RAW_TICK_COLUMNS)

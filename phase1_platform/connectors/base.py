@@ -3,7 +3,7 @@
 Output is always the core's raw tick frame (columns ``timestamp`` (int64 UTC ns or
 tz-aware), ``symbol``, ``price``, ``size`` and optionally ``exchange``, ``conditions``,
 ``trade_id``, ``sequence``, ``source``, ``source_row``) that ``TickNormalizer`` takes;
-bar sources return the canonical bar frame (``core.export.CANONICAL_COLUMNS``).
+bar sources return the canonical bar frame (``core.schema.CANONICAL_COLUMNS``).
 """
 
 from __future__ import annotations

@@ -64,8 +64,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from ..core.calendar import DEFAULT_CALENDAR, sessions_between
-from ..core.export import CANONICAL_COLUMNS
-from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine
+from ..core.schema import CANONICAL_COLUMNS, QUARANTINE_COLUMNS, empty_canonical, empty_quarantine
 from .base import BaseConnector, ConnectorError
 
 log = logging.getLogger(__name__)
@@ -376,7 +375,7 @@ class FinnhubRestClient:
         data = await self.get("/stock/candle", params, f"/stock/candle {symbol}")
         status = data.get("s") if isinstance(data, dict) else None
         if status == "no_data":
-            return pd.DataFrame({k: pd.Series(dtype=v) for k, v in CANONICAL_COLUMNS.items()})
+            return empty_canonical()
         if status != "ok":
             raise ConnectorError(f"Finnhub /stock/candle {symbol}: unexpected answer s={status!r}")
         ts = pd.to_datetime(np.asarray(data["t"], dtype="int64"), unit="s", utc=True)

@@ -35,7 +35,7 @@ from yfinance.cache import set_cache_location
 from yfinance.data import YfData
 
 from ..core.calendar import exchange_tz
-from ..core.export import CANONICAL_COLUMNS
+from ..core.schema import CANONICAL_COLUMNS, empty_canonical
 from .base import BaseConnector, ConnectorError
 from .settings import ConnectorSettings, load_settings
 
@@ -226,7 +226,7 @@ class YFinanceConnector(BaseConnector):
                       start_ts: pd.Timestamp, end_ts: pd.Timestamp) -> pd.DataFrame:
         """``Ticker.history`` output -> canonical frame (UTC, open-labelled)."""
         if df is None or df.empty:
-            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in CANONICAL_COLUMNS.items()})
+            return empty_canonical()
         missing = [c for c in ("Open", "High", "Low", "Close", "Volume") if c not in df.columns]
         if missing:
             raise ConnectorError(f"yfinance: response for {symbol} lacks {', '.join(missing)}")

@@ -25,11 +25,11 @@ from .normalizer import canonical_sort
 from .rules import DEFAULT_RULES, EligibilityRules
 from .schema import (
     BAR_COLUMNS,
-    NOTIONAL_SCALE,
-    QTY_SCALE,
     empty_bars,
     notional_units,
+    notional_units_float,
     qty_units,
+    qty_units_float,
     ts_ns,
 )
 from .timeframes import TIMEFRAMES, Timeframe, parse_timeframes, timeframe_rank
@@ -61,11 +61,15 @@ def aggregate_arrays(
     price_ok: np.ndarray,
     volume_ok: np.ndarray,
     bucket_scale: int = 1,
+    keep_priceless: bool = False,
 ) -> Segments:
     """Aggregate sorted rows into bars; ``bucket`` < 0 marks rows outside any bar.
 
     ``sym`` None means one symbol (code 0). A bar opens at ``bucket * bucket_scale``
     (callers may pass ``ts // ns`` with ``bucket_scale=ns`` to save a pass).
+    A segment with only volume-only rows (no price-setting row) makes no bar, unless
+    ``keep_priceless``: then it is kept "priceless" (open/close NaN, high -inf, low inf,
+    first/last -1), as the streaming aggregator's partial bars need.
     """
     n = len(bucket)
     all_p = bool(price_ok.all())
@@ -108,39 +112,51 @@ def aggregate_arrays(
         qty_sum = np.add.reduceat(np.where(vok, q, 0), starts)
         notional_sum = np.add.reduceat(np.where(vok, nv, 0), starts)
         count = np.add.reduceat(vok.astype("int64"), starts)
+    seg_sym = np.zeros(len(starts), dtype="int64") if s is None else s[starts]
+    seg_bucket = b[starts] * bucket_scale if bucket_scale != 1 else b[starts]
     if all_p:
         high = np.maximum.reduceat(p, starts)
         low = np.minimum.reduceat(p, starts)
-        first_pos, last_pos = starts, ends - 1
-        has_price = None
-    else:
-        high = np.maximum.reduceat(np.where(pok, p, -np.inf), starts)
-        low = np.minimum.reduceat(np.where(pok, p, np.inf), starts)
-        priced = np.flatnonzero(pok)  # positions (within rows) of price-setting ticks
-        fpos = np.searchsorted(priced, starts, side="left")
-        lpos = np.searchsorted(priced, ends, side="left") - 1
-        has_price = (fpos < len(priced)) & (fpos <= lpos)
-        first_pos, last_pos = priced[fpos[has_price]], priced[lpos[has_price]]
-    first = first_pos if rows is None else rows[first_pos]
-    last = last_pos if rows is None else rows[last_pos]
-    seg_sym = np.zeros(len(starts), dtype="int64") if s is None else s[starts]
-    seg_bucket = b[starts] * bucket_scale if bucket_scale != 1 else b[starts]
-    if has_price is not None:
-        seg_sym, seg_bucket = seg_sym[has_price], seg_bucket[has_price]
-        high, low = high[has_price], low[has_price]
-        qty_sum, notional_sum, count = (
-            qty_sum[has_price], notional_sum[has_price], count[has_price]
+        first, last = starts, ends - 1
+        if rows is not None:
+            first, last = rows[first], rows[last]
+        return Segments(
+            seg_sym, seg_bucket, price[first], high, low, price[last],
+            qty_sum, notional_sum, count, first, last,
         )
+    high = np.maximum.reduceat(np.where(pok, p, -np.inf), starts)
+    low = np.minimum.reduceat(np.where(pok, p, np.inf), starts)
+    priced = np.flatnonzero(pok)  # positions (within rows) of price-setting ticks
+    fpos = np.searchsorted(priced, starts, side="left")
+    lpos = np.searchsorted(priced, ends, side="left") - 1
+    has_price = (fpos < len(priced)) & (fpos <= lpos)
+    if keep_priceless:
+        first = np.full(len(starts), -1, dtype="int64")
+        last = first.copy()
+        first[has_price] = priced[fpos[has_price]]
+        last[has_price] = priced[lpos[has_price]]
+        if rows is not None:
+            first[has_price], last[has_price] = rows[first[has_price]], rows[last[has_price]]
+        return Segments(
+            seg_sym, seg_bucket,
+            np.where(has_price, price[np.clip(first, 0, None)], np.nan),
+            high, low,
+            np.where(has_price, price[np.clip(last, 0, None)], np.nan),
+            qty_sum, notional_sum, count, first, last,
+        )
+    first, last = priced[fpos[has_price]], priced[lpos[has_price]]
+    if rows is not None:
+        first, last = rows[first], rows[last]
     return Segments(
-        sym=seg_sym,
-        bucket=seg_bucket,
+        sym=seg_sym[has_price],
+        bucket=seg_bucket[has_price],
         open=price[first],
-        high=high,
-        low=low,
+        high=high[has_price],
+        low=low[has_price],
         close=price[last],
-        qty=qty_sum,
-        notional=notional_sum,
-        count=count,
+        qty=qty_sum[has_price],
+        notional=notional_sum[has_price],
+        count=count[has_price],
         first=first,
         last=last,
     )
@@ -157,24 +173,33 @@ def bucket_for(ts: np.ndarray, timeframe: Timeframe, sessions: Sessions | None) 
     return (ts // timeframe.ns) * timeframe.ns  # == ts - ts mod ns (floor), one pass less
 
 
-def segments_frame(seg: Segments, symbols: np.ndarray, timeframe: str) -> pd.DataFrame:
-    if len(seg.bucket) == 0:
-        bars = empty_bars()
-        return bars
+def bar_frame(
+    names: np.ndarray, timeframe: str, sym, bucket, o, h, lo, c, q, nv, k
+) -> pd.DataFrame:
+    """Internal bar frame from per-bar arrays; ``sym`` holds codes into ``names``."""
+    if len(bucket) == 0:
+        return empty_bars()
     return pd.DataFrame(
         {
-            "symbol": symbols[seg.sym],
+            "symbol": names[sym],
             "timeframe": timeframe,
-            "ts": seg.bucket,
-            "open": seg.open,
-            "high": seg.high,
-            "low": seg.low,
-            "close": seg.close,
-            "qty": seg.qty,
-            "notional": seg.notional,
-            "trade_count": seg.count,
+            "ts": bucket,
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "qty": q,
+            "notional": nv,
+            "trade_count": k,
         }
     ).astype(BAR_COLUMNS)
+
+
+def segments_frame(seg: Segments, symbols: np.ndarray, timeframe: str) -> pd.DataFrame:
+    return bar_frame(
+        symbols, timeframe, seg.sym, seg.bucket, seg.open, seg.high, seg.low, seg.close,
+        seg.qty, seg.notional, seg.count,
+    )
 
 
 def sort_bars(bars: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +239,7 @@ class BarEngine:
         # (prices > 0, as normalized ticks have, keep every partial sum below the total)
         int_units = None
         if bool(price.min() > 0):
-            qty, notional = _units_as_float(price, size)
+            qty, notional = qty_units_float(size), notional_units_float(price, size)
         else:
             qty, notional = int_units = qty_units(size), notional_units(price, size)
 
@@ -250,16 +275,6 @@ class BarEngine:
 
 
 _EXACT_FLOAT_INT = float(2**53)
-
-
-def _units_as_float(price: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """schema.qty_units / notional_units before the int64 cast (the same float ops)."""
-    qty = np.multiply(size, float(QTY_SCALE))
-    np.rint(qty, out=qty)
-    notional = np.multiply(price, size)
-    np.multiply(notional, float(NOTIONAL_SCALE), out=notional)
-    np.rint(notional, out=notional)
-    return qty, notional
 
 
 class BarOverflowError(ValueError):
@@ -381,35 +396,56 @@ def rollup(
     if tf.is_session and sessions is None:
         sessions = sessions_between(int(ts.min()), int(ts.max()), calendar)
     sym_codes, symbols = pd.factorize(bars["symbol"], sort=True)
-    qty = bars["qty"].to_numpy("int64")
-    notional = bars["notional"].to_numpy("int64")
-    count = bars["trade_count"].to_numpy("int64")
-    bucket = bucket_for(ts, tf, sessions)
-    keep = bucket >= 0
-    rows = np.flatnonzero(keep)
-    if len(rows) == 0:
+    parts = rollup_arrays(
+        sym_codes,
+        ts,
+        bars["open"].to_numpy("float64"),
+        bars["high"].to_numpy("float64"),
+        bars["low"].to_numpy("float64"),
+        bars["close"].to_numpy("float64"),
+        bars["qty"].to_numpy("int64"),
+        bars["notional"].to_numpy("int64"),
+        bars["trade_count"].to_numpy("int64"),
+        tf,
+        sessions,
+    )
+    if parts is None:
         return empty_bars()
-    s, b = sym_codes[rows], bucket[rows]
-    change = np.empty(len(rows), dtype=bool)
+    return bar_frame(np.asarray(symbols, dtype=object), tf.name, *parts)
+
+
+def rollup_arrays(sym, ts, o, h, lo, c, q, nv, k, tf: Timeframe, sessions, priced=None):
+    """Bars of ``tf`` from finer bars given as arrays in (symbol, ts) order:
+    (sym, bucket, open, high, low, close, qty, notional, count), or None when no bar
+    falls in a ``tf`` interval. ``priced`` (a mask) marks the bars that have a price; a
+    priceless one (volume-only ticks) sets no price, and only its volume counts, in a
+    bar that has a priced one (``None``: every bar is priced)."""
+    bucket = bucket_for(ts, tf, sessions)
+    keep = np.flatnonzero(bucket >= 0)
+    if len(keep) == 0:
+        return None
+    s, b = sym[keep], bucket[keep]
+    change = np.empty(len(keep), dtype=bool)
     change[0] = True
     change[1:] = (s[1:] != s[:-1]) | (b[1:] != b[:-1])
     starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], len(rows)) - 1
-    o = bars["open"].to_numpy("float64")[rows]
-    h = bars["high"].to_numpy("float64")[rows]
-    lo = bars["low"].to_numpy("float64")[rows]
-    c = bars["close"].to_numpy("float64")[rows]
-    return pd.DataFrame(
-        {
-            "symbol": np.asarray(symbols, dtype=object)[s[starts]],
-            "timeframe": tf.name,
-            "ts": b[starts],
-            "open": o[starts],
-            "high": np.maximum.reduceat(h, starts),
-            "low": np.minimum.reduceat(lo, starts),
-            "close": c[ends],
-            "qty": np.add.reduceat(qty[rows], starts),
-            "notional": np.add.reduceat(notional[rows], starts),
-            "trade_count": np.add.reduceat(count[rows], starts),
-        }
-    ).astype(BAR_COLUMNS)
+    ends = np.append(starts[1:], len(keep))
+    if priced is None:
+        first, last, has = keep[starts], keep[ends - 1], slice(None)
+    else:
+        pr = np.flatnonzero(priced[keep])  # positions (within keep) of priced bars
+        fpos = np.searchsorted(pr, starts, side="left")
+        lpos = np.searchsorted(pr, ends, side="left") - 1
+        has = (fpos < len(pr)) & (fpos <= lpos)
+        first, last = keep[pr[fpos[has]]], keep[pr[lpos[has]]]
+    return (
+        s[starts][has],
+        b[starts][has],
+        o[first],
+        np.maximum.reduceat(h[keep], starts)[has],
+        np.minimum.reduceat(lo[keep], starts)[has],
+        c[last],
+        np.add.reduceat(q[keep], starts)[has],
+        np.add.reduceat(nv[keep], starts)[has],
+        np.add.reduceat(k[keep], starts)[has],
+    )

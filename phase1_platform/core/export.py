@@ -15,25 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
+from .csv_text import UnreadableCsvError, read_text_csv
 from .engine import sort_bars
-from .schema import CANONICAL_HEADER, QTY_SCALE, bar_vwap
+from .schema import CANONICAL_COLUMNS, CANONICAL_HEADER, QTY_SCALE, bar_vwap
 from .timeframes import TIMEFRAMES
-
-CANONICAL_COLUMNS: dict[str, object] = {
-    "symbol": "str",
-    "timeframe": "str",
-    "ts": "int64",
-    "open": "float64",
-    "high": "float64",
-    "low": "float64",
-    "close": "float64",
-    "volume": "float64",
-    "trade_count": "float64",  # NaN when the source has none
-    "vwap": "float64",  # NaN when unknown
-}
 
 
 class CanonicalFormatError(ValueError):
@@ -151,27 +137,12 @@ def read_canonical_csv(path: str | os.PathLike) -> pd.DataFrame:
         raise CanonicalFormatError(
             f"{path} is not a canonical bar CSV: header must be {','.join(CANONICAL_HEADER)}"
         )
-    bad: list[tuple[int | None, int]] = []
-
-    def on_invalid(row) -> str:
-        bad.append((row.number, row.actual_columns))
-        return "skip"
-
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(use_threads=False),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(CANONICAL_HEADER, pa.string()),
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CanonicalFormatError(f"{path}: not a readable CSV ({msg})") from None
+        table, bad = read_text_csv(data, CANONICAL_HEADER)
+    except UnreadableCsvError as exc:
+        raise CanonicalFormatError(f"{path}: not a readable CSV ({exc})") from None
     if bad:
-        number, fields = bad[0]
+        number, fields, _ = bad[0]
         where = f"line {number}" if number is not None else "a line"
         raise CanonicalFormatError(
             f"{path}: {where}: {fields} fields, expected {len(CANONICAL_HEADER)}"

@@ -1,6 +1,6 @@
 """BarComparator: parity of generated bars against reference (vendor) bars.
 
-Both inputs are canonical frames (``export.CANONICAL_COLUMNS``; internal bar frames are
+Both inputs are canonical frames (``schema.CANONICAL_COLUMNS``; internal bar frames are
 converted with ``to_canonical``). Bars are joined on (symbol, timeframe, ts) and compared
 field by field: open, high, low, close and volume always; trade_count and vwap only where
 both sides have a value (LEAN bars have neither).
@@ -30,9 +30,9 @@ import pandas as pd
 from .calendar import DEFAULT_CALENDAR, sessions_between
 from .conditions import AUCTION_CONDITIONS, LEAN_FLAGS
 from .engine import ensure_canonical
-from .export import CANONICAL_COLUMNS, format_timestamps, to_canonical
+from .export import format_timestamps, to_canonical
 from .rules import DEFAULT_RULES, EligibilityRules, entry_matches, get_rules
-from .schema import ts_ns
+from .schema import CANONICAL_COLUMNS, ts_ns
 from .timeframes import TIMEFRAMES
 
 PRICE_FIELDS = ("open", "high", "low", "close")

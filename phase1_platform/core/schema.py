@@ -58,6 +58,14 @@ BAR_COLUMNS: dict[str, object] = {
     "trade_count": "int64",
 }
 
+# Canonical bar frame (export, parity, vendor bars): volume and vwap as floats.
+CANONICAL_COLUMNS: dict[str, object] = {
+    **{c: BAR_COLUMNS[c] for c in ("symbol", "timeframe", "ts", "open", "high", "low", "close")},
+    "volume": "float64",
+    "trade_count": "float64",  # NaN when the source has none
+    "vwap": "float64",  # NaN when unknown
+}
+
 CANONICAL_HEADER = (
     "symbol",
     "timeframe",
@@ -88,6 +96,10 @@ def empty_quarantine() -> pd.DataFrame:
     return empty_frame(QUARANTINE_COLUMNS)
 
 
+def empty_canonical() -> pd.DataFrame:
+    return empty_frame(CANONICAL_COLUMNS)
+
+
 def ts_ns(series: pd.Series) -> np.ndarray:
     """int64 nanoseconds since the epoch of a tz-aware timestamp column."""
     return series.to_numpy(dtype="datetime64[ns]").view("int64") if len(series) else np.empty(
@@ -95,19 +107,29 @@ def ts_ns(series: pd.Series) -> np.ndarray:
     )
 
 
-def qty_units(size: np.ndarray) -> np.ndarray:
-    """rint(size * 1e8) as int64 (in place on one temporary: the same float ops)."""
+def qty_units_float(size: np.ndarray) -> np.ndarray:
+    """rint(size * 1e8) as integer-valued float64 (``qty_units`` before the int64 cast)."""
     x = np.multiply(np.asarray(size, dtype="float64"), float(QTY_SCALE))
     np.rint(x, out=x)
-    return x.astype("int64")
+    return x
+
+
+def notional_units_float(price: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """rint(price * size * 1e6), evaluated as (price * size) * 1e6, as float64."""
+    x = np.multiply(np.asarray(price, dtype="float64"), np.asarray(size, dtype="float64"))
+    np.multiply(x, float(NOTIONAL_SCALE), out=x)
+    np.rint(x, out=x)
+    return x
+
+
+def qty_units(size: np.ndarray) -> np.ndarray:
+    """rint(size * 1e8) as int64 (in place on one temporary: the same float ops)."""
+    return qty_units_float(size).astype("int64")
 
 
 def notional_units(price: np.ndarray, size: np.ndarray) -> np.ndarray:
     """rint(price * size * 1e6) as int64, evaluated as (price * size) * 1e6."""
-    x = np.multiply(np.asarray(price, dtype="float64"), np.asarray(size, dtype="float64"))
-    np.multiply(x, float(NOTIONAL_SCALE), out=x)
-    np.rint(x, out=x)
-    return x.astype("int64")
+    return notional_units_float(price, size).astype("int64")
 
 
 def bar_volume(qty: np.ndarray) -> np.ndarray:

@@ -40,9 +40,18 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from .calendar import DEFAULT_CALENDAR, Sessions, sessions_between
-from .engine import _arrow_strings, bucket_for, sort_bars
+from .engine import (
+    Segments,
+    _arrow_strings,
+    aggregate_arrays,
+    bar_frame,
+    bucket_for,
+    can_roll_up,
+    rollup_arrays,
+    sort_bars,
+)
 from .rules import DEFAULT_RULES, EligibilityRules
-from .schema import BAR_COLUMNS, NOTIONAL_SCALE, QTY_SCALE, empty_bars, ts_ns
+from .schema import BAR_COLUMNS, empty_bars, notional_units, qty_units, ts_ns
 from .timeframes import NS_PER_MINUTE, TIMEFRAMES, Timeframe, parse_timeframes
 
 _MINUTE = NS_PER_MINUTE
@@ -301,14 +310,11 @@ class StreamingBarAggregator:
         self._counts[1] += n - accepted
         if accepted == 0:
             return 0
-        qty = size * float(QTY_SCALE)  # schema.qty_units: the same float ops
-        np.rint(qty, out=qty)
-        notional = price * size  # schema.notional_units: (price * size) * 1e6
-        notional *= float(NOTIONAL_SCALE)
-        np.rint(notional, out=notional)
-        g = _partial_bars(sym_codes, ts // _MINUTE, price, qty.astype("int64"),
-                          notional.astype("int64"), price_ok, volume_ok)
-        self._merge(g, states, ts, seq, source, row)
+        seg = aggregate_arrays(
+            sym_codes, ts // _MINUTE, price, qty_units(size), notional_units(price, size),
+            price_ok, volume_ok, bucket_scale=_MINUTE, keep_priceless=True,
+        )
+        self._merge(seg, states, ts, seq, source, row)
         return accepted
 
     def _dedup(self, tid: np.ndarray, sym_codes: np.ndarray, states: list) -> np.ndarray | None:
@@ -350,9 +356,10 @@ class StreamingBarAggregator:
         pok = np.where(traded, table[codes, 0], table[codes, 2])
         return pok, traded & table[codes, 1]
 
-    def _merge(self, g, states, ts, seq, source, row) -> None:
-        (gsym, gkey, go, gh, gl, gc, gq, gn, gk, gfirst, glast) = g
-        ng = len(gkey)
+    def _merge(self, seg: Segments, states, ts, seq, source, row) -> None:
+        """Merge the partial bars of a batch (first/last -1: priceless) into the state."""
+        gfirst, glast = seg.first, seg.last
+        ng = len(seg.bucket)
         has = gfirst >= 0
         fi, li = (gfirst, glast) if bool(has.all()) else (
             np.where(has, gfirst, 0), np.where(has, glast, 0)
@@ -367,11 +374,10 @@ class StreamingBarAggregator:
                 strict=True,
             )
 
-        gsym = [0] * ng if gsym is None else gsym.tolist()
         for s, m, o, h, lo, c, q, nv, k, f, okey, ckey in zip(
-            gsym, (gkey * _MINUTE).tolist(), go.tolist(), gh.tolist(), gl.tolist(),
-            gc.tolist(), gq.tolist(), gn.tolist(), gk.tolist(), gfirst.tolist(), keys(fi),
-            keys(li), strict=True,
+            seg.sym.tolist(), seg.bucket.tolist(), seg.open.tolist(), seg.high.tolist(),
+            seg.low.tolist(), seg.close.tolist(), seg.qty.tolist(), seg.notional.tolist(),
+            seg.count.tolist(), gfirst.tolist(), keys(fi), keys(li), strict=True,
         ):
             st = states[s]
             st[1].add(m)
@@ -488,7 +494,7 @@ class StreamingBarAggregator:
         for tf in self.timeframes:
             parts = _bars_from_minutes(sym, minute, o, h, lo, c, q, nv, k, priced, tf, sessions)
             if parts is not None:
-                out.append(_frame(parts, names, tf.name))
+                out.append(bar_frame(names, tf.name, *parts))
         if not out:
             return empty_bars()
         return sort_bars(pd.concat(out, ignore_index=True).astype(BAR_COLUMNS))
@@ -516,63 +522,6 @@ def _all_empty(col: pd.Series) -> bool:
     return not any(map(bool, col.to_numpy(dtype=object)))
 
 
-def _partial_bars(sym, key, price, qty, notional, price_ok, volume_ok):
-    """Per (symbol, key) partial bars over rows in canonical order, keeping bars that have
-    only volume-only ticks (first/last -1 for those). ``sym`` None: one symbol.
-    Returns (sym or None, key, open, high, low, close, qty, notional, count, first, last)."""
-    kept = price_ok | volume_ok
-    if bool(kept.all()):
-        rows = None
-        s, b, pok, vok, p, qv, nvv = sym, key, price_ok, volume_ok, price, qty, notional
-    else:
-        rows = np.flatnonzero(kept)
-        s = None if sym is None else sym[rows]
-        b, pok, vok, p = key[rows], price_ok[rows], volume_ok[rows], price[rows]
-        qv, nvv = qty[rows], notional[rows]
-    m = len(b)
-    change = np.empty(m, dtype=bool)
-    change[0] = True
-    np.not_equal(b[1:], b[:-1], out=change[1:])
-    if s is not None:
-        change[1:] |= s[1:] != s[:-1]
-    starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], m)
-    if bool(vok.all()):
-        q = np.add.reduceat(qv, starts)
-        nv = np.add.reduceat(nvv, starts)
-        k = ends - starts
-    else:
-        q = np.add.reduceat(np.where(vok, qv, 0), starts)
-        nv = np.add.reduceat(np.where(vok, nvv, 0), starts)
-        k = np.add.reduceat(vok.astype("int64"), starts)
-    if bool(pok.all()):
-        h = np.maximum.reduceat(p, starts)
-        lo = np.minimum.reduceat(p, starts)
-        first, last = starts, ends - 1
-        if rows is not None:
-            first, last = rows[first], rows[last]
-        o, c = price[first], price[last]
-    else:
-        h = np.maximum.reduceat(np.where(pok, p, -np.inf), starts)
-        lo = np.minimum.reduceat(np.where(pok, p, np.inf), starts)
-        priced = np.flatnonzero(pok)
-        fpos = np.searchsorted(priced, starts, side="left")
-        lpos = np.searchsorted(priced, ends, side="left") - 1
-        has = (fpos < len(priced)) & (fpos <= lpos)
-        if len(priced):
-            fpos = np.clip(fpos, 0, len(priced) - 1)
-            lpos = np.clip(lpos, 0, None)
-            first = priced[fpos] if rows is None else rows[priced[fpos]]
-            last = priced[lpos] if rows is None else rows[priced[lpos]]
-            first = np.where(has, first, -1)
-            last = np.where(has, last, -1)
-        else:
-            first = last = np.full(len(starts), -1, dtype="int64")
-        o = np.where(has, price[np.clip(first, 0, None)], np.nan)
-        c = np.where(has, price[np.clip(last, 0, None)], np.nan)
-    return (None if s is None else s[starts], b[starts], o, h, lo, c, q, nv, k, first, last)
-
-
 def _bars_from_minutes(
     sym, minute, o, h, lo, c, q, nv, k, priced, tf: Timeframe, sessions: Sessions
 ):
@@ -585,57 +534,8 @@ def _bars_from_minutes(
             return sym, minute, o, h, lo, c, q, nv, k
         i = np.flatnonzero(priced)
         return sym[i], minute[i], o[i], h[i], lo[i], c[i], q[i], nv[i], k[i]
-    if tf.is_session and not (
-        np.all(np.mod(sessions.opens, _MINUTE) == 0) and np.all(np.mod(sessions.closes, _MINUTE)
-                                                               == 0)
-    ):
+    if not can_roll_up(_MINUTE_TF, tf, sessions):
         raise StreamingError(
             f"calendar sessions are not aligned to minutes: streaming {tf.name} is not supported"
         )
-    bucket = bucket_for(minute, tf, sessions)
-    keep = np.flatnonzero(bucket >= 0)
-    if len(keep) == 0:
-        return None
-    s, b = sym[keep], bucket[keep]
-    change = np.empty(len(keep), dtype=bool)
-    change[0] = True
-    change[1:] = (s[1:] != s[:-1]) | (b[1:] != b[:-1])
-    starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], len(keep))
-    pr = np.flatnonzero(priced[keep])  # positions (within keep) of priced minutes
-    fpos = np.searchsorted(pr, starts, side="left")
-    lpos = np.searchsorted(pr, ends, side="left") - 1
-    has = (fpos < len(pr)) & (fpos <= lpos)
-    first = keep[pr[fpos[has]]]
-    last = keep[pr[lpos[has]]]
-    return (
-        s[starts][has],
-        b[starts][has],
-        o[first],
-        np.maximum.reduceat(h[keep], starts)[has],
-        np.minimum.reduceat(lo[keep], starts)[has],
-        c[last],
-        np.add.reduceat(q[keep], starts)[has],
-        np.add.reduceat(nv[keep], starts)[has],
-        np.add.reduceat(k[keep], starts)[has],
-    )
-
-
-def _frame(parts, names: np.ndarray, timeframe: str) -> pd.DataFrame:
-    sym, bucket, o, h, lo, c, q, nv, k = parts
-    if len(bucket) == 0:
-        return empty_bars()
-    return pd.DataFrame(
-        {
-            "symbol": names[sym],
-            "timeframe": timeframe,
-            "ts": bucket,
-            "open": o,
-            "high": h,
-            "low": lo,
-            "close": c,
-            "qty": q,
-            "notional": nv,
-            "trade_count": k,
-        }
-    ).astype(BAR_COLUMNS)
+    return rollup_arrays(sym, minute, o, h, lo, c, q, nv, k, tf, sessions, priced)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.conditions import lean_masks_to_conditions
+from ..core.schema import CANONICAL_COLUMNS
 from .errors import InputFileError
 
 LEAN_TZ = "America/New_York"
@@ -174,8 +175,6 @@ def read_lean_bars(path: str | Path, contract: str | None = None,
 
     ``start``/``end`` (YYYY-MM-DD, inclusive) limit daily files to a date range.
     """
-    from ..core.export import CANONICAL_COLUMNS
-
     path = Path(path)
     lp = parse_lean_path(path)
     if lp.resolution not in ("second", "minute", "daily"):

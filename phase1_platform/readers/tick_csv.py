@@ -15,14 +15,13 @@ invalid rows runs only on the malformed lines).
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
+from ..core.csv_text import UnreadableCsvError, read_text_csv
 from ..core.normalizer import MALFORMED_COLUMN, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from .errors import InputFileError
 
@@ -53,42 +52,29 @@ def read_tick_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
     if len(set(header)) != len(header):
         raise InputFileError(f"{path}: duplicate column names in the header")
 
-    bad: list[tuple[int | None, str]] = []  # (1-based row number incl. header, line text)
-
-    def on_invalid(row) -> str:
-        bad.append((row.number, row.text))
-        return "skip"
-
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(use_threads=False, column_names=header,
-                                           skip_rows=1),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputFileError(f"{path}: not a readable CSV file ({msg})") from None
-    if any(number is None for number, _ in bad):  # row numbers unknown: cannot place them
+        table, bad = read_text_csv(data, header)
+    except UnreadableCsvError as exc:
+        raise InputFileError(f"{path}: not a readable CSV file ({exc})") from None
+    if any(line.number is None for line in bad):  # row numbers unknown: cannot place them
         raise InputFileError(f"{path}: malformed lines whose position cannot be determined")
 
     keep = [c for c in header if c in KNOWN_COLUMNS]
-    n_good = table.num_rows
-    n = n_good + len(bad)
+    n = table.num_rows + len(bad)
     if not bad:
         frame = table.select(keep).to_pandas(types_mapper=_str_dtype)
-        frame["source"] = source or path.name
-        frame["source_row"] = np.arange(n, dtype="int64")
-        return frame
-    # malformed lines: put them back at their positions, the fields empty, the line kept
+    else:
+        frame = _with_malformed(table, keep, bad, n)
+    frame["source"] = source or path.name
+    frame["source_row"] = np.arange(n, dtype="int64")
+    return frame
+
+
+def _with_malformed(table: pa.Table, keep: list[str], bad: list, n: int) -> pd.DataFrame:
+    """Malformed lines put back at their positions, the fields empty, the line kept."""
     good = {c: table.column(c).to_numpy(zero_copy_only=False).astype(object) for c in keep}
-    # row.number counts non-blank rows from 1, the skipped header included
-    bad_pos = np.array([number - 2 for number, _ in bad], dtype="int64")
+    # BadLine.number counts non-blank rows from 1, the skipped header included
+    bad_pos = np.array([line.number - 2 for line in bad], dtype="int64")
     is_bad = np.zeros(n, dtype=bool)
     is_bad[bad_pos] = True
     cols = {}
@@ -97,12 +83,9 @@ def read_tick_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
         col[~is_bad] = good[c]
         cols[c] = col
     malformed = np.full(n, "", dtype=object)
-    malformed[bad_pos] = [text for _, text in bad]
+    malformed[bad_pos] = [line.text for line in bad]
     cols[MALFORMED_COLUMN] = malformed
-    frame = pd.DataFrame(cols, dtype="str")
-    frame["source"] = source or path.name
-    frame["source_row"] = np.arange(n, dtype="int64")
-    return frame
+    return pd.DataFrame(cols, dtype="str")
 
 def _str_dtype(arrow_type):
     return pd.StringDtype("pyarrow", na_value=np.nan) if pa.types.is_string(arrow_type) else None

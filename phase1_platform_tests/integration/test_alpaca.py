@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +26,8 @@ from phase1_platform.core import BarEngine, TickNormalizer, get_rules
 from phase1_platform.core.export import CanonicalExporter, to_canonical
 from phase1_platform.core.parity import BarComparator
 from phase1_platform.pipeline import replay
+
+from ..support.http import HTTPFake, send
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "aapl_test_ticks.csv"
 KEY, SECRET = "PKTESTKEY0000000001", "s3cr3t-alpaca-secret-value"
@@ -108,7 +108,7 @@ def vendor_bars(bars: pd.DataFrame) -> dict[tuple[str, str], list[dict]]:
     return out
 
 
-class FakeAlpaca:
+class FakeAlpaca(HTTPFake):
     """Alpaca data API v2 on 127.0.0.1 (threaded http.server)."""
 
     def __init__(self, trades: dict[str, list[dict]], bars=None, max_page=10_000,
@@ -121,42 +121,18 @@ class FakeAlpaca:
         self.reset_in = 30
         self.now_ns: int | None = None  # latest-trade endpoint sees trades up to this
         self.requests: list[tuple[str, dict]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                fake.handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     # -- protocol ------------------------------------------------------------------
 
     def send(self, h, status: int, body: dict, extra: dict | None = None):
-        data = json.dumps(body).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json; charset=UTF-8")
-        h.send_header("Content-Length", str(len(data)))
-        h.send_header("X-RateLimit-Limit", "200")
-        h.send_header("X-RateLimit-Remaining", "0" if status == 429 else "199")
-        extra = {"X-RateLimit-Reset": str(int(pd.Timestamp.now("UTC").timestamp()) + 60),
-                 **(extra or {})}
-        for k, v in extra.items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+        headers = {
+            "X-RateLimit-Limit": "200",
+            "X-RateLimit-Remaining": "0" if status == 429 else "199",
+            "X-RateLimit-Reset": str(int(pd.Timestamp.now("UTC").timestamp()) + 60),
+            **(extra or {}),
+        }
+        send(h, status, json.dumps(body).encode(), "application/json; charset=UTF-8", headers)
 
     def handle(self, h):
         url = urlsplit(h.path)

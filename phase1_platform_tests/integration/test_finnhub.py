@@ -12,8 +12,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -34,17 +32,13 @@ from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer
 from phase1_platform.pipeline import replay
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator, MarketTape
 
+from ..support.clock import FakeClock, run
+from ..support.http import LocalHTTPServer, QuietHandler, send
+
 ROOT = Path(__file__).resolve().parents[2]
 SPY_ZIP = ROOT / "fixtures/lean/equity/usa/spy/tick/20131007_trade.zip"
 TOKEN = "sim-secret-token-123"
 TIMEFRAMES = "1m,5m,15m,1h,1d"
-
-
-def run(coro, timeout: float = 120):
-    async def guarded():
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(guarded())
 
 
 def always_open(_now) -> bool:
@@ -440,19 +434,6 @@ def test_mask_secret():
 
 
 # ------------------------------------------------------------------ rate limiter
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_rate_limiter_30_per_second_and_60_per_minute():
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep)
@@ -481,21 +462,11 @@ def test_rate_limiter_30_per_second_and_60_per_minute():
 
 
 # ------------------------------------------------------------------ REST fake server
-class FakeFinnhubRest(BaseHTTPRequestHandler):
+class FakeFinnhubRest(QuietHandler):
     """Speaks the REST endpoints the connector uses; state on the server object."""
 
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
     def _json(self, status: int, body, headers=None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send(self, status, json.dumps(body).encode(), "application/json", headers)
 
     def do_GET(self):  # noqa: N802
         from urllib.parse import parse_qs, urlsplit
@@ -534,18 +505,15 @@ class FakeFinnhubRest(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def rest_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeFinnhubRest)
+    server = LocalHTTPServer(FakeFinnhubRest)
     server.requests = []
     server.throttle_quotes = 0
     server.retry_headers = {}
     base = pd.Timestamp("2024-03-04T14:30:00Z").value // 1_000_000
     server.tick_t = [base + 1000 * i for i in range(7)]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.base_url = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
-    yield server
-    server.shutdown()
-    server.server_close()
+    server.base_url = f"{server.url}/api/v1"
+    with server:
+        yield server
 
 
 def rest_client(server, clock=None) -> FinnhubRestClient:

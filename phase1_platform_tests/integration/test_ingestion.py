@@ -32,14 +32,11 @@ from phase1_platform.simulator.finnhub_server import FinnhubSimulator, MarketTap
 from phase1_platform.storage import QuarantineRepository, Store, TickRepository
 
 from ..conftest import FIXTURES
+from ..support.clock import run
 
 SPY = FIXTURES / "lean" / "equity" / "usa" / "spy" / "tick" / "20131007_trade.zip"
 DAY = "2013-10-07"
 TIMEFRAMES = "1m,5m,15m,1h,1d"
-
-
-def run(coro, timeout: float = 120):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def morning_tape(rows: int | None = None) -> MarketTape:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pandas as pd
@@ -13,29 +12,11 @@ from phase1_platform.connectors.mock import MockConnector
 from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer
 from phase1_platform.pipeline import replay
 
+from ..support.clock import FakeClock, run
+
 ROOT = Path(__file__).resolve().parents[2]
 SPY_ZIP = ROOT / "fixtures/lean/equity/usa/spy/tick/20131007_trade.zip"
 TIMEFRAMES = "1m,5m,15m,1h,1d"
-
-
-def run(coro, timeout: float = 120):
-    async def guarded():
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(guarded())
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def write_csv(path: Path, rows: list[str]) -> Path:

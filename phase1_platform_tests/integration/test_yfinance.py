@@ -11,8 +11,6 @@ so the tests also prove nothing went anywhere else.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +25,8 @@ from phase1_platform.connectors.yfinance_source import YahooRewriteSession, YFin
 from phase1_platform.core.export import CanonicalExporter, to_canonical
 from phase1_platform.core.parity import BarComparator
 from phase1_platform.pipeline import replay
+
+from ..support.http import HTTPFake, send
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "aapl_test_ticks.csv"
 NY = "America/New_York"
@@ -58,48 +58,22 @@ def _period(start: pd.Timestamp, end: pd.Timestamp) -> dict:
             "end": int(end.timestamp()), "gmtoffset": off}
 
 
-class FakeYahoo:
+class FakeYahoo(HTTPFake):
     """query1/query2.finance.yahoo.com, fc.yahoo.com and guce.yahoo.com on 127.0.0.1."""
+
+    methods = ("GET", "POST")
 
     def __init__(self, bars: pd.DataFrame, now: pd.Timestamp = NOW):
         self.bars = to_canonical(bars)  # canonical frame: the bars Yahoo "has"
         self.now = now
         self.rate_limited = False
         self.requests: list[tuple[str, dict, str]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                fake.handle(self)
-
-            def do_POST(self):
-                fake.handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def send(self, h, status, body, ctype="application/json;charset=utf-8", headers=None):
         data = body if isinstance(body, bytes) else (
             json.dumps(body).encode() if not isinstance(body, str) else body.encode())
-        h.send_response(status)
-        h.send_header("Content-Type", ctype)
-        h.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+        send(h, status, data, ctype, headers)
 
     def handle(self, h):
         url = urlsplit(h.path)
