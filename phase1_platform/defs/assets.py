@@ -9,9 +9,11 @@ record what they did as metadata. Each asset runs for every partition of its run
   for its symbol and trading date, whichever way they came.
 - ``normalized_ticks``: the partition's canonical tick set (all sources merged, one row
   per trade_id, canonical order) read from the landing table.
-- ``bars_1m``: built from the normalized ticks with the symbol's rule set; replaces the
-  partition's bars atomically (the coarser timeframes are rebuilt downstream).
-- ``bars_5m``, ``bars_15m``, ``bars_1h``, ``bars_1d``: rolled up from ``bars_1m``.
+- ``bars_1m``, ``bars_5m``, ``bars_15m``, ``bars_1h``, ``bars_1d``: one multi-asset
+  (``bars``), each timeframe its own asset key: one ``BarEngine.build`` of every
+  timeframe from the normalized ticks with the symbol's rule set (exactly what
+  ``phase1 replay`` builds, whatever the rule set), written with one atomic
+  ``BarRepository.write_partition``.
 - ``reference_bars``: the vendor's own bars for the partition (LEAN files in the drop),
   kept as a canonical CSV for the parity checks.
 - ``canonical_export``: the canonical CSV of every timeframe of the partition, at
@@ -30,7 +32,7 @@ import dagster as dg
 import pandas as pd
 
 from ..core.calendar import trading_day_window
-from ..core.engine import BarEngine, rollup
+from ..core.engine import BarEngine
 from ..core.export import CanonicalExporter, read_canonical_csv
 from ..core.normalizer import NormalizeResult, TickNormalizer
 from ..core.rules import get_rules
@@ -285,67 +287,61 @@ def normalized_ticks(context: dg.AssetExecutionContext,
     return _result(parts, out)
 
 
-@dg.asset(
-    group_name="bars",
-    kinds={"pandas", "sql"},
-    deps=[normalized_ticks],
-    description="1-minute bars built from the partition's normalized ticks with the symbol's "
-    "rule set; replaces the partition's bars in the store atomically.",
-    **COMMON,
+def _bar_spec(timeframe: str) -> dg.AssetSpec:
+    tf = TIMEFRAMES[timeframe]
+    label = "daily (one regular XNYS session)" if tf.is_session else timeframe
+    return dg.AssetSpec(
+        key=f"bars_{timeframe}",
+        group_name="bars",
+        kinds={"pandas", "sql"},
+        deps=[normalized_ticks],
+        owners=OWNERS,
+        description=f"{label} bars of the partition, built from its normalized ticks with the "
+        "symbol's rule set in the same BarEngine.build as every other timeframe (exactly "
+        "`phase1 replay`); all timeframes replace the partition's bars in one transaction.",
+    )
+
+
+BAR_SPECS = [_bar_spec(tf) for tf in BAR_TIMEFRAMES]
+BAR_ASSETS = {tf: spec.key for tf, spec in zip(BAR_TIMEFRAMES, BAR_SPECS, strict=True)}
+
+
+@dg.multi_asset(
+    name="bars",
+    specs=BAR_SPECS,
+    partitions_def=partitions_def,
+    backfill_policy=backfill_policy,
+    description="Every bar timeframe of the partition from one BarEngine.build over the "
+    "normalized ticks, written with one atomic BarRepository.write_partition.",
 )
 @user_errors
-def bars_1m(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
-            sources: SourcesResource) -> dg.MaterializeResult:
+def bars(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
+         sources: SourcesResource):
+    """One build for all timeframes: exactly ``BarEngine(rules).build(ticks, timeframes)``.
+
+    Rolling the coarser timeframes up from stored 1m bars is not exact for rule sets where
+    a tick may count in volume but set no price (lean-equity): a minute holding only such
+    ticks has no 1m bar, yet its volume belongs to the 5m/15m/1h/1d bars. The engine
+    decides when a roll-up is exact; the assets take its result as it is.
+    """
     _, bar_repo, _ = store_repos(store)
     parts = partitions_of(context)
-    out = []
+    per_tf: dict[str, list[dict]] = {tf: [] for tf in BAR_TIMEFRAMES}
     for part in parts:
         ticks = normalized_ticks_of(store, part).ticks
         rule_set = rules_name(drop, sources, part)
-        bars = BarEngine(rules=get_rules(rule_set)).build(ticks, "1m")
-        bar_repo.write_partition(bars, part.symbol, part.start_ns, part.end_ns,
+        built = BarEngine(rules=get_rules(rule_set)).build(ticks, ",".join(BAR_TIMEFRAMES))
+        bar_repo.write_partition(built, part.symbol, part.start_ns, part.end_ns,
                                  rule_set=rule_set, source=bars_source(ticks))
-        out.append(bar_metadata(bars, part, "1m", rule_set))
-    return _result(parts, out)
+        tf_col = built["timeframe"].astype(str).to_numpy()
+        for tf in BAR_TIMEFRAMES:
+            sub = built[tf_col == tf].reset_index(drop=True)
+            per_tf[tf].append(bar_metadata(sub, part, tf, rule_set))
+    return tuple(dg.MaterializeResult(asset_key=BAR_ASSETS[tf],
+                                      metadata=_result(parts, per_tf[tf]).metadata)
+                 for tf in BAR_TIMEFRAMES)
 
 
-def rollup_asset(timeframe: str) -> dg.AssetsDefinition:
-    tf = TIMEFRAMES[timeframe]
-    label = "daily (one regular XNYS session)" if tf.is_session else timeframe
-
-    @dg.asset(
-        name=f"bars_{timeframe}",
-        group_name="bars",
-        kinds={"pandas", "sql"},
-        deps=[bars_1m],
-        description=f"{label} bars rolled up from bars_1m (exact integer sums: identical to "
-        "building them from the ticks).",
-        **COMMON,
-    )
-    @user_errors
-    def _bars(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
-              sources: SourcesResource) -> dg.MaterializeResult:
-        _, bar_repo, _ = store_repos(store)
-        parts = partitions_of(context)
-        out = []
-        for part in parts:
-            base = bar_repo.read(part.symbol, ["1m"], part.start_ns, part.end_ns)
-            if len(base) == 0:
-                raise dg.Failure(f"no 1m bars stored for {part.key}: materialize bars_1m first")
-            bars = rollup(base, tf)
-            rule_set = rules_name(drop, sources, part)
-            bar_repo.upsert(bars, rule_set=rule_set, source="rollup:bars_1m")
-            out.append(bar_metadata(bars, part, timeframe, rule_set))
-        return _result(parts, out)
-
-    return _bars
-
-
-bars_5m = rollup_asset("5m")
-bars_15m = rollup_asset("15m")
-bars_1h = rollup_asset("1h")
-bars_1d = rollup_asset("1d")
-BAR_ASSETS = {"1m": bars_1m, "5m": bars_5m, "15m": bars_15m, "1h": bars_1h, "1d": bars_1d}
 
 
 def load_reference(drop: FileDropResource, part: Part) -> tuple[pd.DataFrame | None, list[Path]]:
@@ -465,5 +461,5 @@ def canonical_export(context: dg.AssetExecutionContext, store: StoreResource,
     return _result(parts, out)
 
 
-ALL_ASSETS = [raw_ticks, normalized_ticks, *BAR_ASSETS.values(), reference_bars, canonical_export]
+ALL_ASSETS = [raw_ticks, normalized_ticks, bars, reference_bars, canonical_export]
 

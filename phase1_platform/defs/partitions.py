@@ -49,8 +49,11 @@ partitions_def = dg.MultiPartitionsDefinition(
     {"date": date_partitions, "symbol": symbol_partitions}
 )
 
-# a backfill processes several partitions (dates x symbols) per run, in one process
-backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=20)
+# A backfill processes several partitions per run: Dagster splits the requested keys into
+# one range per trading date (all symbols of the date), then chunks of at most this many.
+# PHASE1_BACKFILL_PARTITIONS_PER_RUN (read where the code location loads) overrides it.
+MAX_PARTITIONS_PER_RUN = int(os.environ.get("PHASE1_BACKFILL_PARTITIONS_PER_RUN", "20"))
+backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 
 
 def split_key(key: str | dg.MultiPartitionKey) -> tuple[str, str]:

@@ -1,0 +1,412 @@
+"""Backfill at scale through the Dagster daemon: N symbols x D trading days of synthetic ticks.
+
+    python -m benchmarks.bench_backfill                      # 20 x 20 on SQLite and PostgreSQL
+    python -m benchmarks.bench_backfill --storage sqlite --symbols 4 --days 3
+
+What it does, per instance storage (SQLite files, or dagster-postgres in a fresh database
+dropped afterwards):
+
+1. a temporary working folder with a file drop of seeded synthetic DESIGN tick CSVs
+   (``<drop>/<date>/<SYMBOL>.csv``, a few bad rows in each: price <= 0, a timestamp
+   without zone), an export folder, a store (SQLite file, or PostgreSQL next to the
+   PostgreSQL instance) and a ``DAGSTER_HOME`` whose ``dagster.yaml`` queues runs with
+   ``QueuedRunCoordinator(max_concurrent_runs=R)``;
+2. the symbols are registered as dynamic partitions, ``dagster-daemon run`` is started
+   as a subprocess, and one asset backfill of every asset over all N x D partitions is
+   submitted to the instance (what the UI's "Materialize partitions" / GraphQL
+   ``launchPartitionBackfill`` do) with the multiprocess executor
+   (``max_concurrent`` steps per run); the assets' multi-run backfill policy makes one run
+   per trading date (at most ``PHASE1_BACKFILL_PARTITIONS_PER_RUN`` partitions per run);
+3. it waits for the backfill to complete and verifies: every run succeeded, no log line
+   of the daemon or of any run says "database is locked", the store holds exactly the
+   generated ticks minus the quarantined ones (per symbol), the quarantine holds every bad
+   row, and every partition's export is byte-identical to ``phase1 replay`` of its file.
+
+Figures printed: wall time from submission to completion, per partition, per run, and the
+pure work of a partition (normalize + bars + export in-process) for the overhead estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+LOCKED = "database is locked"
+
+
+# ------------------------------------------------------------------------------ ticks
+@dataclass
+class Generated:
+    dates: list[str]
+    symbols: list[str]
+    good: dict[str, int] = field(default_factory=dict)  # symbol -> good ticks, all days
+    bad: dict[str, int] = field(default_factory=dict)  # partition key -> bad rows
+
+    @property
+    def partitions(self) -> list[str]:
+        return [f"{d}|{s}" for d in self.dates for s in self.symbols]
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.good.values()) + sum(self.bad.values())
+
+
+def trading_dates(first: str, n: int) -> list[str]:
+    import exchange_calendars as xcals
+
+    cal = xcals.get_calendar("XNYS")
+    sessions = cal.sessions_in_range(first, pd.Timestamp(first) + pd.Timedelta(days=3 * n + 10))
+    return [s.strftime("%Y-%m-%d") for s in sessions[:n]]
+
+
+def generate_drop(drop: Path, n_symbols: int, n_days: int, ticks_per_day: int,
+                  seed: int = 20240301, first: str = "2024-03-01") -> Generated:
+    """Seeded synthetic tick files; returns what was generated (good and bad rows)."""
+    from phase1_platform.core.calendar import session_bounds
+
+    rng = np.random.default_rng(seed)
+    gen = Generated(trading_dates(first, n_days), [f"SYN{i:02d}" for i in range(n_symbols)])
+    for d_i, date in enumerate(gen.dates):
+        open_ns, close_ns, _ = session_bounds(date)
+        folder = drop / date
+        folder.mkdir(parents=True, exist_ok=True)
+        for s_i, sym in enumerate(gen.symbols):
+            n = ticks_per_day
+            ts = np.sort(rng.integers(open_ns, close_ns, size=n, dtype=np.int64))
+            price = np.round(50 + 10 * s_i + np.cumsum(rng.normal(0, 0.02, size=n)), 2)
+            price = np.maximum(price, 1.0)
+            size = rng.integers(1, 500, size=n)
+            stamp = np.datetime_as_string(ts.astype("datetime64[ns]"), unit="ns")
+            frame = pd.DataFrame({
+                "timestamp": np.char.add(stamp.astype(str), "Z"),
+                "symbol": sym,
+                "price": np.char.mod("%.2f", price),
+                "size": size.astype(str),
+                "exchange": "P",
+                "conditions": "",
+                "trade_id": np.char.add(f"{d_i:03d}-", np.arange(n).astype(str)),
+                "sequence": np.arange(n).astype(str),
+            })
+            n_bad = 1 + (d_i + s_i) % 3
+            bad = frame.iloc[:n_bad].copy()
+            bad["trade_id"] = [f"bad-{d_i}-{k}" for k in range(n_bad)]
+            bad.loc[bad.index[0], "price"] = "-1.00"  # price <= 0
+            if n_bad > 1:  # a timestamp without zone
+                bad.loc[bad.index[1], "timestamp"] = str(bad.loc[bad.index[1], "timestamp"])[:-1]
+            if n_bad > 2:  # a negative size
+                bad.loc[bad.index[2], "size"] = "-5"
+            out = pd.concat([frame, bad], ignore_index=True)
+            out = out.iloc[rng.permutation(len(out))]  # file order is not market order
+            out.to_csv(folder / f"{sym}.csv", index=False)
+            gen.good[sym] = gen.good.get(sym, 0) + n
+            gen.bad[f"{date}|{sym}"] = n_bad
+    return gen
+
+
+# --------------------------------------------------------------------------- storages
+def _admin():
+    import psycopg
+
+    return psycopg.connect(dbname="test", autocommit=True, connect_timeout=5, **PG)
+
+
+def postgres_available() -> str | None:
+    """None when the server answers, else the reason."""
+    try:
+        with _admin():
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure: not available
+        return f"PostgreSQL not reachable at 127.0.0.1:5432 ({str(exc).strip().splitlines()[0]})"
+
+
+@contextmanager
+def storage_env(kind: str, work: Path, max_concurrent_runs: int):
+    """(env, DAGSTER_HOME) for a fresh instance and store of ``kind``; dropped afterwards."""
+    home = work / "dagster_home"
+    home.mkdir()
+    coordinator = (
+        "run_coordinator:\n"
+        "  module: dagster._core.run_coordinator\n"
+        "  class: QueuedRunCoordinator\n"
+        "  config:\n"
+        f"    max_concurrent_runs: {int(max_concurrent_runs)}\n"
+        "    dequeue_interval_seconds: 1\n"
+    )
+    env = {"DAGSTER_HOME": str(home), "PHASE1_DROP_DIR": str(work / "drop"),
+           "PHASE1_EXPORT_DIR": str(work / "exports"), "INGESTION_MODE": "mock"}
+    dbs: list[str] = []
+    try:
+        if kind == "sqlite":
+            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + coordinator)
+            env["DATABASE_URL"] = f"sqlite:///{work / 'store.sqlite'}"
+        elif kind == "postgres":
+            suffix = uuid.uuid4().hex[:10]
+            dbs = [f"phase1_bf_dagster_{suffix}", f"phase1_bf_store_{suffix}"]
+            with _admin() as conn:
+                for name in dbs:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+            text = (ROOT / "dagster.postgres.yaml").read_text()
+            text = text[:text.index("run_coordinator:")] + coordinator
+            (home / "dagster.yaml").write_text(text)
+            env.update({"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_USER": PG["user"],
+                        "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": dbs[0],
+                        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbs[1]}"})
+        else:
+            raise ValueError(f"unknown storage {kind!r}: sqlite or postgres")
+        yield env, home
+    finally:
+        if dbs:
+            with _admin() as conn:
+                for name in dbs:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def patched_environ(env: dict[str, str]):
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def daemon(env: dict[str, str], work: Path):
+    """``dagster-daemon run`` on the project's code location, stopped (SIGTERM) afterwards."""
+    log = open(work / "daemon.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-m", "phase1_platform.definitions",
+         "--log-level", "warning"],
+        cwd=work, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+# ---------------------------------------------------------------------------- backfill
+def submit_backfill(instance, partitions: list[str], max_concurrent_steps: int) -> str:
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+
+    from phase1_platform.definitions import defs
+    from phase1_platform.defs.jobs import multiprocess_config
+
+    graph = defs.resolve_asset_graph()
+    keys = sorted(graph.materializable_asset_keys)
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(), asset_graph=graph, partition_names=partitions,
+        asset_selection=keys, backfill_timestamp=time.time(), tags={"phase1/bench": "backfill"},
+        dynamic_partitions_store=instance, all_partitions=False,
+        title=f"backfill at scale: {len(partitions)} partitions", description=None,
+        run_config=multiprocess_config(max_concurrent_steps),
+    )
+    instance.add_backfill(backfill)
+    return backfill.backfill_id
+
+
+def wait_backfill(instance, backfill_id: str, timeout_s: float, daemon_proc) -> str:
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    done = {BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED_FAILED,
+            BulkActionStatus.FAILED, BulkActionStatus.CANCELED, BulkActionStatus.COMPLETED}
+    end = time.monotonic() + timeout_s
+    while True:
+        status = instance.get_backfill(backfill_id).status
+        if status in done:
+            return status.value
+        if daemon_proc.poll() is not None:
+            raise RuntimeError(f"dagster-daemon exited with {daemon_proc.returncode}")
+        if time.monotonic() > end:
+            raise TimeoutError(f"backfill {backfill_id} still {status.value} after {timeout_s}s")
+        time.sleep(1.0)
+
+
+def run_logs_mention(instance, runs, text: str) -> list[str]:
+    hits = []
+    for run in runs:
+        for rec in instance.all_logs(run.run_id):
+            msg = rec.user_message or ""
+            err = rec.dagster_event.event_specific_data if rec.dagster_event else None
+            if text in msg or (err is not None and text in str(err)):
+                hits.append(f"{run.run_id[:8]}: {msg[:200]}")
+    return hits
+
+
+def verify(gen: Generated, env: dict[str, str], work: Path) -> dict:
+    """Store counts == generated - quarantined; exports == phase1 replay bytes."""
+    from phase1_platform.core.calendar import trading_day_window
+    from phase1_platform.core.export import CanonicalExporter
+    from phase1_platform.pipeline import replay
+    from phase1_platform.storage import QuarantineRepository, Store, TickRepository
+
+    problems: list[str] = []
+    store = Store.from_url(env["DATABASE_URL"])
+    work_s = 0.0
+    try:
+        ticks, quarantine = TickRepository(store), QuarantineRepository(store)
+        for sym in gen.symbols:
+            n = ticks.count(sym)
+            if n != gen.good[sym]:
+                problems.append(f"{sym}: {n} ticks stored, {gen.good[sym]} expected")
+        for pk, n_bad in gen.bad.items():
+            q = len(quarantine.read(pk))
+            if q != n_bad:
+                problems.append(f"{pk}: {q} rows quarantined, {n_bad} expected")
+        for pk in gen.partitions:
+            date, sym = pk.split("|")
+            t0 = time.perf_counter()
+            expected = replay([work / "drop" / date / f"{sym}.csv"], symbols=[sym],
+                              window=trading_day_window(date))
+            data = CanonicalExporter(expected.bars).to_bytes()
+            work_s += time.perf_counter() - t0
+            path = work / "exports" / date / f"{sym}.csv"
+            if not path.is_file():
+                problems.append(f"{pk}: no export")
+            elif path.read_bytes() != data:
+                problems.append(f"{pk}: export differs from phase1 replay")
+        stored = ticks.count()
+    finally:
+        store.dispose()
+    return {"problems": problems, "ticks_stored": stored, "work_s": work_s}
+
+
+def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 2000,
+                 max_concurrent_runs: int = 2, max_concurrent_steps: int = 2,
+                 partitions_per_run: int = 20, timeout_s: float = 3600,
+                 keep: Path | None = None) -> dict:
+    """One backfill on storage ``kind``; returns figures and problems (empty: all good)."""
+    import dagster as dg
+
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"phase1-backfill-{kind}-", dir=keep))
+    try:
+        gen = generate_drop(work / "drop", n_symbols, n_days, ticks_per_day)
+        with storage_env(kind, work, max_concurrent_runs) as (env, _home):
+            env["PHASE1_BACKFILL_PARTITIONS_PER_RUN"] = str(partitions_per_run)
+            with patched_environ(env), dg.DagsterInstance.get() as instance:
+                storage_name = type(instance.run_storage).__name__
+                instance.add_dynamic_partitions("symbols", gen.symbols)
+                with daemon(env, work) as proc:
+                    t0 = time.perf_counter()
+                    backfill_id = submit_backfill(instance, gen.partitions, max_concurrent_steps)
+                    status = wait_backfill(instance, backfill_id, timeout_s, proc)
+                    wall = time.perf_counter() - t0
+                runs = instance.get_runs(filters=dg.RunsFilter(tags={
+                    "dagster/backfill": backfill_id}))
+                failed = [r.run_id[:8] for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
+                locked = run_logs_mention(instance, runs, LOCKED)
+                durations = []
+                for r in runs:
+                    stats = instance.get_run_stats(r.run_id)
+                    if stats.start_time and stats.end_time:
+                        durations.append(stats.end_time - stats.start_time)
+                materialized = {
+                    str(pk) for pk in instance.get_materialized_partitions(
+                        dg.AssetKey("canonical_export"))}
+                checks = instance.event_log_storage.get_asset_check_execution_history(
+                    dg.AssetCheckKey(dg.AssetKey("bars_1m"), "quality_1m"), limit=100_000)
+            daemon_log = (work / "daemon.log").read_text(errors="replace")
+            check = verify(gen, env, work)
+        problems = list(check["problems"])
+        if status != "COMPLETED_SUCCESS":
+            problems.append(f"backfill status {status}")
+        if failed:
+            problems.append(f"failed runs: {', '.join(failed)}")
+        if locked or LOCKED in daemon_log:
+            problems.append(f"'{LOCKED}' seen: {locked[:3]}")
+        missing = sorted(set(gen.partitions) - materialized)
+        if missing:
+            problems.append(f"partitions without canonical_export: {missing[:5]}")
+        n = len(gen.partitions)
+        return {
+            "storage": kind,
+            "instance_storage": storage_name,
+            "symbols": n_symbols,
+            "days": n_days,
+            "partitions": n,
+            "runs": len(runs),
+            "ticks_generated": gen.total_rows,
+            "ticks_stored": check["ticks_stored"],
+            "quarantined": sum(gen.bad.values()),
+            "quality_1m_check_executions": len(checks),
+            "wall_s": round(wall, 2),
+            "wall_per_partition_s": round(wall / n, 3),
+            "run_s_median": round(float(np.median(durations)), 2) if durations else None,
+            "run_s_max": round(float(np.max(durations)), 2) if durations else None,
+            "work_per_partition_s": round(check["work_s"] / n, 4),
+            "overhead_per_partition_s": round((wall - check["work_s"]) / n, 3),
+            "max_concurrent_runs": max_concurrent_runs,
+            "max_concurrent_steps": max_concurrent_steps,
+            "problems": problems,
+        }
+    finally:
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_backfill",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--storage", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--symbols", type=int, default=20)
+    p.add_argument("--days", type=int, default=20)
+    p.add_argument("--ticks-per-day", type=int, default=2000)
+    p.add_argument("--max-concurrent-runs", type=int, default=2)
+    p.add_argument("--max-concurrent-steps", type=int, default=2)
+    p.add_argument("--partitions-per-run", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument("--keep", type=Path, default=None, help="keep the working folders here")
+    args = p.parse_args(argv)
+    kinds = ["sqlite", "postgres"] if args.storage == "both" else [args.storage]
+    results, ok = [], True
+    for kind in kinds:
+        if kind == "postgres" and (why := postgres_available()):
+            print(f"== postgres: skipped: {why}", flush=True)
+            continue
+        print(f"== {kind}: {args.symbols} symbols x {args.days} days", flush=True)
+        res = run_backfill(kind, args.symbols, args.days, args.ticks_per_day,
+                           args.max_concurrent_runs, args.max_concurrent_steps,
+                           args.partitions_per_run, args.timeout, args.keep)
+        for k, v in res.items():
+            print(f"   {k}: {v}")
+        ok &= not res["problems"]
+        results.append(res)
+    print(json.dumps(results))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Latency from a tick landing to its 1m bar stored by a sensor-launched run (one replayed hour).
+
+    python -m benchmarks.bench_live_latency [--tick-file ZIP|CSV] [--start 13:30] [--minutes 60]
+                                            [--step-seconds 60]
+
+What is measured, in-process, on SQLite (store and Dagster instance in a temporary folder):
+the hour of ticks is replayed as micro-batches of ``--step-seconds`` of market time. For
+each micro-batch: the real ``IngestionService`` (MockConnector) lands it (``flush``) ->
+``live_ticks_sensor`` is evaluated (``build_sensor_context``, cursor carried over) -> the
+run it requests (``live_bars``: normalized ticks, all bar timeframes, checks, export) is
+executed in-process -> the newest tick's 1m bar is read back from the store. The latency
+of the micro-batch's ticks is (bar stored) - (landing committed).
+
+Not included (they depend on deployment settings, not on this code): the wait for the
+sensor's next evaluation (0 .. ``minimum_interval_seconds``, default 15 s, 7.5 s on
+average with a running daemon), the daemon's dequeue interval and the run worker's
+process start (a few seconds with the default run launcher: issue 19607).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_SPY = ROOT.parent / "shared" / "data" / "lean" / "equity" / "usa" / "spy" / "tick" / \
+    "20131007_trade.zip"
+FIXTURE_SPY = ROOT / "fixtures" / "lean" / "equity" / "usa" / "spy" / "tick" / \
+    "20131007_trade.zip"
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def measure(tick_file: Path, start_utc: str = "13:30", minutes: int = 60,
+            step_seconds: int = 60) -> dict:
+    import dagster as dg
+
+    from phase1_platform.connectors.mock import MockConnector
+    from phase1_platform.core.calendar import trading_day_window
+    from phase1_platform.definitions import defs
+    from phase1_platform.defs.resources import StoreResource
+    from phase1_platform.defs.sensors import live_ticks_sensor
+    from phase1_platform.ingestion.service import IngestionService
+    from phase1_platform.readers import read_ticks
+    from phase1_platform.storage import BarRepository, Store
+
+    raw = read_ticks(tick_file)
+    ts = pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601").astype("int64") \
+        .to_numpy() if raw["timestamp"].dtype == object else raw["timestamp"]
+    ts = np.asarray(ts, dtype="int64")
+    day = pd.Timestamp(int(ts.min()), tz="UTC").tz_convert("America/New_York")
+    date = day.strftime("%Y-%m-%d")
+    symbol = str(raw["symbol"].iloc[0]).upper()
+    t0 = pd.Timestamp(f"{date} {start_utc}", tz="UTC").value
+    step = step_seconds * 1_000_000_000
+    edges = [t0 + k * step for k in range(minutes * 60 // step_seconds + 1)]
+    work = Path(tempfile.mkdtemp(prefix="phase1-latency-"))
+    os.environ.update({"DATABASE_URL": f"sqlite:///{work / 'store.sqlite'}",
+                       "PHASE1_DROP_DIR": str(work / "drop"),
+                       "PHASE1_EXPORT_DIR": str(work / "exports")})
+    os.chdir(work)
+    job = defs.resolve_job_def("live_bars")
+    latencies, per_tick, runs = [], [], []
+    start, end = trading_day_window(date)
+
+    async def scenario(instance):
+        store = Store.from_url()
+        conn = MockConnector()
+        svc = IngestionService(conn, store, [symbol], flush_interval=3600)
+        await svc.start()
+        bars = BarRepository(store)
+        cursor = None
+        # everything before the hour lands first (the session so far), unmeasured
+        history = raw[ts < edges[0]]
+        if len(history):
+            await conn.inject_ticks(history.drop(columns=["source", "source_row"]))
+            await svc.flush()
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            batch = raw[(ts >= a) & (ts < b)]
+            if len(batch) == 0:
+                continue
+            await conn.inject_ticks(batch.drop(columns=["source", "source_row"]))
+            await svc.flush()
+            landed = time.perf_counter()
+            with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                         resources={"store": StoreResource()}) as ctx:
+                result = live_ticks_sensor(ctx)
+                cursor = ctx.cursor
+            sensed = time.perf_counter()
+            for dyn in getattr(result, "dynamic_partitions_requests", None) or []:
+                instance.add_dynamic_partitions(dyn.partitions_def_name, dyn.partition_keys)
+            requests = list(getattr(result, "run_requests", None) or [])
+            if not requests:
+                continue
+            (req,) = requests
+            out = job.execute_in_process(partition_key=req.partition_key, instance=instance,
+                                         tags=req.tags, run_config=QUIET)
+            newest = int(pd.to_datetime(batch["timestamp"], utc=True, format="ISO8601")
+                         .astype("int64").max())
+            minute = newest - newest % 60_000_000_000
+            stored = bars.read(symbol, ["1m"], minute, minute + 1)
+            done = time.perf_counter()
+            if not out.success or len(stored) != 1:
+                raise RuntimeError(f"run for {req.partition_key} failed or bar missing")
+            latencies.append(done - landed)
+            per_tick.extend([done - landed] * len(batch))
+            runs.append({"ticks": len(batch), "sensor_s": sensed - landed,
+                         "run_s": done - sensed})
+        await svc.stop()
+        total = len(bars.read(symbol, None, start, end))
+        store.dispose()
+        return total
+
+    with dg.instance_for_test() as instance:
+        bars_total = asyncio.run(scenario(instance))
+    lat = np.array(latencies)
+    return {
+        "tick_file": str(tick_file),
+        "partition": f"{date}|{symbol}",
+        "hour_utc": f"{start_utc} + {minutes} min",
+        "micro_batches": len(lat),
+        "step_seconds": step_seconds,
+        "ticks": int(len(per_tick)),
+        "latency_median_s": round(float(np.median(lat)), 3),
+        "latency_worst_s": round(float(lat.max()), 3),
+        "latency_median_per_tick_s": round(float(np.median(per_tick)), 3),
+        "sensor_eval_median_s": round(float(np.median([r["sensor_s"] for r in runs])), 4),
+        "sensor_eval_worst_s": round(float(np.max([r["sensor_s"] for r in runs])), 4),
+        "run_median_s": round(float(np.median([r["run_s"] for r in runs])), 3),
+        "bars_stored_at_end": bars_total,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_live_latency",
+                                description=__doc__.splitlines()[0])
+    default = SHARED_SPY if SHARED_SPY.is_file() else FIXTURE_SPY
+    p.add_argument("--tick-file", type=Path, default=default)
+    p.add_argument("--start", default="13:30", help="UTC start of the hour (default 13:30)")
+    p.add_argument("--minutes", type=int, default=60)
+    p.add_argument("--step-seconds", type=int, default=60)
+    args = p.parse_args(argv)
+    res = measure(args.tick_file, args.start, args.minutes, args.step_seconds)
+    for k, v in res.items():
+        print(f"{k}: {v}")
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

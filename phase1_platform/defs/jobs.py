@@ -1,0 +1,74 @@
+"""Jobs and the executor: what the sensors, schedules and backfills launch.
+
+- ``bars_pipeline``: every asset and check of a partition (ticks -> bars -> checked export);
+  the daily backfill schedule runs it, a user materializing a partition runs the same.
+- ``live_bars``: a live micro-batch: the partition's ticks already landed by the ingestion
+  service -> normalized ticks -> bars -> checked export (no file drop, no vendor bars).
+- ``reconcile_vendor_bars``: the vendor's bars and the parity checks of every bar timeframe
+  against them (the weekly reconciliation; the outcome is asset-check results).
+
+Executor: in-process by default (one partition is a few seconds of work, a subprocess per
+step would cost more than the work), multiprocess on request through run config
+``{"execution": {"config": {"multiprocess": {"max_concurrent": N}}}}`` (large backfills).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.definitions.executor_definition import IN_PROC_CONFIG, MULTI_PROC_CONFIG
+
+from .assets import BAR_ASSETS, normalized_ticks, reference_bars
+from .checks import PARITY_CHECKS
+
+MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
+
+in_process_or_multiprocess = dg.ExecutorDefinition(
+    name="in_process_or_multiprocess",
+    config_schema=dg.Field(
+        dg.Selector({"in_process": IN_PROC_CONFIG, "multiprocess": MULTI_PROC_CONFIG}),
+        default_value={"in_process": {}},
+    ),
+    executor_creation_fn=dg.multi_or_in_process_executor.executor_creation_fn,
+    requirements=dg.multi_or_in_process_executor.get_requirements,
+    description="in_process (default) or multiprocess, chosen by run config.",
+)
+
+
+# step processes fork from a server that imported the code (and great-expectations) once:
+# ~1 s per step instead of ~8 s for a fresh interpreter importing everything
+PRELOAD = ["phase1_platform.definitions", "great_expectations"]
+
+
+def multiprocess_config(max_concurrent: int = 0, forkserver: bool = True) -> dict:
+    """Run config for the multiprocess executor (0: one process per CPU)."""
+    config: dict = {"max_concurrent": int(max_concurrent)}
+    if forkserver:
+        config["start_method"] = {"forkserver": {"preload_modules": list(PRELOAD)}}
+    return {"execution": {"config": {"multiprocess": config}}}
+
+
+bars_pipeline = dg.define_asset_job(
+    "bars_pipeline",
+    selection=dg.AssetSelection.all(),
+    description="Every asset and check of a partition: ticks -> bars -> checked export.",
+)
+
+live_bars = dg.define_asset_job(
+    "live_bars",
+    selection=dg.AssetSelection.assets(normalized_ticks).downstream(),
+    description="Live micro-batch of a partition: the ticks the ingestion service landed -> "
+    "bars -> checked export (launched by live_ticks_sensor).",
+    tags={"phase1/trigger": "live"},
+)
+
+reconcile_vendor_bars = dg.define_asset_job(
+    "reconcile_vendor_bars",
+    selection=dg.AssetSelection.assets(reference_bars)
+    | dg.AssetSelection.checks(*PARITY_CHECKS),
+    description="Stored bars against the vendor's bars: reference_bars, then the parity "
+    "check of every bar timeframe (launched weekly by weekly_reconciliation).",
+    tags={"phase1/trigger": "reconciliation"},
+)
+
+ALL_JOBS = [bars_pipeline, live_bars, reconcile_vendor_bars]
+BAR_KEYS = list(BAR_ASSETS.values())
