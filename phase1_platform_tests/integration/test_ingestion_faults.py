@@ -2,6 +2,7 @@
 
 The simulator runs in the test's event loop (speed > 0 so the stream lasts seconds,
 paused while nobody listens); the service is ``python -m phase1_platform.ingestion``.
+Both faults run against each store backend (SQLite file, PostgreSQL schema of its own).
 """
 
 from __future__ import annotations
@@ -9,33 +10,40 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator
+from phase1_platform.storage import Store, TickRepository
 
 from .test_ingestion import SPY, as_served, morning_tape, served, stored_ticks
+from .test_store import BACKENDS, make_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path):
+    """(URL, migrated store) of each backend; the service process gets the URL."""
+    url = make_url(request.param, tmp_path, request)
+    s = Store.from_url(url)
+    yield url, s
+    s.dispose()
 
 
 def start_service(sim_url: str, db: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "FINNHUB_WS_URL": sim_url, "FINNHUB_API_KEY": "demo-key"}
     return subprocess.Popen(
         [sys.executable, "-m", "phase1_platform.ingestion", "--mode", "live",
-         "--symbols", "SPY", "--database-url", f"sqlite:///{db}", *extra],
+         "--symbols", "SPY", "--database-url", db, *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def count(db: str) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("select count(*) from ticks").fetchone()[0])
-    except sqlite3.Error:
-        return 0
+def count(store: Store) -> int:
+    return TickRepository(store).count()
 
 
 async def until(predicate, timeout: float = 60.0) -> None:
@@ -47,8 +55,8 @@ async def until(predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(tmp_path):
-    db = str(tmp_path / "kill.sqlite")
+def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(backend):
+    db, store = backend
     tape = morning_tape(20_000)
     span = (int(tape.t_ms[-1]) - int(tape.t_ms[0])) / 1000
 
@@ -58,15 +66,15 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(tmp_path):
             first = start_service(sim.url, db, "--backfill-from", str(SPY),
                                   "--flush-interval", "0.1")
             try:
-                await until(lambda: count(db) > 3_000)
+                await until(lambda: count(store) > 3_000)
             finally:
                 first.send_signal(signal.SIGKILL)  # no flush, no goodbye
                 first.wait(10)
-            landed_at_kill = count(db)
+            landed_at_kill = count(store)
             second = start_service(sim.url, db, "--backfill-from", str(SPY),
                                    "--flush-interval", "0.1")
             await asyncio.wait_for(sim.done.wait(), 120)
-            await until(lambda: count(db) >= len(tape), 60)
+            await until(lambda: count(store) >= len(tape), 60)
             await asyncio.sleep(0.5)
             second.send_signal(signal.SIGTERM)
             out, err = await asyncio.to_thread(second.communicate, timeout=60)
@@ -76,15 +84,15 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(tmp_path):
     assert first.returncode == -signal.SIGKILL
     assert second.returncode == 0, err[-2000:]
     assert 0 < landed_at_kill < len(tape)
-    ticks = stored_ticks(f"sqlite:///{db}")
+    ticks = stored_ticks(db)
     # every trade of the tape exactly once, in tape order: nothing lost, nothing doubled
     pd.testing.assert_frame_equal(as_served(ticks), served(tape))
     assert '"event": "gap_detected"' in err and '"reason": "restart"' in err
     assert "demo-key" not in out + err
 
 
-def test_sigterm_flushes_everything_received(tmp_path):
-    db = str(tmp_path / "term.sqlite")
+def test_sigterm_flushes_everything_received(backend):
+    db, store = backend
     tape = morning_tape(8_000)
 
     async def scenario():
@@ -94,7 +102,7 @@ def test_sigterm_flushes_everything_received(tmp_path):
                                  "--max-batch-rows", "1000000000")
             await asyncio.wait_for(sim.done.wait(), 60)
             await asyncio.sleep(1.0)
-            landed_before = count(db)
+            landed_before = count(store)
             proc.send_signal(signal.SIGTERM)
             out, err = await asyncio.to_thread(proc.communicate, timeout=60)
             sent = len(sim.sent)
@@ -103,6 +111,6 @@ def test_sigterm_flushes_everything_received(tmp_path):
     proc, landed_before, sent, out, err = asyncio.run(scenario())
     assert proc.returncode == 0, err[-2000:]
     assert landed_before == 0
-    assert sent == len(tape) == count(db)
+    assert sent == len(tape) == count(store)
     assert f"{len(tape)} landed" in out
     assert '"unstored_rows": 0' in err
