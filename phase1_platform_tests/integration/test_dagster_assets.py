@@ -18,6 +18,7 @@ from phase1_platform.defs.checks import ALL_CHECKS
 from phase1_platform.defs.resources import default_resources
 from phase1_platform.pipeline import replay
 from phase1_platform_tests.conftest import FIXTURES
+from phase1_platform_tests.support.workdir import offline_workdir
 
 SPY = "2013-10-07|SPY"
 AAPL = "2013-10-07|AAPL"
@@ -27,11 +28,7 @@ LEAN_SPY = FIXTURES / "lean" / "equity" / "usa" / "spy"
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     """A working directory with its own SQLite store, empty drop and export folders."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite'}")
-    monkeypatch.setenv("PHASE1_DROP_DIR", str(tmp_path / "drop"))
-    monkeypatch.setenv("PHASE1_EXPORT_DIR", str(tmp_path / "exports"))
-    monkeypatch.delenv("INGESTION_MODE", raising=False)
+    offline_workdir(tmp_path, monkeypatch)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("symbols", ["SPY", "AAPL"])
         yield tmp_path, instance

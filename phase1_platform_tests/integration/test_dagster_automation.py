@@ -36,6 +36,7 @@ from phase1_platform.pipeline import replay
 from phase1_platform.readers import read_ticks
 from phase1_platform.storage import Store, TickRepository, WatermarkRepository
 from phase1_platform_tests.conftest import FIXTURES
+from phase1_platform_tests.support.workdir import offline_workdir
 
 NY = ZoneInfo("America/New_York")
 AAPL_CSV = FIXTURES / "aapl_test_ticks.csv"
@@ -45,12 +46,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("PHASE1_DROP_DIR", str(tmp_path / "drop"))
-    monkeypatch.setenv("PHASE1_EXPORT_DIR", str(tmp_path / "exports"))
-    monkeypatch.delenv("INGESTION_MODE", raising=False)
+    url = offline_workdir(tmp_path, monkeypatch)
     with dg.instance_for_test() as instance:
         yield tmp_path, url, instance
 

@@ -16,6 +16,7 @@ from phase1_platform.defs.assets import ALL_ASSETS
 from phase1_platform.defs.checks import ALL_CHECKS
 from phase1_platform.defs.resources import SourcesResource, default_resources
 from phase1_platform.pipeline import replay
+from phase1_platform_tests.support.workdir import offline_workdir
 
 TICKS = """timestamp,symbol,price,size,exchange,conditions,trade_id,sequence
 2013-10-07T13:31:05.000000000Z,LEQ,100.00,100,P,Regular,1,1
@@ -29,11 +30,7 @@ TICKS = """timestamp,symbol,price,size,exchange,conditions,trade_id,sequence
 
 
 def test_volume_only_minute_is_kept_like_replay(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite'}")
-    monkeypatch.setenv("PHASE1_DROP_DIR", str(tmp_path / "drop"))
-    monkeypatch.setenv("PHASE1_EXPORT_DIR", str(tmp_path / "exports"))
-    monkeypatch.delenv("INGESTION_MODE", raising=False)
+    offline_workdir(tmp_path, monkeypatch)
     csv = tmp_path / "drop" / "2013-10-07" / "LEQ.csv"
     csv.parent.mkdir(parents=True)
     csv.write_text(TICKS)
