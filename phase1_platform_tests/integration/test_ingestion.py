@@ -77,10 +77,21 @@ def bars_bytes(ticks: pd.DataFrame) -> bytes:
     return CanonicalExporter(BarEngine().build(ticks, TIMEFRAMES)).to_bytes()
 
 
-def finnhub_for(sim: FinnhubSimulator) -> tuple[FinnhubConnector, StreamIdentity]:
+def finnhub_for(sim: FinnhubSimulator,
+                backoff_initial: float = 0.05) -> tuple[FinnhubConnector, StreamIdentity]:
     conn = FinnhubConnector(api_key="demo-key", ws_url=sim.url, rest_fallback=False,
-                            idle_timeout=None, backoff_initial=0.05, backoff_max=0.2)
+                            idle_timeout=None, backoff_initial=backoff_initial, backoff_max=0.2)
     return conn, StreamIdentity(stream_name(sim.url))
+
+
+async def start_service(sim: FinnhubSimulator, store: Store, backoff_initial: float = 0.05,
+                        **options) -> IngestionService:
+    """The service on a Finnhub connection to ``sim`` (SPY, 50 ms flushes), started."""
+    conn, identity = finnhub_for(sim, backoff_initial)
+    svc = IngestionService(conn, store, ["SPY"], identity=identity,
+                           **{"flush_interval": 0.05, **options})
+    await svc.start()
+    return svc
 
 
 async def wait_for(predicate, timeout: float = 60.0, step: float = 0.05) -> None:
@@ -140,13 +151,10 @@ def test_service_against_simulator_matches_replay_byte_for_byte(tmp_path):
     async def scenario():
         store = Store.from_url(url)
         async with FinnhubSimulator(tape, speed=0, batch_size=200) as sim:
-            conn, identity = finnhub_for(sim)
             bc = BarBroadcaster(queue_size=100_000)
             await bc.start()  # before the stream, so the client sees every update
             client = await BarClient(f"{bc.url}?symbols=SPY").start()
-            svc = IngestionService(conn, store, ["SPY"], identity=identity, broadcaster=bc,
-                                   flush_interval=0.05, max_batch_rows=5000)
-            await svc.start()
+            svc = await start_service(sim, store, broadcaster=bc, max_batch_rows=5000)
             await asyncio.wait_for(sim.done.wait(), 60)
             await wait_for(lambda: svc.stats.rows_received >= len(tape))
             await svc.flush()
@@ -185,12 +193,9 @@ def test_dropped_connection_gap_is_backfilled_without_duplicates(tmp_path):
         sim = FinnhubSimulator(tape, speed=span / 4, pause_when_idle=False,
                                drop_after=8, drop_times=2)
         async with sim:
-            conn, identity = finnhub_for(sim)
-            conn.backoff_initial = 0.3  # the market runs on meanwhile
             history = MockConnector([SPY])
-            svc = IngestionService(conn, store, ["SPY"], identity=identity,
-                                   historical=history, flush_interval=0.05)
-            await svc.start()
+            # the first reconnect waits 0.3 s: the market runs on meanwhile
+            svc = await start_service(sim, store, backoff_initial=0.3, historical=history)
             await asyncio.wait_for(sim.done.wait(), 60)
             await asyncio.sleep(0.5)
             stats = await svc.stop()
@@ -217,10 +222,7 @@ def test_restarted_simulator_replays_and_nothing_is_counted_twice(tmp_path):
     async def once():
         store = Store.from_url(url)
         async with FinnhubSimulator(tape, speed=0) as sim:
-            conn, identity = finnhub_for(sim)
-            svc = IngestionService(conn, store, ["SPY"], identity=identity,
-                                   flush_interval=0.05)
-            await svc.start()
+            svc = await start_service(sim, store)
             await asyncio.wait_for(sim.done.wait(), 60)
             await wait_for(lambda: svc.stats.rows_received >= len(tape))
             stats = await svc.stop()
@@ -244,10 +246,7 @@ def test_bad_rows_are_quarantined_per_partition(tmp_path):
     async def scenario():
         store = Store.from_url(url)
         async with FinnhubSimulator(tape, speed=0) as sim:
-            conn, identity = finnhub_for(sim)
-            svc = IngestionService(conn, store, ["SPY"], identity=identity,
-                                   flush_interval=0.05)
-            await svc.start()
+            svc = await start_service(sim, store)
             await asyncio.wait_for(sim.done.wait(), 30)
             t = int(tape.t_ms[0])
             await sim.inject_raw(json.dumps({"type": "trade", "data": [
