@@ -114,6 +114,16 @@ class EligibilityRules:
         price_ok = price_ok if self.zero_size_sets_price else price_ok & traded
         return price_ok, volume_ok
 
+    @property
+    def volume_implies_price(self) -> bool:
+        """Whether every tick that counts in volume also sets prices, whatever its conditions.
+
+        True when each price exclusion is also a volume exclusion (size > 0 is required for
+        volume in any case). Then every coarser bar is an exact roll-up of finer ones (no
+        volume hides in an interval without a bar), which incremental recompute relies on.
+        """
+        return self.exclude_from_price <= self.exclude_from_volume
+
     def describe(self) -> str:
         parts = [self.name]
         if self.exclude_from_price:

@@ -6,7 +6,15 @@ front of the bars. See DESIGN sections 6, 7 and 9.
 """
 
 from .cache import BarCache, BarKey, CacheStats, TieredBarStore
-from .repositories import BarRepository, QuarantineRepository, TickRepository, WatermarkRepository
+from .repositories import (
+    BarRepository,
+    ConcurrentBuildError,
+    LandingRepository,
+    Landings,
+    QuarantineRepository,
+    TickRepository,
+    WatermarkRepository,
+)
 from .store import DEFAULT_URL, Store, StoreError, mask_url, resolve_url
 
 __all__ = [
@@ -15,6 +23,9 @@ __all__ = [
     "BarKey",
     "BarRepository",
     "CacheStats",
+    "ConcurrentBuildError",
+    "LandingRepository",
+    "Landings",
     "QuarantineRepository",
     "Store",
     "StoreError",

@@ -1,4 +1,4 @@
-"""Repositories over the store's tables: ticks, bars, quarantine, watermarks.
+"""Repositories over the store's tables: ticks, bars, quarantine, watermarks, landings.
 
 Frames in and out are the core's frames (``core.schema``): normalized ticks
 (``TICK_COLUMNS``), the internal bar frame (``BAR_COLUMNS``) and quarantine rows
@@ -9,7 +9,9 @@ of the bars that were written.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,7 @@ from . import bulk
 from .store import Store, StoreError
 from .tables import bars as bars_t
 from .tables import quarantine as quarantine_t
+from .tables import tick_landings as landings_t
 from .tables import ticks as ticks_t
 from .tables import watermarks as watermarks_t
 
@@ -93,7 +96,13 @@ class TickRepository(_Repository):
             "source": ticks["source"].astype("str"),
             "source_row": ticks["source_row"].to_numpy("int64"),
         }
-        return self._run(lambda conn: self._land(conn, columns))
+        def land(conn: Connection) -> int:
+            n = self._land(conn, columns)
+            if n:
+                _log_landing(conn, columns)
+            return n
+
+        return self._run(land)
 
     @staticmethod
     def _land(conn: Connection, columns: dict[str, object]) -> int:
@@ -127,6 +136,39 @@ class TickRepository(_Repository):
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         return ticks_frame(rows)
 
+    def read_since(self, symbol: str, start_ns: int, since_ns: int,
+                   end_ns: int) -> pd.DataFrame:
+        """Landed ticks with ts in [since_ns, end_ns), plus the earlier ones in
+        [start_ns, since_ns) that share a trade id with them: normalizing that frame
+        drops exactly the duplicates a normalization of all of [start_ns, end_ns) drops
+        among the ticks from ``since_ns`` (the earlier copy of a trade id is kept)."""
+        start_ns, since_ns = _window(start_ns, since_ns)
+        since_ns, end_ns = _window(since_ns, end_ns)
+        c = ticks_t.c
+        within = (c.symbol == symbol, c.ts >= since_ns, c.ts < end_ns)
+        later_ids = select(c.trade_id).where(*within, c.trade_id != literal_column("''"))
+        query = union_all(
+            select(*ticks_t.columns).where(*within, c.trade_id == literal_column("''")),
+            select(*ticks_t.columns).where(*within, c.trade_id != literal_column("''")),
+            select(*ticks_t.columns).where(c.symbol == symbol, c.ts >= start_ns,
+                                           c.ts < since_ns, c.trade_id != literal_column("''"),
+                                           c.trade_id.in_(later_ids.scalar_subquery())),
+        )
+        rows = self._run(lambda conn: conn.execute(query).all(), write=False)
+        return ticks_frame(rows)
+
+    def count_canonical(self, symbol: str, start_ns: int, end_ns: int) -> int:
+        """How many ticks the normalized partition holds: the landed rows, a trade id
+        counted once (what ``TickNormalizer`` keeps), without reading them."""
+        start_ns, end_ns = _window(start_ns, end_ns)
+        c = ticks_t.c
+        within = (c.symbol == symbol, c.ts >= start_ns, c.ts < end_ns)
+        plain = select(func.count()).where(*within, c.trade_id == literal_column("''"))
+        traded = select(func.count(c.trade_id.distinct())).where(
+            *within, c.trade_id != literal_column("''"))
+        return int(self._run(lambda conn: conn.execute(plain).scalar_one()
+                             + conn.execute(traded).scalar_one(), write=False))
+
     def count(self, symbol: str | None = None) -> int:
         query = select(func.count()).select_from(ticks_t)
         if symbol is not None:
@@ -148,6 +190,20 @@ def _may_overlap(conn: Connection, columns: dict[str, object]) -> bool:
             if conn.execute(probe.where(traded), params).first() is not None:
                 return True
     return False
+
+
+def _log_landing(conn: Connection, columns: dict[str, object]) -> None:
+    """One ``tick_landings`` row per symbol of a landed batch: its time span (the whole
+    batch's: re-sent ticks in it only widen the span, which recomputes more, never less)."""
+    span = pd.DataFrame({"symbol": columns["symbol"], "ts": columns["ts"]}).groupby(
+        "symbol", sort=True)["ts"].agg(["min", "max", "size"])
+    now = time.time_ns()
+    conn.execute(landings_t.insert(), [
+        {"symbol": str(sym), "lo_ts": int(lo), "hi_ts": int(hi), "ticks": int(n),
+         "landed_ns": now}
+        for sym, lo, hi, n in zip(span.index, span["min"], span["max"], span["size"],
+                                  strict=True)
+    ])
 
 
 def ticks_frame(rows) -> pd.DataFrame:
@@ -185,12 +241,18 @@ class BarRepository(_Repository):
         }
 
     def write_partition(self, bars: pd.DataFrame, symbol: str, start_ns: int, end_ns: int,
-                        rule_set: str, source: str) -> int:
-        """Atomically replace every stored bar of ``symbol`` with ts in [start, end).
+                        rule_set: str, source: str, since_ns: int | None = None,
+                        landings: Landings | None = None) -> int:
+        """Atomically replace the stored bars of ``symbol`` with ts in [start, end).
 
-        One transaction deletes the partition's old bars (all timeframes) and inserts
-        ``bars``: readers see the old version or the new one, never a mix, and a
-        failure anywhere leaves the old version. Returns the number of bars written.
+        One transaction deletes the partition's old bars and inserts ``bars``: readers see
+        the old version or the new one, never a mix, and a failure anywhere leaves the old
+        version. With ``since_ns`` (an incremental recompute) only intraday bars opening at
+        or after it are replaced, and the session bars (1d) of the window; ``bars`` must
+        hold only those. ``landings`` (what ``LandingRepository.pending`` returned before
+        the ticks were read) are consumed in the same transaction; when another build
+        consumed any of them first, nothing is written and ``ConcurrentBuildError`` is
+        raised (build again). Returns the number of bars written.
         """
         start_ns, end_ns = _window(start_ns, end_ns)
         columns = self._columns(bars, rule_set, source)
@@ -203,17 +265,34 @@ class BarRepository(_Repository):
                 raise ValueError(f"partition of {symbol}: bars outside [{start_ns}, {end_ns})")
             if bars.duplicated(["timeframe", "ts"]).any():
                 raise ValueError(f"partition of {symbol}: duplicate (timeframe, ts) bars")
+        in_window = (bars_t.c.symbol == symbol, bars_t.c.ts >= start_ns, bars_t.c.ts < end_ns)
+        if since_ns is None:
+            old = bars_t.delete().where(*in_window)
+        else:
+            session = [n for n, tf in TIMEFRAMES.items() if tf.is_session]
+            intraday_ts = columns["ts"][~np.isin(columns["timeframe"], session)]
+            if len(intraday_ts) and int(intraday_ts.min()) < since_ns:
+                raise ValueError(f"partition of {symbol}: intraday bars before the "
+                                 "incremental recompute start")
+            old = bars_t.delete().where(*in_window, (bars_t.c.ts >= int(since_ns))
+                                        | bars_t.c.timeframe.in_(session))
 
         def write(conn: Connection) -> int:
-            conn.execute(
-                bars_t.delete().where(
-                    bars_t.c.symbol == symbol, bars_t.c.ts >= start_ns, bars_t.c.ts < end_ns
-                )
-            )
+            if landings is not None:
+                _consume(conn, landings)
+            conn.execute(old)
             return bulk.insert_rows(conn, "bars", columns)
 
         self._run(write)
         return len(bars)
+
+    def rule_sets(self, symbol: str, start_ns: int, end_ns: int) -> set[str]:
+        """The rule sets the stored bars of ``symbol`` in [start, end) were built with."""
+        start_ns, end_ns = _window(start_ns, end_ns)
+        query = select(bars_t.c.rule_set).distinct().where(
+            bars_t.c.symbol == symbol, bars_t.c.ts >= start_ns, bars_t.c.ts < end_ns)
+        return {str(r[0]) for r in self._run(lambda conn: conn.execute(query).all(),
+                                             write=False)}
 
     def upsert(self, bars: pd.DataFrame, rule_set: str, source: str) -> int:
         """Insert or update bars by key (streaming updates); the last of a key wins."""
@@ -300,6 +379,80 @@ class QuarantineRepository(_Repository):
         return frame.iloc[order].reset_index(drop=True)
 
 
+class ConcurrentBuildError(StoreError):
+    """Another build of the partition consumed the landings this one read: build again."""
+
+
+@dataclass(frozen=True)
+class Landings:
+    """The tick landings of a symbol pending in a window, as one build saw them."""
+
+    symbol: str
+    start_ns: int
+    end_ns: int
+    ids: tuple[int, ...]
+    first_ns: int | None  # earliest landed tick time within the window (None: none)
+    landed_ns: int | None  # wall clock of the earliest landing (None: none)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _consume(conn: Connection, landings: Landings) -> None:
+    """Remove the window's part of the landings; a landing reaching outside the window
+    keeps that part (as new rows with the same landing time)."""
+    if not landings.ids:
+        return
+    c = landings_t.c
+    rows = conn.execute(select(*landings_t.columns).where(
+        c.id.in_(bindparam("ids", expanding=True))), {"ids": list(landings.ids)}).all()
+    if len(rows) != len(landings.ids):
+        raise ConcurrentBuildError(
+            f"another build of {landings.symbol} consumed its tick landings meanwhile")
+    deleted = conn.execute(landings_t.delete().where(c.id.in_(bindparam("ids", expanding=True))),
+                           {"ids": list(landings.ids)}).rowcount
+    if deleted != len(landings.ids):  # PostgreSQL: a concurrent build deleted them first
+        raise ConcurrentBuildError(
+            f"another build of {landings.symbol} consumed its tick landings meanwhile")
+    rest = []
+    for r in rows:
+        if r.lo_ts < landings.start_ns:
+            rest.append({"symbol": r.symbol, "lo_ts": r.lo_ts,
+                         "hi_ts": min(r.hi_ts, landings.start_ns - 1), "ticks": r.ticks,
+                         "landed_ns": r.landed_ns})
+        if r.hi_ts >= landings.end_ns:
+            rest.append({"symbol": r.symbol, "lo_ts": max(r.lo_ts, landings.end_ns),
+                         "hi_ts": r.hi_ts, "ticks": r.ticks, "landed_ns": r.landed_ns})
+    if rest:
+        conn.execute(landings_t.insert(), rest)
+
+
+class LandingRepository(_Repository):
+    """Tick landings not yet in the stored bars (``tables.tick_landings``)."""
+
+    def pending(self, symbol: str, start_ns: int, end_ns: int) -> Landings:
+        """The landings of ``symbol`` reaching into [start_ns, end_ns)."""
+        start_ns, end_ns = _window(start_ns, end_ns)
+        c = landings_t.c
+        query = select(c.id, c.lo_ts, c.landed_ns).where(
+            c.symbol == symbol, c.lo_ts < end_ns, c.hi_ts >= start_ns).order_by(c.id)
+        rows = self._run(lambda conn: conn.execute(query).all(), write=False)
+        return Landings(
+            symbol, start_ns, end_ns, tuple(int(r.id) for r in rows),
+            max(start_ns, min(int(r.lo_ts) for r in rows)) if rows else None,
+            min(int(r.landed_ns) for r in rows) if rows else None,
+        )
+
+    def spans(self) -> pd.DataFrame:
+        """Every pending landing: id, symbol, lo_ts, hi_ts (what the sensor watches)."""
+        c = landings_t.c
+        rows = self._run(lambda conn: conn.execute(
+            select(c.id, c.symbol, c.lo_ts, c.hi_ts).order_by(c.id)).all(), write=False)
+        frame = pd.DataFrame.from_records(rows, columns=["id", "symbol", "lo_ts", "hi_ts"])
+        return frame.astype({"id": "int64", "symbol": "str", "lo_ts": "int64",
+                             "hi_ts": "int64"})
+
+
 class WatermarkRepository(_Repository):
     """Ingestion progress per (source, symbol): the latest tick time landed, in UTC ns."""
 
@@ -331,6 +484,9 @@ class WatermarkRepository(_Repository):
 
 __all__ = [
     "BarRepository",
+    "ConcurrentBuildError",
+    "LandingRepository",
+    "Landings",
     "QuarantineRepository",
     "StoreError",
     "TickRepository",

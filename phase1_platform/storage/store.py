@@ -162,18 +162,19 @@ class Store:
                 "upgrade phase1 or point DATABASE_URL at another database"
             )
 
-    def upgrade(self) -> str:
-        """Migrate the schema to the head revision (idempotent, safe when concurrent)."""
+    def upgrade(self, revision: str = "head") -> str:
+        """Migrate the schema to ``revision`` (default: the head; idempotent, safe when
+        concurrent); returns the revision reached."""
         try:
-            self._upgrade()
+            self._upgrade(revision)
         except DBAPIError as exc:
             raise StoreError(
                 f"cannot migrate database {self.masked_url}: {_one_line(exc)}; check that its "
                 "schema exists and the user may create tables in it"
             ) from None
-        return self.head_revision()
+        return self.head_revision() if revision == "head" else revision
 
-    def _upgrade(self) -> None:
+    def _upgrade(self, revision: str) -> None:
         from alembic import command
 
         with self.begin(write=True) as conn:
@@ -185,7 +186,7 @@ class Store:
             self._refuse_unknown(heads[0] if heads else None)
             cfg = self._alembic_config()
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
 
 def _create_engine(url: URL, masked: str) -> Engine:

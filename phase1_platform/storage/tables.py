@@ -13,6 +13,12 @@
 - ``quarantine``: rejected rows with their reason, unique per
   ``(partition, source, source_row, reason)``.
 - ``watermarks``: ingestion progress per ``(source, symbol)``.
+- ``tick_landings``: the time span ``[lo_ts, hi_ts]`` of each landing of new ticks of a
+  symbol whose bars have not been rebuilt since: the work list of incremental recompute.
+  ``TickRepository.land`` adds a row in the transaction that lands the ticks; a bar build
+  of a window consumes the rows it saw in the transaction that writes its bars (the part
+  of a row outside the window stays). Invariant: every landed tick is covered by a row
+  here or counted in the stored bars.
 
 Timestamps are BigInteger UTC nanoseconds everywhere.
 """
@@ -23,6 +29,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Double,
+    Integer,
     Index,
     MetaData,
     PrimaryKeyConstraint,
@@ -117,4 +124,20 @@ watermarks = Table(
     Column("symbol", Key, nullable=False),
     Column("ts", BigInteger, nullable=False),
     PrimaryKeyConstraint("source", "symbol", name="pk_watermarks"),
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (BIGSERIAL on PostgreSQL)
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+tick_landings = Table(
+    "tick_landings",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("symbol", Key, nullable=False),
+    Column("lo_ts", BigInteger, nullable=False),
+    Column("hi_ts", BigInteger, nullable=False),
+    Column("ticks", BigInteger, nullable=False),
+    Column("landed_ns", BigInteger, nullable=False),  # wall clock of the landing, UTC ns
+    Index("ix_tick_landings_symbol_lo", "symbol", "lo_ts"),
+    sqlite_autoincrement=True,  # ids are never reused: a build compares the ids it read
 )
