@@ -1,7 +1,7 @@
 """Latency from a tick landing to its 1m bar stored by a sensor-launched run (one replayed hour).
 
-    python -m benchmarks.bench_live_latency [--tick-file ZIP|CSV] [--start 13:30] [--minutes 60]
-                                            [--step-seconds 60]
+    python -m benchmarks.bench_live_latency [--tick-file ZIP|CSV] [--start 18:00] [--minutes 60]
+                                            [--step-seconds 60] [--mode both|incremental|full]
 
 What is measured, in-process, on SQLite (store and Dagster instance in a temporary folder):
 the hour of ticks is replayed as micro-batches of ``--step-seconds`` of market time. For
@@ -10,6 +10,12 @@ each micro-batch: the real ``IngestionService`` (MockConnector) lands it (``flus
 run it requests (``live_bars``: normalized ticks, all bar timeframes, checks, export) is
 executed in-process -> the newest tick's 1m bar is read back from the store. The latency
 of the micro-batch's ticks is (bar stored) - (landing committed).
+
+``--mode both`` (default) replays the same hour twice, side by side: the live runs as
+they are (incremental: read the ticks from the first new tick's hour, rewrite the bars
+they touch) and forced to recompute the whole partition (``incremental: false``). Both
+end with the same bars (checked). The default hour, 18:00-19:00 UTC (14:00-15:00 New
+York), comes after most of the session has landed, as a live afternoon does.
 
 Not included (they depend on deployment settings, not on this code): the wait for the
 sensor's next evaluation (0 .. ``minimum_interval_seconds``, default 15 s, 7.5 s on
@@ -39,13 +45,15 @@ FIXTURE_SPY = ROOT / "fixtures" / "lean" / "equity" / "usa" / "spy" / "tick" / \
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
-def measure(tick_file: Path, start_utc: str = "13:30", minutes: int = 60,
-            step_seconds: int = 60) -> dict:
+def measure(tick_file: Path, start_utc: str = "18:00", minutes: int = 60,
+            step_seconds: int = 60, incremental: bool = True) -> dict:
     import dagster as dg
 
     from phase1_platform.connectors.mock import MockConnector
     from phase1_platform.core.calendar import trading_day_window
+    from phase1_platform.core.export import CanonicalExporter
     from phase1_platform.definitions import defs
+    from phase1_platform.defs.jobs import LIVE_RUN_CONFIG
     from phase1_platform.defs.resources import StoreResource
     from phase1_platform.defs.sensors import live_ticks_sensor
     from phase1_platform.ingestion.service import IngestionService
@@ -62,6 +70,8 @@ def measure(tick_file: Path, start_utc: str = "13:30", minutes: int = 60,
     t0 = pd.Timestamp(f"{date} {start_utc}", tz="UTC").value
     step = step_seconds * 1_000_000_000
     edges = [t0 + k * step for k in range(minutes * 60 // step_seconds + 1)]
+    mode = {"incremental": incremental}
+    run_config = {"ops": {op: {"config": mode} for op in LIVE_RUN_CONFIG["ops"]}, **QUIET}
     work = Path(tempfile.mkdtemp(prefix="phase1-latency-"))
     os.environ.update({"DATABASE_URL": f"sqlite:///{work / 'store.sqlite'}",
                        "PHASE1_DROP_DIR": str(work / "drop"),
@@ -102,7 +112,8 @@ def measure(tick_file: Path, start_utc: str = "13:30", minutes: int = 60,
                 continue
             (req,) = requests
             out = job.execute_in_process(partition_key=req.partition_key, instance=instance,
-                                         tags=req.tags, run_config=QUIET)
+                                         tags=req.tags, run_config=run_config)
+            (mat,) = out.asset_materializations_for_node("normalized_ticks")
             newest = int(pd.to_datetime(batch["timestamp"], utc=True, format="ISO8601")
                          .astype("int64").max())
             minute = newest - newest % 60_000_000_000
@@ -113,16 +124,18 @@ def measure(tick_file: Path, start_utc: str = "13:30", minutes: int = 60,
             latencies.append(done - landed)
             per_tick.extend([done - landed] * len(batch))
             runs.append({"ticks": len(batch), "sensor_s": sensed - landed,
-                         "run_s": done - sensed})
+                         "run_s": done - sensed,
+                         "ticks_read": mat.metadata["ticks_read"].value})
         await svc.stop()
-        total = len(bars.read(symbol, None, start, end))
+        final = bars.read(symbol, None, start, end)
         store.dispose()
-        return total
+        return final
 
     with dg.instance_for_test() as instance:
-        bars_total = asyncio.run(scenario(instance))
+        final = asyncio.run(scenario(instance))
     lat = np.array(latencies)
     return {
+        "mode": "incremental" if incremental else "full",
         "tick_file": str(tick_file),
         "partition": f"{date}|{symbol}",
         "hour_utc": f"{start_utc} + {minutes} min",
@@ -135,7 +148,9 @@ def measure(tick_file: Path, start_utc: str = "13:30", minutes: int = 60,
         "sensor_eval_median_s": round(float(np.median([r["sensor_s"] for r in runs])), 4),
         "sensor_eval_worst_s": round(float(np.max([r["sensor_s"] for r in runs])), 4),
         "run_median_s": round(float(np.median([r["run_s"] for r in runs])), 3),
-        "bars_stored_at_end": bars_total,
+        "ticks_read_median": int(np.median([r["ticks_read"] for r in runs])),
+        "bars_stored_at_end": len(final),
+        "bars_hash_at_end": CanonicalExporter(final).compute_hash(),
     }
 
 
@@ -144,14 +159,21 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.splitlines()[0])
     default = SHARED_SPY if SHARED_SPY.is_file() else FIXTURE_SPY
     p.add_argument("--tick-file", type=Path, default=default)
-    p.add_argument("--start", default="13:30", help="UTC start of the hour (default 13:30)")
+    p.add_argument("--start", default="18:00", help="UTC start of the hour (default 18:00)")
     p.add_argument("--minutes", type=int, default=60)
     p.add_argument("--step-seconds", type=int, default=60)
+    p.add_argument("--mode", choices=["both", "incremental", "full"], default="both")
     args = p.parse_args(argv)
-    res = measure(args.tick_file, args.start, args.minutes, args.step_seconds)
-    for k, v in res.items():
-        print(f"{k}: {v}")
-    print(json.dumps(res))
+    modes = [True, False] if args.mode == "both" else [args.mode == "incremental"]
+    results = [measure(args.tick_file, args.start, args.minutes, args.step_seconds, inc)
+               for inc in modes]
+    for res in results:
+        for k, v in res.items():
+            print(f"{k}: {v}")
+        print(json.dumps(res))
+    if len({r["bars_hash_at_end"] for r in results}) != 1:
+        print("error: incremental and full runs ended with different bars", file=sys.stderr)
+        return 1
     return 0
 
 

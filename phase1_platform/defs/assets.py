@@ -14,6 +14,10 @@ record what they did as metadata. Each asset runs for every partition of its run
   timeframe from the normalized ticks with the symbol's rule set (exactly what
   ``phase1 replay`` builds, whatever the rule set), written with one atomic
   ``BarRepository.write_partition``.
+
+  With config ``incremental: true`` (the ``live_bars`` job), ``normalized_ticks`` and
+  ``bars`` read only the ticks landed since the partition's last build and rewrite only
+  the bars they touch (``recompute.py``); the stored bars equal a full recompute.
 - ``reference_bars``: the vendor's own bars for the partition (LEAN files in the drop),
   kept as a canonical CSV for the parity checks.
 - ``canonical_export``: the canonical CSV of every timeframe of the partition, at
@@ -30,15 +34,16 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from ..core.calendar import trading_day_window
-from ..core.engine import BarEngine
 from ..core.export import CanonicalExporter, read_canonical_csv
 from ..core.normalizer import NormalizeResult, TickNormalizer
 from ..core.rules import get_rules
 from ..core.schema import QTY_SCALE, ts_ns
 from ..core.timeframes import TIMEFRAMES
 from ..readers import read_lean_bars, read_ticks
+from ..recompute import BAR_TIMEFRAMES, PartitionTicks, read_partition_ticks, recompute_partition
 from .metadata import (
     bars_chart_md,
     bars_preview_md,
@@ -60,7 +65,6 @@ from .resources import (
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 OWNERS = ["team:market-data"]
-BAR_TIMEFRAMES = ("1m", "5m", "15m", "1h", "1d")
 COMMON = {"partitions_def": partitions_def, "backfill_policy": backfill_policy, "owners": OWNERS}
 
 
@@ -127,29 +131,34 @@ def store_repos(store: StoreResource):
     return TickRepository(s), BarRepository(s), QuarantineRepository(s)
 
 
-def normalized_ticks_of(store: StoreResource, part: Part) -> NormalizeResult:
-    """The partition's canonical ticks from the landing table (cached for the run)."""
-    cache_key = ("ticks", part.key)
-    cached = store.cached_ticks(cache_key)
-    if cached is not None:
-        return cached
-    ticks_repo, _, _ = store_repos(store)
-    landed = ticks_repo.read(part.symbol, part.start_ns, part.end_ns)
-    result = TickNormalizer(symbols=[part.symbol], window=(part.start_ns, part.end_ns)).normalize(
-        landed.rename(columns={"ts": "timestamp"})
+class RecomputeConfig(dg.Config):
+    incremental: bool = Field(
+        default=False,
+        description="Read only the ticks landed since the partition's last build and "
+        "rewrite only the bars they touch (live runs); false: recompute the whole partition.",
     )
-    store.cache_ticks(cache_key, result)
-    return result
+
+
+def partition_ticks(store: StoreResource, part: Part, rule_set: str,
+                    incremental: bool) -> PartitionTicks:
+    """What a build of the partition reads (recompute.py), cached for the run: the bars
+    step of an in-process run builds from what normalized_ticks read."""
+    cache_key = ("ticks", part.key, rule_set if incremental else None, incremental)
+    cached = store.cached_ticks(cache_key)
+    if cached is None:
+        cached = read_partition_ticks(store.get(), part.symbol, part.start_ns, part.end_ns,
+                                      rule_set, incremental, BAR_TIMEFRAMES)
+        store.cache_ticks(cache_key, cached)
+    return cached
+
+
+def normalized_ticks_of(store: StoreResource, part: Part) -> NormalizeResult:
+    """All the partition's canonical ticks (a full read, cached for the run)."""
+    return partition_ticks(store, part, "default", incremental=False).normalized
 
 
 def rules_name(drop: FileDropResource, sources: SourcesResource, part: Part) -> str:
     return sources.rules_for(part.symbol, drop.tick_files(part.date, part.symbol))
-
-
-def bars_source(ticks: pd.DataFrame) -> str:
-    names = sorted(set(ticks["source"].astype(str).str.split(":").str[0])) if len(ticks) else []
-    text = ",".join(names) or "none"
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def ticks_fingerprint(ticks: pd.DataFrame) -> str:
@@ -265,25 +274,33 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
     **COMMON,
 )
 @user_errors
-def normalized_ticks(context: dg.AssetExecutionContext,
-                     store: StoreResource) -> dg.MaterializeResult:
-    _, _, quarantine_repo = store_repos(store)
+def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
+                     store: StoreResource, drop: FileDropResource,
+                     sources: SourcesResource) -> dg.MaterializeResult:
+    ticks_repo, _, quarantine_repo = store_repos(store)
     parts = partitions_of(context)
     out = []
     for part in parts:
-        res = normalized_ticks_of(store, part)
+        read = partition_ticks(store, part, rules_name(drop, sources, part), config.incremental)
+        res = read.normalized
         quarantine_repo.add(res.quarantine, part.key)  # duplicates across sources
         ticks = res.ticks
         per_source = ticks["source"].astype(str).value_counts().sort_index()
-        out.append({
+        meta = {
             "partition": part.key,
-            "ticks": int(len(ticks)),
+            "recompute": read.describe(),
+            "ticks": int(len(ticks)) if read.since_ns is None else
+            ticks_repo.count_canonical(part.symbol, part.start_ns, part.end_ns),
+            "ticks_read": int(len(ticks)),
+            "landings_pending": len(read.landings),
             "time_range": time_range(ts_ns(ticks["ts"])),
             "duplicates_removed": int(res.rejected),
             "sources": dg.MetadataValue.json({str(k): int(v) for k, v in per_source.items()}),
-            "fingerprint": ticks_fingerprint(ticks),
             "preview": ticks_preview_md(ticks),
-        })
+        }
+        if read.since_ns is None:  # the whole tick set was read
+            meta["fingerprint"] = ticks_fingerprint(ticks)
+        out.append(meta)
     return _result(parts, out)
 
 
@@ -315,28 +332,36 @@ BAR_ASSETS = {tf: spec.key for tf, spec in zip(BAR_TIMEFRAMES, BAR_SPECS, strict
     "normalized ticks, written with one atomic BarRepository.write_partition.",
 )
 @user_errors
-def bars(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
-         sources: SourcesResource):
-    """One build for all timeframes: exactly ``BarEngine(rules).build(ticks, timeframes)``.
+def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: StoreResource,
+         drop: FileDropResource, sources: SourcesResource):
+    """One build for all timeframes: exactly ``BarEngine(rules).build(ticks, timeframes)``,
+    or (incremental) the bars the ticks landed since the last build touch.
 
     Rolling the coarser timeframes up from stored 1m bars is not exact for rule sets where
     a tick may count in volume but set no price (lean-equity): a minute holding only such
     ticks has no 1m bar, yet its volume belongs to the 5m/15m/1h/1d bars. The engine
-    decides when a roll-up is exact; the assets take its result as it is.
+    decides when a roll-up is exact, and an incremental build of such a rule set falls
+    back to a full one (``core.incremental``).
     """
     _, bar_repo, _ = store_repos(store)
     parts = partitions_of(context)
     per_tf: dict[str, list[dict]] = {tf: [] for tf in BAR_TIMEFRAMES}
     for part in parts:
-        ticks = normalized_ticks_of(store, part).ticks
         rule_set = rules_name(drop, sources, part)
-        built = BarEngine(rules=get_rules(rule_set)).build(ticks, ",".join(BAR_TIMEFRAMES))
-        bar_repo.write_partition(built, part.symbol, part.start_ns, part.end_ns,
-                                 rule_set=rule_set, source=bars_source(ticks))
-        tf_col = built["timeframe"].astype(str).to_numpy()
+        read, written = recompute_partition(
+            store.get(), part.symbol, part.start_ns, part.end_ns, rule_set,
+            config.incremental, BAR_TIMEFRAMES,
+            ticks=partition_ticks(store, part, rule_set, config.incremental))
+        context.log.info(f"{part.key}: {read.describe()}; {len(read.ticks)} ticks read, "
+                         f"{len(written)} bars written")
+        stored = bar_repo.read(part.symbol, None, part.start_ns, part.end_ns)
+        tf_col = stored["timeframe"].astype(str).to_numpy()
+        written_tf = written["timeframe"].astype(str).value_counts()
         for tf in BAR_TIMEFRAMES:
-            sub = built[tf_col == tf].reset_index(drop=True)
-            per_tf[tf].append(bar_metadata(sub, part, tf, rule_set))
+            sub = stored[tf_col == tf].reset_index(drop=True)
+            per_tf[tf].append({**bar_metadata(sub, part, tf, rule_set),
+                               "recompute": read.describe(),
+                               "bars_written": int(written_tf.get(tf, 0))})
     return tuple(dg.MaterializeResult(asset_key=BAR_ASSETS[tf],
                                       metadata=_result(parts, per_tf[tf]).metadata)
                  for tf in BAR_TIMEFRAMES)

@@ -267,11 +267,11 @@ def quality_check(timeframe: str) -> dg.AssetChecksDefinition:
 def rejected_ratio_check(context: dg.AssetCheckExecutionContext, store: StoreResource,
                          settings: PipelineSettings) -> dg.AssetCheckResult:
     parts = partitions_of(context.op_execution_context)
-    _, _, quarantine_repo = store_repos(store)
+    ticks_repo, _, quarantine_repo = store_repos(store)
     results = []
     for part in parts:
         quarantined = quarantine_repo.read(part.key)
-        accepted = len(normalized_ticks_of(store, part).ticks)
+        accepted = ticks_repo.count_canonical(part.symbol, part.start_ns, part.end_ns)
         r = rejected_ratio(accepted + len(quarantined), len(quarantined),
                            settings.max_rejected_ratio)
         reasons = quarantined["reason"].value_counts()

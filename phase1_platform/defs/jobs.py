@@ -3,7 +3,9 @@
 - ``bars_pipeline``: every asset and check of a partition (ticks -> bars -> checked export);
   the daily backfill schedule runs it, a user materializing a partition runs the same.
 - ``live_bars``: a live micro-batch: the partition's ticks already landed by the ingestion
-  service -> normalized ticks -> bars -> checked export (no file drop, no vendor bars).
+  service -> normalized ticks -> bars -> checked export (no file drop, no vendor bars),
+  recomputing incrementally (config ``incremental: true`` on normalized_ticks and bars):
+  only the ticks landed since the last build are read, only the bars they touch rewritten.
 - ``reconcile_vendor_bars``: the vendor's bars and the parity checks of every bar timeframe
   against them (the weekly reconciliation; the outcome is asset-check results).
 
@@ -53,11 +55,18 @@ bars_pipeline = dg.define_asset_job(
     description="Every asset and check of a partition: ticks -> bars -> checked export.",
 )
 
+# a live run reads only the ticks landed since the partition's last build and rewrites
+# only the bars they touch (phase1_platform/recompute.py)
+LIVE_RUN_CONFIG = {"ops": {"normalized_ticks": {"config": {"incremental": True}},
+                           "bars": {"config": {"incremental": True}}}}
+
 live_bars = dg.define_asset_job(
     "live_bars",
     selection=dg.AssetSelection.assets(normalized_ticks).downstream(),
-    description="Live micro-batch of a partition: the ticks the ingestion service landed -> "
-    "bars -> checked export (launched by live_ticks_sensor).",
+    description="Live micro-batch of a partition: the ticks the ingestion service landed "
+    "since the last build -> the bars they touch (incremental recompute) -> checked export "
+    "(launched by live_ticks_sensor).",
+    config=LIVE_RUN_CONFIG,
     tags={"phase1/trigger": "live"},
 )
 

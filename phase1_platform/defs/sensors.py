@@ -12,15 +12,20 @@ behind, so the next tick asks again for everything landed since (micro-batches c
 instead of piling up behind a slow run). Symbols not yet registered are added to the
 ``symbols`` dynamic partitions in the same evaluation (before the run requests).
 
-A run recomputes the partition from all its landed ticks (one ``BarEngine.build``): the
-result equals a full recompute by construction, whatever the micro-batch split, and
-late ticks behind the watermark that landed meanwhile are included too.
+Late ticks behind the watermark do not move it, so the sensor also reads the store's
+pending tick landings (``tick_landings``: ticks landed whose bars are not rebuilt yet) of
+the symbols streamed live (those with a watermark), within the horizon: a partition
+with pending landings gets a run too, its run key ending ``|<newest landing id>``.
+A ``live_bars`` run recomputes incrementally (``recompute.py``): it reads only the ticks
+from the earliest pending landing's hour and rewrites only the bars they touch, and the
+result equals a full recompute (tested).
 
 ``symbol_registry_sensor`` (every minute) registers every symbol found in the store's
 landing table or watermarks as a ``symbols`` dynamic partition (new symbols only).
 
 Evaluation cost: one small query on the watermarks table (one row per stream, symbol and
-day) and one query of in-flight runs: milliseconds, far under Dagster's 60 s limit.
+day), one on the pending landings (consumed by every build, so few rows) and one query
+of in-flight runs: milliseconds, far under Dagster's 60 s limit.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from ..core.calendar import DEFAULT_CALENDAR, exchange_tz
-from .jobs import live_bars
+from .jobs import LIVE_RUN_CONFIG, live_bars
 from .partitions import SYMBOLS_PARTITION, date_partitions, partition_key
 from .resources import StoreResource
 
@@ -64,9 +69,11 @@ def _open_store(store: StoreResource):
     return Store.from_url(store.database_url or None)
 
 
-def read_watermarks(store: StoreResource) -> list[Watermark]:
+def read_watermarks(store: StoreResource) -> tuple[list[Watermark], pd.DataFrame]:
+    """(every watermark, every pending tick landing: id, symbol, lo_ts, hi_ts)."""
     from sqlalchemy import select
 
+    from ..storage.repositories import LandingRepository
     from ..storage.tables import watermarks as watermarks_t
 
     s = _open_store(store)
@@ -74,9 +81,10 @@ def read_watermarks(store: StoreResource) -> list[Watermark]:
         with s.begin(write=False) as conn:
             rows = conn.execute(select(watermarks_t.c.source, watermarks_t.c.symbol,
                                        watermarks_t.c.ts)).all()
+        spans = LandingRepository(s).spans()
     finally:
         s.dispose()
-    return [Watermark(str(a), str(b), int(c)) for a, b, c in rows]
+    return [Watermark(str(a), str(b), int(c)) for a, b, c in rows], spans
 
 
 # loose index scan (one index probe per symbol) on each partial index of the landing table
@@ -131,17 +139,47 @@ def _load_cursor(cursor: str | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def in_flight_partitions(instance: dg.DagsterInstance, job_name: str) -> set[str]:
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT))
+def in_flight_partitions(instance: dg.DagsterInstance) -> set[str]:
+    """Partitions with a run of any job queued or running (a live run must not race a
+    backfill or a user's materialization of the same partition)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
     return {r.tags[PARTITION_TAG] for r in runs if PARTITION_TAG in r.tags}
 
 
-def plan_live_runs(marks: list[Watermark], cursor: dict[str, int], registered: set[str],
-                   busy: set[str]) -> tuple[list[dg.RunRequest], list[str], dict[str, int],
-                                            list[str]]:
-    """(run requests, symbols to register, new cursor, notes) for the watermarks seen."""
+def trading_dates_between(lo_ns: int, hi_ns: int) -> list[str]:
+    """The trading dates of the partitions a tick time span reaches into."""
+    first, last = trading_date_of(lo_ns), trading_date_of(hi_ns)
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range(first, last, freq="D")]
+    return [d for d in days if is_trading_date(d)]
+
+
+def pending_partitions(spans: pd.DataFrame, marks: list[Watermark]) -> dict[str, int]:
+    """Partition key -> newest pending landing id, for the symbols streamed live (those
+    with a watermark), within the horizon of the newest watermark."""
+    live = {m.symbol for m in marks}
     newest = max((m.ts for m in marks), default=0)
-    touched: dict[str, list[Watermark]] = {}
+    out: dict[str, int] = {}
+    for sym, lo, hi, lid in zip(spans["symbol"], spans["lo_ts"], spans["hi_ts"], spans["id"],
+                                strict=True):
+        if sym not in live or hi < newest - CURSOR_HORIZON_NS:
+            continue
+        for date in trading_dates_between(int(lo), int(hi)):
+            pk = partition_key(date, str(sym))
+            out[pk] = max(out.get(pk, 0), int(lid))
+    return out
+
+
+def plan_live_runs(marks: list[Watermark], cursor: dict[str, int], registered: set[str],
+                   busy: set[str], pending: dict[str, int] | None = None
+                   ) -> tuple[list[dg.RunRequest], list[str], dict[str, int], list[str]]:
+    """(run requests, symbols to register, new cursor, notes) for the watermarks seen and
+    the partitions with pending landings (``pending_partitions``)."""
+    pending = pending or {}
+    newest = max((m.ts for m in marks), default=0)
+    stream_mark: dict[str, int] = {}
+    for m in marks:
+        stream_mark[m.symbol] = max(stream_mark.get(m.symbol, 0), m.ts)
+    touched: dict[str, list[Watermark]] = {pk: [] for pk in pending}
     notes: list[str] = []
     new_cursor = {k: v for k, v in cursor.items()}
     for m in marks:
@@ -162,13 +200,15 @@ def plan_live_runs(marks: list[Watermark], cursor: dict[str, int], registered: s
         if pk in busy:
             notes.append(f"{pk}: a run is still queued or running; asking again next tick")
             continue
-        wm = max(m.ts for m in group)
         date, symbol = pk.split("|", 1)
+        wm = max((m.ts for m in group), default=stream_mark.get(symbol, 0))
+        landing = f"|{pending[pk]}" if pk in pending else ""
         if symbol not in registered and symbol not in new_symbols:
             new_symbols.append(symbol)
         requests.append(dg.RunRequest(
-            run_key=f"live|{pk}|{wm}",
+            run_key=f"live|{pk}|{wm}{landing}",
             partition_key=pk,
+            run_config=LIVE_RUN_CONFIG,
             tags={WATERMARK_TAG: str(wm),
                   "phase1/sources": ",".join(sorted(m.source for m in group))[:200]},
         ))
@@ -184,16 +224,18 @@ def plan_live_runs(marks: list[Watermark], cursor: dict[str, int], registered: s
     job=live_bars,
     minimum_interval_seconds=LIVE_SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Newly landed ticks (the ingestion service's per (source, symbol) watermarks) "
-    "-> one live_bars run per touched (trading date, symbol) partition; run keys derive from "
-    "the watermarks (no duplicate runs); new symbols are registered as partitions.",
+    description="Newly landed ticks (the ingestion service's per (source, symbol) watermarks, and "
+    "pending landings of late ticks) -> one incremental live_bars run per touched (trading "
+    "date, symbol) partition; run keys derive from the watermarks (no duplicate runs); new "
+    "symbols are registered as partitions.",
 )
 def live_ticks_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
-    marks = read_watermarks(store)
+    marks, spans = read_watermarks(store)
     cursor = _load_cursor(context.cursor)
     registered = set(context.instance.get_dynamic_partitions(SYMBOLS_PARTITION))
-    busy = in_flight_partitions(context.instance, live_bars.name)
-    requests, new_symbols, new_cursor, notes = plan_live_runs(marks, cursor, registered, busy)
+    busy = in_flight_partitions(context.instance)
+    requests, new_symbols, new_cursor, notes = plan_live_runs(
+        marks, cursor, registered, busy, pending_partitions(spans, marks))
     for note in notes:
         context.log.info(note)
     if new_cursor != cursor:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from phase1_platform.connectors.mock import MockConnector
@@ -23,11 +25,13 @@ from phase1_platform.core.calendar import trading_day_window
 from phase1_platform.core.engine import BarEngine
 from phase1_platform.core.export import CanonicalExporter
 from phase1_platform.definitions import defs
+from phase1_platform.defs.jobs import LIVE_RUN_CONFIG
 from phase1_platform.defs.resources import StoreResource
 from phase1_platform.defs.schedules import daily_backfill, week_sessions, weekly_reconciliation
 from phase1_platform.defs.sensors import (
     Watermark,
     live_ticks_sensor,
+    pending_partitions,
     plan_live_runs,
     symbol_registry_sensor,
 )
@@ -116,6 +120,31 @@ def test_busy_partition_waits_and_weekend_ticks_are_skipped():
     assert "not a trading session" in notes[0]
 
 
+def test_pending_landings_of_live_symbols_request_runs_for_late_ticks():
+    hour = 3600 * 10**9
+    t = trading_day_window(DAY)[0] + 15 * hour
+    marks = [Watermark("s:SPY", "SPY", t)]
+    spans = pd.DataFrame({"id": [3, 7, 9, 11], "symbol": ["SPY", "SPY", "QQQ", "SPY"],
+                          "lo_ts": [t - 2 * hour, t - hour, t, t - 40 * 24 * hour],
+                          "hi_ts": [t - 2 * hour, t - hour, t, t - 40 * 24 * hour]})
+    # QQQ has no watermark (a backfill landed it, not the live service); SPY's landing of
+    # 40 days ago is beyond the horizon
+    assert pending_partitions(spans, marks) == {"2013-10-07|SPY": 7}
+    # the watermark did not move (cursor at it): the pending landing asks for the run
+    reqs, _, _, _ = plan_live_runs(marks, {"s:SPY|SPY": t}, {"SPY"}, set(),
+                                   pending_partitions(spans, marks))
+    (req,) = reqs
+    assert req.run_key == f"live|2013-10-07|SPY|{t}|7" and req.run_config == LIVE_RUN_CONFIG
+    reqs, _, _, notes = plan_live_runs(marks, {"s:SPY|SPY": t}, {"SPY"}, {"2013-10-07|SPY"},
+                                       {"2013-10-07|SPY": 7})
+    assert reqs == [] and "still queued or running" in notes[0]
+    # a landing from Monday evening to Tuesday morning touches both days
+    overnight = pd.DataFrame({"id": [5], "symbol": ["SPY"], "lo_ts": [t + 4 * hour],
+                              "hi_ts": [t + 20 * hour]})
+    assert pending_partitions(overnight, marks) == {"2013-10-07|SPY": 5,
+                                                    "2013-10-08|SPY": 5}
+
+
 def test_symbol_registry_registers_symbols_of_the_store(env):
     _, url, instance = env
     store = Store.from_url(url)
@@ -155,7 +184,7 @@ def test_micro_batches_through_sensor_runs_equal_a_full_recompute(env):
         conn = MockConnector()
         svc = IngestionService(conn, store, ["AAPL"], flush_interval=3600)
         await svc.start()
-        cursor, run_keys, exports = None, [], {}
+        cursor, run_keys, exports, recomputes = None, [], {}, []
 
         async def land_and_sense(frame):
             nonlocal cursor
@@ -169,9 +198,13 @@ def test_micro_batches_through_sensor_runs_equal_a_full_recompute(env):
                 run_keys.append(req.run_key)
                 out = job.execute_in_process(partition_key=req.partition_key,
                                              instance=instance, tags=req.tags,
-                                             run_config=QUIET)
+                                             run_config={**req.run_config, **QUIET})
                 assert out.success
                 assert all(e.passed for e in out.get_asset_check_evaluations())
+                (mat,) = out.asset_materializations_for_node("normalized_ticks")
+                recomputes.append((mat.metadata["recompute"].value,
+                                   mat.metadata["ticks_read"].value,
+                                   mat.metadata["ticks"].value))
                 # the partition's export == a full recompute of everything landed so far
                 landed = TickRepository(store).read("AAPL", start, end)
                 full = BarEngine().build(landed, "1m,5m,15m,1h,1d")
@@ -183,17 +216,27 @@ def test_micro_batches_through_sensor_runs_equal_a_full_recompute(env):
         for batch in batches:
             assert len(await land_and_sense(batch)) == 1
         exports["all"] = export.read_bytes()
-        # a late tick lands behind the watermark: the watermark does not move, no run ...
-        assert await land_and_sense(late) == []
-        # ... the next micro-batch's run includes it (full recompute of the partition)
+        # a late tick lands behind the watermark: the watermark does not move, its pending
+        # landing requests the run (rebuilding from the late tick's hour) ...
+        (req,) = await land_and_sense(late)
+        wm = req.tags["phase1/watermark_ns"]
+        assert re.fullmatch(rf"live\|2013-10-07\|AAPL\|{wm}\|\d+", req.run_key), req.run_key
+        # ... and the next micro-batch's run as well
         assert len(await land_and_sense(later)) == 1
         await svc.stop()
         landed = TickRepository(store).read("AAPL", start, end)
         store.dispose()
-        return run_keys, exports, landed
+        return run_keys, exports, landed, recomputes
 
-    run_keys, exports, landed = asyncio.run(scenario())
-    assert len(set(run_keys)) == len(run_keys) == len(batches) + 1
+    run_keys, exports, landed, recomputes = asyncio.run(scenario())
+    assert len(set(run_keys)) == len(run_keys) == len(batches) + 2
+    # the first run builds the partition; every later one reads only the ticks from the
+    # first new tick's hour, fewer than the partition holds
+    assert recomputes[0][0] == "full: no bars stored for the partition yet"
+    for text, read, total in recomputes[1:]:
+        assert text.startswith("incremental from ") and read < total, (text, read, total)
+    late_hour = pd.Timestamp(late["timestamp"].iloc[0]).tz_convert("UTC").strftime("%H:00")
+    assert recomputes[-2][0].startswith(f"incremental from {late_hour} UTC")
     assert exports["all"] == CanonicalExporter(expected.bars).to_bytes()  # == phase1 replay
     assert {"9000001", "9000002"} <= set(landed["trade_id"])
     assert len(landed) == len(expected.normalized.ticks) + 2
