@@ -108,9 +108,14 @@ def bar_partitions(
 
 def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR,
             source: str = "replay") -> PersistResult:
-    """Store a replay: land its ticks, add its quarantine, rewrite its bar partitions."""
+    """Store a replay: land its ticks, add its quarantine, rewrite its bar partitions.
+
+    The bars written are the replay's (built from the file, whatever else the store holds
+    for the partition), so each partition is marked for a full rebuild from the store's
+    ticks by the next incremental (live) build.
+    """
     from .core.calendar import trading_day_window
-    from .storage import BarRepository, QuarantineRepository, TickRepository
+    from .storage import BarRepository, LandingRepository, QuarantineRepository, TickRepository
 
     ticks = result.normalized.ticks
     new = TickRepository(store).land(ticks)
@@ -122,5 +127,6 @@ def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR,
     for (day, symbol), bars in parts.items():
         start, end = trading_day_window(day, calendar)
         written += repo.write_partition(bars, symbol, start, end, result.rules_name, source)
+        LandingRepository(store).mark(symbol, start, end)
     return PersistResult(new, len(ticks) - new, quarantined, written, list(parts),
                          store.masked_url)

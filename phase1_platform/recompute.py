@@ -9,10 +9,11 @@ build must read and reads it; ``write_partition_bars`` builds and stores the bar
   landed since the partition's bars were last built; only the ticks from
   ``since = core.incremental.recompute_since(first landed)`` are read (plus earlier
   copies of their trade ids, so deduplication matches a full read), and only the bars
-  they touch are rewritten (``core.incremental.rebuild_since``). No pending landing:
-  nothing to read or write. An incremental request falls back to a full build, with the
-  reason, when the bars stored are not a build of the same rule set (none yet, or a
-  changed rule set) or the rule set keeps session bars from being roll-ups.
+  they touch are rewritten (``core.incremental.rebuild_since``; the 1d bar is rolled
+  up from the stored 1m bars and volume-only rows before the cut and the rebuilt ones
+  after). No pending landing: nothing to read or write. An incremental request falls
+  back to a full build, with the reason, when the bars stored are not a build of the
+  same rule set (none yet, or a changed rule set).
 
 Either way the stored bars equal a full recompute of the landed ticks, and the landings
 read before the ticks are consumed in the transaction that writes the bars.
@@ -25,7 +26,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .core.engine import BarEngine
-from .core.incremental import incremental_blocker, intraday, rebuild_since, recompute_since
+from .core.incremental import (
+    base_timeframe,
+    incremental_blocker,
+    rebuild_since,
+    recompute_since,
+    volume_only_bars,
+)
 from .core.normalizer import NormalizeResult, TickNormalizer
 from .core.rules import get_rules
 from .core.schema import empty_bars, empty_quarantine, empty_ticks, ts_ns
@@ -75,7 +82,7 @@ def _normalize(frame: pd.DataFrame, symbol: str, start_ns: int, end_ns: int) -> 
 def _full_reason(store: Store, symbol: str, start_ns: int, end_ns: int, rule_set: str,
                  timeframes) -> str | None:
     """Why an incremental build is not possible (None: it is)."""
-    blocker = incremental_blocker(get_rules(rule_set), timeframes, start_ns, end_ns)
+    blocker = incremental_blocker(timeframes, start_ns, end_ns)
     if blocker:
         return blocker
     stored = BarRepository(store).rule_sets(symbol, start_ns, end_ns)
@@ -130,15 +137,17 @@ def write_partition_bars(store: Store, part: PartitionTicks, rule_set: str,
     rules = get_rules(rule_set)
     repo = BarRepository(store)
     tf = ",".join(timeframes)
+    base = base_timeframe(timeframes)
     if part.since_ns is None:
         bars = BarEngine(rules=rules).build(part.ticks, tf)
+        volume_only = volume_only_bars(part.ticks, rules, base) if base else None
     else:
-        base = intraday(timeframes)[0].name
         prior = repo.read(part.symbol, [base], part.start_ns, part.since_ns)
-        bars = rebuild_since(part.ticks, prior, part.since_ns, tf, rules)
+        prior_vo = repo.read_volume_only(part.symbol, base, part.start_ns, part.since_ns)
+        bars, volume_only = rebuild_since(part.ticks, prior, part.since_ns, tf, rules, prior_vo)
     repo.write_partition(bars, part.symbol, part.start_ns, part.end_ns, rule_set=rule_set,
                          source=bars_source(part.ticks), since_ns=part.since_ns,
-                         landings=part.landings)
+                         landings=part.landings, volume_only=volume_only)
     return bars
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from ..core.engine import sort_bars
+from ..core.incremental import VOLUME_ONLY_COLUMNS, empty_volume_only
 from ..core.normalizer import canonical_sort
 from ..core.schema import (
     BAR_COLUMNS,
@@ -38,6 +39,7 @@ from .tables import bars as bars_t
 from .tables import quarantine as quarantine_t
 from .tables import tick_landings as landings_t
 from .tables import ticks as ticks_t
+from .tables import volume_only_bars as volume_only_t
 from .tables import watermarks as watermarks_t
 
 BAR_VALUE_COLUMNS = ["open", "high", "low", "close", "qty", "notional", "trade_count",
@@ -242,7 +244,8 @@ class BarRepository(_Repository):
 
     def write_partition(self, bars: pd.DataFrame, symbol: str, start_ns: int, end_ns: int,
                         rule_set: str, source: str, since_ns: int | None = None,
-                        landings: Landings | None = None) -> int:
+                        landings: Landings | None = None,
+                        volume_only: pd.DataFrame | None = None) -> int:
         """Atomically replace the stored bars of ``symbol`` with ts in [start, end).
 
         One transaction deletes the partition's old bars and inserts ``bars``: readers see
@@ -252,7 +255,9 @@ class BarRepository(_Repository):
         hold only those. ``landings`` (what ``LandingRepository.pending`` returned before
         the ticks were read) are consumed in the same transaction; when another build
         consumed any of them first, nothing is written and ``ConcurrentBuildError`` is
-        raised (build again). Returns the number of bars written.
+        raised (build again). ``volume_only`` (``core.incremental.volume_only_bars`` of the
+        same ticks) replaces the stored volume-only rows of the same span (none given:
+        there are none). Returns the number of bars written.
         """
         start_ns, end_ns = _window(start_ns, end_ns)
         columns = self._columns(bars, rule_set, source)
@@ -277,14 +282,43 @@ class BarRepository(_Repository):
             old = bars_t.delete().where(*in_window, (bars_t.c.ts >= int(since_ns))
                                         | bars_t.c.timeframe.in_(session))
 
+        vo = empty_volume_only() if volume_only is None else volume_only
+        vo_from = start_ns if since_ns is None else max(start_ns, int(since_ns))
+        vo_ts = vo["ts"].to_numpy("int64")
+        if len(vo) and (vo_ts.min() < vo_from or vo_ts.max() >= end_ns
+                        or set(vo["symbol"].astype(str)) != {symbol}):
+            raise ValueError(f"partition of {symbol}: volume-only rows outside the rewrite")
+        vo_columns = {c: (vo[c].astype("str") if t == "str" else vo[c].to_numpy(t))
+                      for c, t in VOLUME_ONLY_COLUMNS.items()}
+        old_vo = volume_only_t.delete().where(volume_only_t.c.symbol == symbol,
+                                              volume_only_t.c.ts >= vo_from,
+                                              volume_only_t.c.ts < end_ns)
+
         def write(conn: Connection) -> int:
             if landings is not None:
                 _consume(conn, landings)
             conn.execute(old)
+            conn.execute(old_vo)
+            if len(vo):
+                bulk.insert_rows(conn, "volume_only_bars", vo_columns)
             return bulk.insert_rows(conn, "bars", columns)
 
         self._run(write)
         return len(bars)
+
+    def read_volume_only(self, symbol: str, timeframe: str, start_ns: int,
+                         end_ns: int) -> pd.DataFrame:
+        """Stored volume-only rows of ``symbol`` and ``timeframe`` with ts in [start, end)."""
+        start_ns, end_ns = _window(start_ns, end_ns)
+        c = volume_only_t.c
+        query = select(*volume_only_t.columns).where(
+            c.symbol == symbol, c.timeframe == timeframe, c.ts >= start_ns,
+            c.ts < end_ns).order_by(c.ts)
+        rows = self._run(lambda conn: conn.execute(query).all(), write=False)
+        if not rows:
+            return empty_volume_only()
+        return pd.DataFrame.from_records(rows, columns=list(VOLUME_ONLY_COLUMNS)).astype(
+            VOLUME_ONLY_COLUMNS)
 
     def rule_sets(self, symbol: str, start_ns: int, end_ns: int) -> set[str]:
         """The rule sets the stored bars of ``symbol`` in [start, end) were built with."""
@@ -442,6 +476,14 @@ class LandingRepository(_Repository):
             max(start_ns, min(int(r.lo_ts) for r in rows)) if rows else None,
             min(int(r.landed_ns) for r in rows) if rows else None,
         )
+
+    def mark(self, symbol: str, start_ns: int, end_ns: int) -> None:
+        """Mark [start_ns, end_ns) of ``symbol`` for a full rebuild (its stored bars were
+        written from something other than the store's ticks)."""
+        start_ns, end_ns = _window(start_ns, end_ns)
+        self._run(lambda conn: conn.execute(landings_t.insert(), [
+            {"symbol": symbol, "lo_ts": start_ns, "hi_ts": end_ns - 1, "ticks": 0,
+             "landed_ns": time.time_ns()}]))
 
     def spans(self) -> pd.DataFrame:
         """Every pending landing: id, symbol, lo_ts, hi_ts (what the sensor watches)."""

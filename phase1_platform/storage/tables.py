@@ -19,6 +19,10 @@
   of a window consumes the rows it saw in the transaction that writes its bars (the part
   of a row outside the window stays). Invariant: every landed tick is covered by a row
   here or counted in the stored bars.
+- ``volume_only_bars``: per 1m interval of a partition holding ticks that count in
+  volume but none that sets prices (rule sets such as ``lean-equity``), their volume,
+  notional and trade count: what the 1d bar holds beyond the 1m bars, so it can be
+  rolled up again when only part of the day is rebuilt. Written with the bars.
 
 Timestamps are BigInteger UTC nanoseconds everywhere.
 """
@@ -140,4 +144,16 @@ tick_landings = Table(
     Column("landed_ns", BigInteger, nullable=False),  # wall clock of the landing, UTC ns
     Index("ix_tick_landings_symbol_lo", "symbol", "lo_ts"),
     sqlite_autoincrement=True,  # ids are never reused: a build compares the ids it read
+)
+
+volume_only_bars = Table(
+    "volume_only_bars",
+    metadata,
+    Column("symbol", Key, nullable=False),
+    Column("timeframe", Key, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("qty", BigInteger, nullable=False),
+    Column("notional", BigInteger, nullable=False),
+    Column("trade_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("symbol", "timeframe", "ts", name="pk_volume_only_bars"),
 )

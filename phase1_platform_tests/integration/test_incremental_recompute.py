@@ -11,7 +11,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer, trading_day_window
+from phase1_platform.core import (
+    BarEngine,
+    CanonicalExporter,
+    TickNormalizer,
+    get_rules,
+    trading_day_window,
+)
 from phase1_platform.core.schema import ts_ns
 from phase1_platform.readers import read_ticks
 from phase1_platform.recompute import (
@@ -53,13 +59,14 @@ def land(store: Store, raw: pd.DataFrame, source: str = "feed") -> int:
     return TickRepository(store).land(res.ticks)
 
 
-def full_export(store: Store, day: str = DAY) -> bytes:
+def full_export(store: Store, day: str = DAY, rule_set: str = "default") -> bytes:
     """The canonical bytes of a full recompute of everything landed for the partition."""
     start, end = trading_day_window(day)
     landed = TickRepository(store).read("AAPL", start, end)
     ticks = TickNormalizer(symbols=["AAPL"], window=(start, end)).normalize(
         landed.rename(columns={"ts": "timestamp"})).ticks
-    return CanonicalExporter(BarEngine().build(ticks, "1m,5m,15m,1h,1d")).to_bytes()
+    bars = BarEngine(rules=get_rules(rule_set)).build(ticks, "1m,5m,15m,1h,1d")
+    return CanonicalExporter(bars).to_bytes()
 
 
 def stored_export(store: Store, day: str = DAY) -> bytes:
@@ -70,7 +77,7 @@ def stored_export(store: Store, day: str = DAY) -> bytes:
 def recompute(store: Store, day: str = DAY, rule_set: str = "default"):
     start, end = trading_day_window(day)
     part, _ = recompute_partition(store, "AAPL", start, end, rule_set, incremental=True)
-    assert stored_export(store, day) == full_export(store, day)
+    assert stored_export(store, day) == full_export(store, day, rule_set)
     assert len(LandingRepository(store).pending("AAPL", start, end)) == 0
     return part
 
@@ -144,15 +151,41 @@ def test_landings_spanning_two_days_leave_the_other_day_pending(store):
     assert LandingRepository(store).spans().empty
 
 
-def test_a_changed_rule_set_or_a_volume_hiding_one_rebuilds_in_full(store):
+def test_a_changed_rule_set_rebuilds_in_full(store):
     land(store, aapl_raw())
     recompute(store)
     land(store, at(aapl_raw(), "2013-10-07T19:00:00Z", trade_id="9200001"))
-    part, _ = recompute_partition(store, "AAPL", START, END, "lean-future", incremental=True)
+    part = recompute(store, rule_set="lean-future")
     assert part.mode == "full" and "rule set default, not lean-future" in part.reason
     land(store, at(aapl_raw(), "2013-10-07T19:01:00Z", trade_id="9200002"))
-    part, _ = recompute_partition(store, "AAPL", START, END, "lean-equity", incremental=True)
-    assert part.mode == "full" and "roll-up" in part.reason
+    assert recompute(store, rule_set="lean-future").mode == "incremental"
+
+
+def test_volume_only_minutes_keep_the_daily_bar_exact_under_lean_equity(store):
+    """lean-equity: an average-price print counts in volume but sets no regular-session
+    price, so a minute holding only such prints has no 1m bar; its volume must stay in
+    the 1d bar when a later micro-batch rebuilds the day from the stored 1m bars."""
+    raw = aapl_raw()
+    land(store, raw.iloc[:150])
+    assert recompute(store, rule_set="lean-equity").mode == "full"
+    block = at(raw, "2013-10-07T15:07:30Z", trade_id="9400001", size="100000",
+               price="470.00", conditions="AveragePrice")
+    land(store, block)
+    part = recompute(store, rule_set="lean-equity")
+    assert part.mode == "incremental"
+    vo = BarRepository(store).read_volume_only("AAPL", "1m", START, END)
+    assert vo[["ts", "qty"]].values.tolist() == [[pd.Timestamp("2013-10-07T15:07Z").value,
+                                                  100000 * 10**8]]
+    for a, b in [(150, 250), (250, len(raw))]:  # later batches: the day is
+        land(store, raw.iloc[a:b])  # rolled up from stored rows before each cut
+        assert recompute(store, rule_set="lean-equity").mode == "incremental"
+    daily = BarRepository(store).read("AAPL", ["1d"], START, END)
+    assert daily["low"].iloc[0] > 470.0  # the block set no price ...
+    one_minute = BarRepository(store).read("AAPL", ["1m"], START, END)
+    session = one_minute[(one_minute["ts"] >= pd.Timestamp("2013-10-07T13:30Z").value)
+                         & (one_minute["ts"] < pd.Timestamp("2013-10-07T20:00Z").value)]
+    assert int(daily["qty"].iloc[0]) == int(session["qty"].sum()) + 100000 * 10**8  # ... but
+    # counts in the day's volume
 
 
 def test_a_concurrent_build_of_the_same_landings_is_detected_and_retried(store):
@@ -198,3 +231,16 @@ def test_upgrading_a_store_marks_its_ticks_for_a_first_full_build(request, tmp_p
         assert part.mode == "full" and len(part.ticks) == 2
     finally:
         store.dispose()
+
+
+def test_bars_written_by_a_replay_are_rebuilt_in_full_next_time(store):
+    """``phase1 replay --database-url`` stores the file's bars, whatever else the store
+    holds: the partition is marked, so the next incremental build reads everything."""
+    from phase1_platform.pipeline import persist, replay
+
+    land(store, aapl_raw().iloc[:100], source="other-feed")
+    recompute(store)
+    persist(replay([FIXTURES / "aapl_test_ticks.csv"], symbols=["AAPL"], window=(START, END)),
+            store)
+    part = recompute(store)  # stored bars == a full build of both sources' ticks
+    assert part.mode == "full" and "reach back to the start" in part.reason

@@ -13,6 +13,7 @@ from phase1_platform.core.incremental import (
     incremental_blocker,
     rebuild_since,
     recompute_since,
+    volume_only_bars,
 )
 from phase1_platform.core.schema import ts_ns
 
@@ -40,7 +41,8 @@ def split_full(full: pd.DataFrame, since: int) -> tuple[pd.DataFrame, pd.DataFra
 
 @SETTINGS
 @given(frame=tick_frames(max_size=120),
-       rules=st.sampled_from([get_rules("default"), get_rules("lean-future")]),
+       rules=st.sampled_from([get_rules("default"), get_rules("lean-future"),
+                              get_rules("lean-equity"), ODD_LOTS_NO_PRICE]),
        timeframes=st.sampled_from([STANDARD, ALL_TIMEFRAMES]),
        cut=st.integers(START, END))
 def test_rebuild_from_any_cut_equals_the_full_build(frame, rules, timeframes, cut):
@@ -49,9 +51,32 @@ def test_rebuild_from_any_cut_equals_the_full_build(frame, rules, timeframes, cu
     since = recompute_since(cut, START, timeframes)
     assert since <= cut and since >= START
     expected, prior = split_full(full, since)
-    later = ticks[ts_ns(ticks["ts"]) >= since].reset_index(drop=True)
-    got = rebuild_since(later, prior, since, timeframes, rules)
+    ts = ts_ns(ticks["ts"])
+    later = ticks[ts >= since].reset_index(drop=True)
+    prior_vo = volume_only_bars(ticks[ts < since], rules, "1m")
+    got, new_vo = rebuild_since(later, prior, since, timeframes, rules, prior_vo)
     pd.testing.assert_frame_equal(got, expected)
+    pd.testing.assert_frame_equal(new_vo, volume_only_bars(later, rules, "1m"))
+
+
+def test_volume_only_minutes_carry_the_volume_no_bar_shows():
+    hour = START + 14 * HOUR
+    ticks = day_ticks(pd.DataFrame({
+        "timestamp": np.array([hour, hour + 60 * 10**9, hour + 61 * 10**9], dtype="int64"),
+        "symbol": "AAPL", "price": [10.0, 11.0, 12.0], "size": [1.0, 2.0, 3.0],
+        "conditions": ["", "I", "I"],  # the second minute: odd lots only, no price
+    }))
+    vo = volume_only_bars(ticks, ODD_LOTS_NO_PRICE, "1m")
+    assert vo[["ts", "qty", "trade_count"]].values.tolist() == [[hour + 60 * 10**9,
+                                                                 5 * 10**8, 2]]
+    assert volume_only_bars(ticks, get_rules("default"), "1m").empty
+    full = BarEngine(rules=ODD_LOTS_NO_PRICE).build(ticks, STANDARD)
+    daily = full[full["timeframe"] == "1d"]
+    assert int(daily["qty"].iloc[0]) == 6 * 10**8  # 1 + 2 + 3 shares, one 1m bar only
+    since = hour + HOUR  # nothing after: the 1d bar comes from stored rows alone
+    _, prior = split_full(full, since)
+    got, _ = rebuild_since(ticks.iloc[:0], prior, since, STANDARD, ODD_LOTS_NO_PRICE, vo)
+    pd.testing.assert_frame_equal(got, daily.reset_index(drop=True))
 
 
 def test_cut_floors_to_the_coarsest_intraday_bar_and_not_before_the_window():
@@ -61,14 +86,11 @@ def test_cut_floors_to_the_coarsest_intraday_bar_and_not_before_the_window():
     assert recompute_since(START - HOUR, START, STANDARD) == START
 
 
-def test_rule_sets_that_hide_volume_from_prices_need_a_full_build():
-    assert incremental_blocker(get_rules("default"), STANDARD, START, END) is None
-    assert incremental_blocker(get_rules("lean-future"), STANDARD, START, END) is None
-    for rules in (ODD_LOTS_NO_PRICE, get_rules("lean-equity")):
-        reason = incremental_blocker(rules, STANDARD, START, END)
-        assert reason and rules.name in reason and "roll-up" in reason
-    assert incremental_blocker(ODD_LOTS_NO_PRICE, "1m,5m", START, END) is None  # no 1d
-    assert "boundaries" in incremental_blocker(get_rules("default"), "1h,1d", START, END)
+def test_session_bars_need_an_intraday_timeframe_on_session_boundaries():
+    assert incremental_blocker(STANDARD, START, END) is None
+    assert incremental_blocker("1m,5m", START, END) is None  # no session bars
+    assert "boundaries" in incremental_blocker("1h,1d", START, END)  # 09:30 is no 1h open
+    assert "no intraday" in incremental_blocker("1d", START, END)
 
 
 def test_prior_bars_of_another_timeframe_are_refused():

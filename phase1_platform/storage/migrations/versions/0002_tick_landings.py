@@ -1,4 +1,4 @@
-"""Tick landings: the work list of incremental bar recompute.
+"""Tick landings and volume-only intervals: what incremental bar recompute needs.
 
 Ticks landed before this revision may not be in the stored bars yet: one landing row
 per symbol covering all its stored ticks marks them, so the first build of each of
@@ -37,6 +37,16 @@ def upgrade() -> None:
         sqlite_autoincrement=True,  # ids are never reused: a build compares the ids it read
     )
     op.create_index("ix_tick_landings_symbol_lo", "tick_landings", ["symbol", "lo_ts"])
+    op.create_table(
+        "volume_only_bars",
+        sa.Column("symbol", Key, nullable=False),
+        sa.Column("timeframe", Key, nullable=False),
+        sa.Column("ts", sa.BigInteger, nullable=False),
+        sa.Column("qty", sa.BigInteger, nullable=False),
+        sa.Column("notional", sa.BigInteger, nullable=False),
+        sa.Column("trade_count", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("symbol", "timeframe", "ts", name="pk_volume_only_bars"),
+    )
     op.execute(sa.text(
         "INSERT INTO tick_landings (symbol, lo_ts, hi_ts, ticks, landed_ns) "
         "SELECT symbol, MIN(ts), MAX(ts), COUNT(*), :now FROM ticks GROUP BY symbol"
@@ -44,5 +54,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("volume_only_bars")
     op.drop_index("ix_tick_landings_symbol_lo", table_name="tick_landings")
     op.drop_table("tick_landings")
