@@ -28,6 +28,7 @@ record what they did as metadata. Each asset runs for every partition of its run
 import functools
 import hashlib
 import json
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,8 +341,8 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     Rolling the coarser timeframes up from stored 1m bars is not exact for rule sets where
     a tick may count in volume but set no price (lean-equity): a minute holding only such
     ticks has no 1m bar, yet its volume belongs to the 5m/15m/1h/1d bars. The engine
-    decides when a roll-up is exact, and an incremental build of such a rule set falls
-    back to a full one (``core.incremental``).
+    decides when a roll-up is exact; an incremental build keeps such minutes' volume as
+    stored volume-only rows to roll the 1d bar up exactly (``core.incremental``).
     """
     _, bar_repo, _ = store_repos(store)
     parts = partitions_of(context)
@@ -354,13 +355,15 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
             ticks=partition_ticks(store, part, rule_set, config.incremental))
         context.log.info(f"{part.key}: {read.describe()}; {len(read.ticks)} ticks read, "
                          f"{len(written)} bars written")
+        lag = {} if read.landings.landed_ns is None else {
+            "oldest_landing_age_s": round((time.time_ns() - read.landings.landed_ns) / 1e9, 3)}
         stored = bar_repo.read(part.symbol, None, part.start_ns, part.end_ns)
         tf_col = stored["timeframe"].astype(str).to_numpy()
         written_tf = written["timeframe"].astype(str).value_counts()
         for tf in BAR_TIMEFRAMES:
             sub = stored[tf_col == tf].reset_index(drop=True)
             per_tf[tf].append({**bar_metadata(sub, part, tf, rule_set),
-                               "recompute": read.describe(),
+                               "recompute": read.describe(), **lag,
                                "bars_written": int(written_tf.get(tf, 0))})
     return tuple(dg.MaterializeResult(asset_key=BAR_ASSETS[tf],
                                       metadata=_result(parts, per_tf[tf]).metadata)

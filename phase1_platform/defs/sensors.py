@@ -69,7 +69,7 @@ def _open_store(store: StoreResource):
     return Store.from_url(store.database_url or None)
 
 
-def read_watermarks(store: StoreResource) -> tuple[list[Watermark], pd.DataFrame]:
+def read_ingestion_state(store: StoreResource) -> tuple[list[Watermark], pd.DataFrame]:
     """(every watermark, every pending tick landing: id, symbol, lo_ts, hi_ts)."""
     from sqlalchemy import select
 
@@ -230,7 +230,7 @@ def plan_live_runs(marks: list[Watermark], cursor: dict[str, int], registered: s
     "symbols are registered as partitions.",
 )
 def live_ticks_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
-    marks, spans = read_watermarks(store)
+    marks, spans = read_ingestion_state(store)
     cursor = _load_cursor(context.cursor)
     registered = set(context.instance.get_dynamic_partitions(SYMBOLS_PARTITION))
     busy = in_flight_partitions(context.instance)

@@ -438,14 +438,13 @@ def _consume(conn: Connection, landings: Landings) -> None:
     if not landings.ids:
         return
     c = landings_t.c
-    rows = conn.execute(select(*landings_t.columns).where(
-        c.id.in_(bindparam("ids", expanding=True))), {"ids": list(landings.ids)}).all()
-    if len(rows) != len(landings.ids):
-        raise ConcurrentBuildError(
-            f"another build of {landings.symbol} consumed its tick landings meanwhile")
-    deleted = conn.execute(landings_t.delete().where(c.id.in_(bindparam("ids", expanding=True))),
-                           {"ids": list(landings.ids)}).rowcount
-    if deleted != len(landings.ids):  # PostgreSQL: a concurrent build deleted them first
+    ids = {"ids": list(landings.ids)}
+    chosen = c.id.in_(bindparam("ids", expanding=True))
+    rows = conn.execute(select(*landings_t.columns).where(chosen), ids).all()
+    # fewer rows: consumed before this transaction; fewer deleted: by a concurrent one
+    # (PostgreSQL, which re-checks the rows after the other commits)
+    if len(rows) != len(ids["ids"]) or \
+            conn.execute(landings_t.delete().where(chosen), ids).rowcount != len(rows):
         raise ConcurrentBuildError(
             f"another build of {landings.symbol} consumed its tick landings meanwhile")
     rest = []
