@@ -67,6 +67,7 @@ def measure(tick_file: Path, start_utc: str = "18:00", minutes: int = 10,
 
     from phase1_platform.connectors.mock import MockConnector
     from phase1_platform.core import BarEngine, TickNormalizer
+    from phase1_platform.defs.sensors import IN_FLIGHT
     from phase1_platform.ingestion.service import IngestionService
     from phase1_platform.readers import read_ticks
     from phase1_platform.storage import BarRepository, LandingRepository, Store
@@ -132,8 +133,13 @@ def measure(tick_file: Path, start_utc: str = "18:00", minutes: int = 10,
                 await svc.stop()
                 return {m: seen[m] - landed[m] for m in landed}, first_build_s
 
-            with daemon(env, work) as proc:
+            with daemon(env, work) as proc, dg.DagsterInstance.from_config(str(home)) as inst:
                 latency, first_build_s = asyncio.run(scenario(proc))
+                # let the last runs finish their checks and export before the daemon stops
+                deadline = time.perf_counter() + 300
+                while inst.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)) and \
+                        time.perf_counter() < deadline:
+                    time.sleep(0.5)
             store.dispose()
         with dg.DagsterInstance.from_config(str(home)) as instance:
             runs = live_runs(instance)
