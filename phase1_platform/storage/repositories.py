@@ -98,23 +98,25 @@ class TickRepository(_Repository):
             "source": ticks["source"].astype("str"),
             "source_row": ticks["source_row"].to_numpy("int64"),
         }
+        spans = _symbol_spans(columns)
+
         def land(conn: Connection) -> int:
-            n = self._land(conn, columns)
+            n = self._land(conn, columns, spans)
             if n:
-                _log_landing(conn, columns)
+                _log_landing(conn, spans)
             return n
 
         return self._run(land)
 
     @staticmethod
-    def _land(conn: Connection, columns: dict[str, object]) -> int:
+    def _land(conn: Connection, columns: dict[str, object], spans: pd.DataFrame) -> int:
         if bulk.uses_copy(conn):
             # fast path: COPY straight into the table (first landing, the common case);
             # on an identity conflict, roll back to the savepoint and land through a
             # staging table with ON CONFLICT DO NOTHING.
             import psycopg.errors
 
-            if _may_overlap(conn, columns):
+            if _may_overlap(conn, spans):
                 return bulk.insert_rows(conn, "ticks", columns, "ON CONFLICT DO NOTHING")
             savepoint = conn.begin_nested()
             try:
@@ -178,10 +180,15 @@ class TickRepository(_Repository):
         return int(self._run(lambda conn: conn.execute(query).scalar_one(), write=False))
 
 
-def _may_overlap(conn: Connection, columns: dict[str, object]) -> bool:
-    """Whether ticks are already stored for a symbol of the batch within its time span."""
-    span = pd.DataFrame({"symbol": columns["symbol"], "ts": columns["ts"]}).groupby(
-        "symbol", sort=False)["ts"].agg(["min", "max"])
+def _symbol_spans(columns: dict[str, object]) -> pd.DataFrame:
+    """Per symbol of a tick batch (index, sorted): min and max ts, and the row count."""
+    return pd.DataFrame({"symbol": columns["symbol"], "ts": columns["ts"]}).groupby(
+        "symbol", sort=True)["ts"].agg(["min", "max", "size"])
+
+
+def _may_overlap(conn: Connection, span: pd.DataFrame) -> bool:
+    """Whether ticks are already stored for a symbol of the batch (``_symbol_spans``)
+    within its time span."""
     probe = select(literal_column("1")).select_from(ticks_t).where(
         ticks_t.c.symbol == bindparam("s"), ticks_t.c.ts >= bindparam("a"),
         ticks_t.c.ts <= bindparam("b")).limit(1)
@@ -194,11 +201,10 @@ def _may_overlap(conn: Connection, columns: dict[str, object]) -> bool:
     return False
 
 
-def _log_landing(conn: Connection, columns: dict[str, object]) -> None:
-    """One ``tick_landings`` row per symbol of a landed batch: its time span (the whole
-    batch's: re-sent ticks in it only widen the span, which recomputes more, never less)."""
-    span = pd.DataFrame({"symbol": columns["symbol"], "ts": columns["ts"]}).groupby(
-        "symbol", sort=True)["ts"].agg(["min", "max", "size"])
+def _log_landing(conn: Connection, span: pd.DataFrame) -> None:
+    """One ``tick_landings`` row per symbol of a landed batch (``_symbol_spans``): its time
+    span (the whole batch's: re-sent ticks in it only widen the span, which recomputes
+    more, never less)."""
     now = time.time_ns()
     conn.execute(landings_t.insert(), [
         {"symbol": str(sym), "lo_ts": int(lo), "hi_ts": int(hi), "ticks": int(n),
