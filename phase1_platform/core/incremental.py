@@ -28,7 +28,7 @@ import pandas as pd
 from .calendar import DEFAULT_CALENDAR, sessions_between
 from .engine import BarEngine, aggregate_arrays, bar_frame, can_roll_up, rollup_arrays, sort_bars
 from .rules import EligibilityRules
-from .schema import BAR_COLUMNS, empty_bars, notional_units, qty_units, ts_ns
+from .schema import BAR_COLUMNS, empty_bars, empty_frame, notional_units, qty_units, ts_ns
 from .timeframes import TIMEFRAMES, Timeframe, parse_timeframes
 
 VOLUME_ONLY_COLUMNS = {"symbol": "str", "timeframe": "str", "ts": "int64", "qty": "int64",
@@ -36,7 +36,7 @@ VOLUME_ONLY_COLUMNS = {"symbol": "str", "timeframe": "str", "ts": "int64", "qty"
 
 
 def empty_volume_only() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in VOLUME_ONLY_COLUMNS.items()})
+    return empty_frame(VOLUME_ONLY_COLUMNS)
 
 
 def intraday(timeframes) -> list[Timeframe]:
