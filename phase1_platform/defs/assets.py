@@ -357,7 +357,9 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
                          f"{len(written)} bars written")
         lag = {} if read.landings.landed_ns is None else {
             "oldest_landing_age_s": round((time.time_ns() - read.landings.landed_ns) / 1e9, 3)}
-        stored = bar_repo.read(part.symbol, None, part.start_ns, part.end_ns)
+        # a full build wrote the whole partition; otherwise read what is stored now
+        stored = written if read.mode == "full" else bar_repo.read(
+            part.symbol, None, part.start_ns, part.end_ns)
         tf_col = stored["timeframe"].astype(str).to_numpy()
         written_tf = written["timeframe"].astype(str).value_counts()
         for tf in BAR_TIMEFRAMES:
