@@ -31,16 +31,9 @@ import numpy as np
 import pandas as pd
 
 from .bench_backfill import daemon, patched_environ, storage_env
-from .bench_live_latency import FIXTURE_SPY, SHARED_SPY
+from .bench_live_latency import FIXTURE_SPY, SHARED_SPY, tick_ns
 
 MINUTE = 60_000_000_000
-
-
-def _tick_ns(raw: pd.DataFrame) -> np.ndarray:
-    col = raw["timestamp"]
-    if col.dtype == object or pd.api.types.is_string_dtype(col):
-        return pd.to_datetime(col, utc=True, format="ISO8601").astype("int64").to_numpy()
-    return np.asarray(col, dtype="int64")
 
 
 def live_runs(instance) -> list[dict]:
@@ -73,7 +66,7 @@ def measure(tick_file: Path, start_utc: str = "18:00", minutes: int = 10,
     from phase1_platform.storage import BarRepository, LandingRepository, Store
 
     raw = read_ticks(tick_file).drop(columns=["source", "source_row"], errors="ignore")
-    ts = _tick_ns(raw)
+    ts = tick_ns(raw)
     symbol = str(raw["symbol"].iloc[0]).upper()
     date = pd.Timestamp(int(ts.min()), tz="UTC").tz_convert("America/New_York").strftime(
         "%Y-%m-%d")

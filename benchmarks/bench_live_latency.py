@@ -45,6 +45,14 @@ FIXTURE_SPY = ROOT / "fixtures" / "lean" / "equity" / "usa" / "spy" / "tick" / \
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
+def tick_ns(raw: pd.DataFrame) -> np.ndarray:
+    """int64 UTC ns of a raw tick frame's ``timestamp`` column (ISO text or integers)."""
+    col = raw["timestamp"]
+    if col.dtype == object or pd.api.types.is_string_dtype(col):
+        return pd.to_datetime(col, utc=True, format="ISO8601").astype("int64").to_numpy()
+    return np.asarray(col, dtype="int64")
+
+
 def measure(tick_file: Path, start_utc: str = "18:00", minutes: int = 60,
             step_seconds: int = 60, incremental: bool = True) -> dict:
     import dagster as dg
@@ -61,9 +69,7 @@ def measure(tick_file: Path, start_utc: str = "18:00", minutes: int = 60,
     from phase1_platform.storage import BarRepository, Store
 
     raw = read_ticks(tick_file)
-    ts = pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601").astype("int64") \
-        .to_numpy() if raw["timestamp"].dtype == object else raw["timestamp"]
-    ts = np.asarray(ts, dtype="int64")
+    ts = tick_ns(raw)
     day = pd.Timestamp(int(ts.min()), tz="UTC").tz_convert("America/New_York")
     date = day.strftime("%Y-%m-%d")
     symbol = str(raw["symbol"].iloc[0]).upper()
@@ -94,7 +100,8 @@ def measure(tick_file: Path, start_utc: str = "18:00", minutes: int = 60,
             await conn.inject_ticks(history.drop(columns=["source", "source_row"]))
             await svc.flush()
         for a, b in zip(edges[:-1], edges[1:], strict=True):
-            batch = raw[(ts >= a) & (ts < b)]
+            in_batch = (ts >= a) & (ts < b)
+            batch = raw[in_batch]
             if len(batch) == 0:
                 continue
             await conn.inject_ticks(batch.drop(columns=["source", "source_row"]))
@@ -114,8 +121,7 @@ def measure(tick_file: Path, start_utc: str = "18:00", minutes: int = 60,
             out = job.execute_in_process(partition_key=req.partition_key, instance=instance,
                                          tags=req.tags, run_config=run_config)
             (mat,) = out.asset_materializations_for_node("normalized_ticks")
-            newest = int(pd.to_datetime(batch["timestamp"], utc=True, format="ISO8601")
-                         .astype("int64").max())
+            newest = int(ts[in_batch].max())
             minute = newest - newest % 60_000_000_000
             stored = bars.read(symbol, ["1m"], minute, minute + 1)
             done = time.perf_counter()
