@@ -94,9 +94,13 @@ def _full_reason(store: Store, symbol: str, start_ns: int, end_ns: int, rule_set
 
 
 def read_partition_ticks(store: Store, symbol: str, start_ns: int, end_ns: int,
-                         rule_set: str, incremental: bool = False,
+                         rule_set: str | None, incremental: bool = False,
                          timeframes=BAR_TIMEFRAMES) -> PartitionTicks:
-    """The ticks a build of the partition needs (see the module doc)."""
+    """The ticks a build of the partition needs (see the module doc). ``rule_set``, the
+    one the build uses, decides whether an incremental build is possible (a full read
+    needs none)."""
+    if incremental and rule_set is None:
+        raise ValueError("an incremental read needs the rule set of the build")
     landings = LandingRepository(store).pending(symbol, start_ns, end_ns)
     ticks_repo = TickRepository(store)
     reason = "full recompute requested"

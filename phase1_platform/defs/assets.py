@@ -140,10 +140,11 @@ class RecomputeConfig(dg.Config):
     )
 
 
-def partition_ticks(store: StoreResource, part: Part, rule_set: str,
+def partition_ticks(store: StoreResource, part: Part, rule_set: str | None,
                     incremental: bool) -> PartitionTicks:
     """What a build of the partition reads (recompute.py), cached for the run: the bars
-    step of an in-process run builds from what normalized_ticks read."""
+    step of an in-process run builds from what normalized_ticks read. A full read does
+    not depend on the rule set (None will do)."""
     cache_key = ("ticks", part.key, rule_set if incremental else None, incremental)
     cached = store.cached_ticks(cache_key)
     if cached is None:
@@ -155,7 +156,7 @@ def partition_ticks(store: StoreResource, part: Part, rule_set: str,
 
 def normalized_ticks_of(store: StoreResource, part: Part) -> NormalizeResult:
     """All the partition's canonical ticks (a full read, cached for the run)."""
-    return partition_ticks(store, part, "default", incremental=False).normalized
+    return partition_ticks(store, part, None, incremental=False).normalized
 
 
 def rules_name(drop: FileDropResource, sources: SourcesResource, part: Part) -> str:
