@@ -54,14 +54,23 @@ class PartitionTicks:
     """What one build of a partition reads: its normalized ticks (all, or those from
     ``since_ns``), the pending landings seen before reading them, and why."""
 
-    symbol: str
-    start_ns: int
-    end_ns: int
     normalized: NormalizeResult
-    landings: Landings
+    landings: Landings  # also names the partition: symbol, [start_ns, end_ns)
     since_ns: int | None  # None: the whole window (full build)
     mode: str  # "full", "incremental" or "up to date"
     reason: str
+
+    @property
+    def symbol(self) -> str:
+        return self.landings.symbol
+
+    @property
+    def start_ns(self) -> int:
+        return self.landings.start_ns
+
+    @property
+    def end_ns(self) -> int:
+        return self.landings.end_ns
 
     @property
     def ticks(self) -> pd.DataFrame:
@@ -108,8 +117,8 @@ def read_partition_ticks(store: Store, symbol: str, start_ns: int, end_ns: int,
         reason = _full_reason(store, symbol, start_ns, end_ns, rule_set, timeframes)
         if reason is None and landings.first_ns is None:
             nothing = NormalizeResult(empty_ticks(), empty_quarantine(), 0)
-            return PartitionTicks(symbol, start_ns, end_ns, nothing, landings, end_ns,
-                                  "up to date", "no ticks landed since the last build")
+            return PartitionTicks(nothing, landings, end_ns, "up to date",
+                                  "no ticks landed since the last build")
         if reason is None:
             since = recompute_since(landings.first_ns, start_ns, timeframes)
             if since > start_ns:
@@ -117,12 +126,11 @@ def read_partition_ticks(store: Store, symbol: str, start_ns: int, end_ns: int,
                                  symbol, start_ns, end_ns)
                 later = ts_ns(res.ticks["ts"]) >= since
                 res.ticks = res.ticks[later].reset_index(drop=True)
-                return PartitionTicks(symbol, start_ns, end_ns, res, landings, since,
-                                      "incremental",
+                return PartitionTicks(res, landings, since, "incremental",
                                       f"{len(landings)} landing(s) since the last build")
             reason = "the landed ticks reach back to the start of the partition"
     res = _normalize(ticks_repo.read(symbol, start_ns, end_ns), symbol, start_ns, end_ns)
-    return PartitionTicks(symbol, start_ns, end_ns, res, landings, None, "full", reason)
+    return PartitionTicks(res, landings, None, "full", reason)
 
 
 def bars_source(ticks: pd.DataFrame) -> str:
