@@ -13,6 +13,8 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
+from .errors import ConfigError
+
 DEFAULT_CALENDAR = "XNYS"
 
 
@@ -33,8 +35,13 @@ class Sessions:
         return np.where(inside, idx, -1)
 
 
-class CalendarError(ValueError):
+class CalendarError(ConfigError):
     pass
+
+
+# pandas' nanosecond range, in which every timestamp of the platform lies (DESIGN section 3)
+MIN_TS_NS = 0  # 1970-01-01T00:00:00Z
+MAX_TS_NS = int(pd.Timestamp("2262-04-11T00:00:00Z").value)  # exclusive: up to 2262-04-10
 
 
 @lru_cache(maxsize=16)
@@ -79,6 +86,7 @@ def session_bounds(day: str, calendar: str = DEFAULT_CALENDAR) -> tuple[int, int
     return int(s.opens[0]), int(s.closes[0]), int(s.labels[0])
 
 
+@lru_cache(maxsize=4096)
 def trading_day_window(day: str, calendar: str = DEFAULT_CALENDAR) -> tuple[int, int]:
     """[start, end) in UTC ns of a trading date's whole calendar day in exchange time."""
     cal = _calendar(calendar)
@@ -90,3 +98,49 @@ def trading_day_window(day: str, calendar: str = DEFAULT_CALENDAR) -> tuple[int,
 
 def exchange_tz(calendar: str = DEFAULT_CALENDAR) -> str:
     return str(_calendar(calendar).tz)
+
+
+def is_session(day: str, calendar: str = DEFAULT_CALENDAR) -> bool:
+    """Whether ``day`` (``YYYY-MM-DD``) is a session; False outside the calendar's range."""
+    cal = _calendar(calendar)
+    try:
+        ts = pd.Timestamp(day)
+    except (ValueError, OverflowError):
+        return False
+    if ts < cal.first_session or ts > cal.last_session:
+        return False
+    return bool(cal.is_session(ts))
+
+
+def trading_dates(ts: np.ndarray, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
+    """``YYYY-MM-DD`` exchange-time date of each UTC ns timestamp (object array).
+
+    The one home of "the trading date of a timestamp": the calendar date in the exchange's
+    time zone (a partition covers that whole day; its session is part of it). Timestamps
+    must lie in [MIN_TS_NS, MAX_TS_NS) (the normalizer quarantines the rest)."""
+    ts = np.asarray(ts, dtype="int64")
+    if len(ts) == 0:
+        return np.empty(0, dtype=object)
+    codes, uniq = pd.factorize(ts // _STEP_NS)  # zone offsets are multiples of 15 min
+    local = pd.DatetimeIndex(pd.to_datetime(uniq * _STEP_NS, utc=True)).tz_convert(
+        exchange_tz(calendar))
+    return np.asarray(local.strftime("%Y-%m-%d"), dtype=object)[codes]
+
+
+def trading_date_of(ts_ns: int, calendar: str = DEFAULT_CALENDAR) -> str:
+    """The trading date (exchange-time calendar date) of one UTC ns timestamp."""
+    return str(trading_dates(np.array([ts_ns], dtype="int64"), calendar)[0])
+
+
+def session_labels(ts_ns: np.ndarray, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
+    """Daily-bar label (midnight of the exchange-time date, as UTC ns) of each timestamp:
+    how a vendor's daily bar stamped at any time of its session is labelled here."""
+    dates = trading_dates(ts_ns, calendar)
+    if len(dates) == 0:
+        return np.empty(0, dtype="int64")
+    codes, uniq = pd.factorize(dates)
+    labels = pd.DatetimeIndex(pd.to_datetime(uniq)).tz_localize(exchange_tz(calendar))
+    return labels.tz_convert("UTC").as_unit("ns").asi8[codes]
+
+
+_STEP_NS = 15 * 60 * 10**9
