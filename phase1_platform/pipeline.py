@@ -114,7 +114,7 @@ def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR,
     for the partition), so each partition is marked for a full rebuild from the store's
     ticks by the next incremental (live) build.
     """
-    from .core.calendar import trading_day_window
+    from .core.partition import Partition
     from .storage import BarRepository, LandingRepository, QuarantineRepository, TickRepository
 
     ticks = result.normalized.ticks
@@ -125,8 +125,8 @@ def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR,
     parts = bar_partitions(result, calendar)
     written = 0
     for (day, symbol), bars in parts.items():
-        start, end = trading_day_window(day, calendar)
-        written += repo.write_partition(bars, symbol, start, end, result.rules_name, source)
-        LandingRepository(store).mark(symbol, start, end)
+        part = Partition(day, symbol, calendar)
+        written += repo.write_partition(bars, part, result.rules_name, source)
+        LandingRepository(store).mark(part)
     return PersistResult(new, len(ticks) - new, quarantined, written, list(parts),
                          store.masked_url)

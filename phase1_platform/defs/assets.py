@@ -17,7 +17,7 @@ record what they did as metadata. Each asset runs for every partition of its run
 
   With config ``incremental: true`` (the ``live_bars`` job), ``normalized_ticks`` and
   ``bars`` read only the ticks landed since the partition's last build and rewrite only
-  the bars they touch (``recompute.py``); the stored bars equal a full recompute.
+  the bars they touch (``app.build``); the stored bars equal a full recompute.
 - ``reference_bars``: the vendor's own bars for the partition (LEAN files in the drop),
   kept as a canonical CSV for the parity checks.
 - ``canonical_export``: the canonical CSV of every timeframe of the partition, at
@@ -30,21 +30,21 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ..core.calendar import trading_day_window
+from ..app.build import BuildInput, Full, build_bars, prepare_build_for, take_prepared
 from ..core.export import CanonicalExporter, read_canonical_csv
 from ..core.normalizer import NormalizeResult, TickNormalizer
+from ..core.partition import Partition
 from ..core.rules import get_rules
 from ..core.schema import QTY_SCALE, ts_ns
+from ..core.timeframes import DEFAULT_TIMEFRAMES as BAR_TIMEFRAMES
 from ..core.timeframes import TIMEFRAMES
 from ..readers import read_lean_bars, read_ticks
-from ..recompute import BAR_TIMEFRAMES, PartitionTicks, read_partition_ticks, recompute_partition
 from .metadata import (
     bars_chart_md,
     bars_preview_md,
@@ -52,7 +52,7 @@ from .metadata import (
     ticks_preview_md,
     time_range,
 )
-from .partitions import backfill_policy, partition_key, partitions_def, split_key
+from .partitions import backfill_policy, partitions_def, split_key
 from .resources import (
     AlpacaResource,
     FileDropResource,
@@ -69,16 +69,7 @@ OWNERS = ["team:market-data"]
 COMMON = {"partitions_def": partitions_def, "backfill_policy": backfill_policy, "owners": OWNERS}
 
 
-@dataclass(frozen=True)
-class Part:
-    date: str
-    symbol: str
-    start_ns: int
-    end_ns: int
-
-    @property
-    def key(self) -> str:
-        return partition_key(self.date, self.symbol)
+Part = Partition
 
 
 def user_errors(fn):
@@ -99,13 +90,7 @@ def partitions_of(context) -> list[Part]:
     """The partitions of this run (one normally, several in a backfill run)."""
     if not context.has_partition_key and not context.has_partition_key_range:
         raise dg.Failure("run without a partition: choose one, e.g. --partition 2013-10-07|SPY")
-    keys = context.partition_keys
-    parts = []
-    for k in keys:
-        date, symbol = split_key(k)
-        start, end = trading_day_window(date)
-        parts.append(Part(date, symbol, start, end))
-    return parts
+    return [Partition(*split_key(k)) for k in context.partition_keys]
 
 
 def _result(parts: list[Part], per_part: list[dict]) -> dg.MaterializeResult:
@@ -140,23 +125,12 @@ class RecomputeConfig(dg.Config):
     )
 
 
-def partition_ticks(store: StoreResource, part: Part, rule_set: str | None,
-                    incremental: bool) -> PartitionTicks:
-    """What a build of the partition reads (recompute.py), cached for the run: the bars
-    step of an in-process run builds from what normalized_ticks read. A full read does
-    not depend on the rule set (None will do)."""
-    cache_key = ("ticks", part.key, rule_set if incremental else None, incremental)
-    cached = store.cached_ticks(cache_key)
-    if cached is None:
-        cached = read_partition_ticks(store.get(), part.symbol, part.start_ns, part.end_ns,
-                                      rule_set, incremental, BAR_TIMEFRAMES)
-        store.cache_ticks(cache_key, cached)
-    return cached
-
-
 def normalized_ticks_of(store: StoreResource, part: Part) -> NormalizeResult:
-    """All the partition's canonical ticks (a full read, cached for the run)."""
-    return partition_ticks(store, part, None, incremental=False).normalized
+    """All the partition's canonical ticks (a full read)."""
+    from ..app.build import normalize_partition
+    from ..storage.repositories import TickRepository
+
+    return normalize_partition(TickRepository(store.get()).read(part), part)
 
 
 def rules_name(drop: FileDropResource, sources: SourcesResource, part: Part) -> str:
@@ -240,8 +214,7 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
             quarantine_repo.add(res.quarantine, part.key)
             for reason, n in res.rejected_by_reason.items():
                 reasons[reason] = reasons.get(reason, 0) + n
-        store.forget_ticks()
-        if accepted == 0 and len(ticks_repo.read(part.symbol, part.start_ns, part.end_ns)) == 0:
+        if accepted == 0 and len(ticks_repo.read(part)) == 0:
             found = f"{len(files)} file(s) without a valid tick of that date" if files else \
                 "no file"
             raise dg.Failure(
@@ -283,16 +256,18 @@ def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
     parts = partitions_of(context)
     out = []
     for part in parts:
-        read = partition_ticks(store, part, rules_name(drop, sources, part), config.incremental)
+        read: BuildInput = prepare_build_for(context.run_id, store.get(), part,
+                                             rules_name(drop, sources, part),
+                                             config.incremental, BAR_TIMEFRAMES)
         res = read.normalized
+        full = isinstance(read.plan, Full)
         quarantine_repo.add(res.quarantine, part.key)  # duplicates across sources
         ticks = res.ticks
         per_source = ticks["source"].astype(str).value_counts().sort_index()
         meta = {
             "partition": part.key,
-            "recompute": read.describe(),
-            "ticks": int(len(ticks)) if read.since_ns is None else
-            ticks_repo.count_canonical(part.symbol, part.start_ns, part.end_ns),
+            "recompute": read.plan.describe(),
+            "ticks": int(len(ticks)) if full else ticks_repo.count_canonical(part),
             "ticks_read": int(len(ticks)),
             "landings_pending": len(read.landings),
             "time_range": time_range(ts_ns(ticks["ts"])),
@@ -300,7 +275,7 @@ def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
             "sources": dg.MetadataValue.json({str(k): int(v) for k, v in per_source.items()}),
             "preview": ticks_preview_md(ticks),
         }
-        if read.since_ns is None:  # the whole tick set was read
+        if full:  # the whole tick set was read
             meta["fingerprint"] = ticks_fingerprint(ticks)
         out.append(meta)
     return _result(parts, out)
@@ -350,23 +325,23 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     per_tf: dict[str, list[dict]] = {tf: [] for tf in BAR_TIMEFRAMES}
     for part in parts:
         rule_set = rules_name(drop, sources, part)
-        read, written = recompute_partition(
-            store.get(), part.symbol, part.start_ns, part.end_ns, rule_set,
-            config.incremental, BAR_TIMEFRAMES,
-            ticks=partition_ticks(store, part, rule_set, config.incremental))
-        context.log.info(f"{part.key}: {read.describe()}; {len(read.ticks)} ticks read, "
+        prepared = take_prepared(context.run_id, store.get(), part, rule_set,
+                                 config.incremental, BAR_TIMEFRAMES)
+        built = build_bars(store.get(), part, rule_set, config.incremental, BAR_TIMEFRAMES,
+                           prepared=prepared)
+        read, written = built.input, built.bars
+        context.log.info(f"{part.key}: {read.plan.describe()}; {len(read.ticks)} ticks read, "
                          f"{len(written)} bars written")
         lag = {} if read.landings.landed_ns is None else {
             "oldest_landing_age_s": round((time.time_ns() - read.landings.landed_ns) / 1e9, 3)}
         # a full build wrote the whole partition; otherwise read what is stored now
-        stored = written if read.mode == "full" else bar_repo.read(
-            part.symbol, None, part.start_ns, part.end_ns)
+        stored = written if isinstance(read.plan, Full) else bar_repo.read_partition(part)
         tf_col = stored["timeframe"].astype(str).to_numpy()
         written_tf = written["timeframe"].astype(str).value_counts()
         for tf in BAR_TIMEFRAMES:
             sub = stored[tf_col == tf].reset_index(drop=True)
             per_tf[tf].append({**bar_metadata(sub, part, tf, rule_set),
-                               "recompute": read.describe(), **lag,
+                               "recompute": read.plan.describe(), **lag,
                                "bars_written": int(written_tf.get(tf, 0))})
     return tuple(dg.MaterializeResult(asset_key=BAR_ASSETS[tf],
                                       metadata=_result(parts, per_tf[tf]).metadata)
@@ -465,7 +440,7 @@ def canonical_export(context: dg.AssetExecutionContext, store: StoreResource,
     parts = partitions_of(context)
     out = []
     for part in parts:
-        bars = bar_repo.read(part.symbol, None, part.start_ns, part.end_ns)
+        bars = bar_repo.read_partition(part)
         path = settings.export_file(part.date, part.symbol)
         digest = CanonicalExporter(bars).write(path)
         rule_set = rules_name(drop, sources, part)

@@ -43,7 +43,6 @@ class StoreResource(dg.ConfigurableResource):
         description="SQLAlchemy URL; empty: $DATABASE_URL, else sqlite:///phase1.sqlite",
     )
     _store: object = PrivateAttr(default=None)
-    _ticks: dict = PrivateAttr(default_factory=dict)
 
     def get(self):
         """The ``storage.Store`` (one per run)."""
@@ -57,18 +56,6 @@ class StoreResource(dg.ConfigurableResource):
         if self._store is not None:
             self._store.dispose()
             self._store = None
-        self._ticks.clear()
-
-    # the partition's normalized ticks, kept for the rest of the run (in-process executor)
-    def cached_ticks(self, key: tuple):
-        return self._ticks.get(key)
-
-    def cache_ticks(self, key: tuple, value) -> None:
-        self._ticks.clear()  # one partition at a time: bounded memory
-        self._ticks[key] = value
-
-    def forget_ticks(self) -> None:
-        self._ticks.clear()
 
 
 def _ymd(date: str) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from ..core.engine import sort_bars
 from ..core.incremental import VOLUME_ONLY_COLUMNS, empty_volume_only
 from ..core.normalizer import canonical_sort
+from ..core.partition import Partition
 from ..core.schema import (
     BAR_COLUMNS,
     QUARANTINE_COLUMNS,
@@ -128,9 +129,9 @@ class TickRepository(_Repository):
                 return n
         return bulk.insert_rows(conn, "ticks", columns, "ON CONFLICT DO NOTHING")
 
-    def read(self, symbol: str, start_ns: int, end_ns: int) -> pd.DataFrame:
-        """Landed ticks of ``symbol`` with ts in [start_ns, end_ns), canonical order."""
-        start_ns, end_ns = _window(start_ns, end_ns)
+    def read(self, part: Partition) -> pd.DataFrame:
+        """Landed ticks of the partition (its symbol, ts in its window), canonical order."""
+        symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
         # one query per partial index (rows with and without a trade id)
         within = (ticks_t.c.symbol == symbol, ticks_t.c.ts >= start_ns, ticks_t.c.ts < end_ns)
         query = union_all(
@@ -140,13 +141,13 @@ class TickRepository(_Repository):
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         return ticks_frame(rows)
 
-    def read_since(self, symbol: str, start_ns: int, since_ns: int,
-                   end_ns: int) -> pd.DataFrame:
-        """Landed ticks with ts in [since_ns, end_ns), plus the earlier ones in
-        [start_ns, since_ns) that share a trade id with them: normalizing that frame
-        drops exactly the duplicates a normalization of all of [start_ns, end_ns) drops
+    def read_since(self, part: Partition, since_ns: int) -> pd.DataFrame:
+        """Landed ticks of the partition with ts in [since_ns, end), plus the earlier ones
+        in [start, since_ns) that share a trade id with them: normalizing that frame
+        drops exactly the duplicates a normalization of the whole partition drops
         among the ticks from ``since_ns`` (the earlier copy of a trade id is kept)."""
-        start_ns, since_ns = _window(start_ns, since_ns)
+        symbol, end_ns = part.symbol, part.end_ns
+        start_ns, since_ns = _window(part.start_ns, since_ns)
         since_ns, end_ns = _window(since_ns, end_ns)
         c = ticks_t.c
         within = (c.symbol == symbol, c.ts >= since_ns, c.ts < end_ns)
@@ -161,10 +162,10 @@ class TickRepository(_Repository):
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         return ticks_frame(rows)
 
-    def count_canonical(self, symbol: str, start_ns: int, end_ns: int) -> int:
+    def count_canonical(self, part: Partition) -> int:
         """How many ticks the normalized partition holds: the landed rows, a trade id
         counted once (what ``TickNormalizer`` keeps), without reading them."""
-        start_ns, end_ns = _window(start_ns, end_ns)
+        symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
         c = ticks_t.c
         within = (c.symbol == symbol, c.ts >= start_ns, c.ts < end_ns)
         plain = select(func.count()).where(*within, c.trade_id == literal_column("''"))
@@ -248,11 +249,11 @@ class BarRepository(_Repository):
             "source": np.full(n, str(source), dtype=object),
         }
 
-    def write_partition(self, bars: pd.DataFrame, symbol: str, start_ns: int, end_ns: int,
+    def write_partition(self, bars: pd.DataFrame, part: Partition,
                         rule_set: str, source: str, since_ns: int | None = None,
                         landings: Landings | None = None,
                         volume_only: pd.DataFrame | None = None) -> int:
-        """Atomically replace the stored bars of ``symbol`` with ts in [start, end).
+        """Atomically replace the stored bars of the partition (its symbol, its window).
 
         One transaction deletes the partition's old bars and inserts ``bars``: readers see
         the old version or the new one, never a mix, and a failure anywhere leaves the old
@@ -265,7 +266,7 @@ class BarRepository(_Repository):
         same ticks) replaces the stored volume-only rows of the same span (none given:
         there are none). Returns the number of bars written.
         """
-        start_ns, end_ns = _window(start_ns, end_ns)
+        symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
         columns = self._columns(bars, rule_set, source)
         if len(bars):
             ts = columns["ts"]
@@ -312,10 +313,12 @@ class BarRepository(_Repository):
         self._run(write)
         return len(bars)
 
-    def read_volume_only(self, symbol: str, timeframe: str, start_ns: int,
-                         end_ns: int) -> pd.DataFrame:
-        """Stored volume-only rows of ``symbol`` and ``timeframe`` with ts in [start, end)."""
-        start_ns, end_ns = _window(start_ns, end_ns)
+    def read_volume_only(self, part: Partition, timeframe: str,
+                         until_ns: int | None = None) -> pd.DataFrame:
+        """Stored volume-only rows of the partition and ``timeframe`` with ts in
+        [start, until_ns) (None: the whole window)."""
+        symbol = part.symbol
+        start_ns, end_ns = _window(part.start_ns, part.end_ns if until_ns is None else until_ns)
         c = volume_only_t.c
         query = select(*volume_only_t.columns).where(
             c.symbol == symbol, c.timeframe == timeframe, c.ts >= start_ns,
@@ -326,9 +329,9 @@ class BarRepository(_Repository):
         return pd.DataFrame.from_records(rows, columns=list(VOLUME_ONLY_COLUMNS)).astype(
             VOLUME_ONLY_COLUMNS)
 
-    def rule_sets(self, symbol: str, start_ns: int, end_ns: int) -> set[str]:
-        """The rule sets the stored bars of ``symbol`` in [start, end) were built with."""
-        start_ns, end_ns = _window(start_ns, end_ns)
+    def rule_sets(self, part: Partition) -> set[str]:
+        """The rule sets the stored bars of the partition were built with."""
+        symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
         query = select(bars_t.c.rule_set).distinct().where(
             bars_t.c.symbol == symbol, bars_t.c.ts >= start_ns, bars_t.c.ts < end_ns)
         return {str(r[0]) for r in self._run(lambda conn: conn.execute(query).all(),
@@ -345,6 +348,13 @@ class BarRepository(_Repository):
         clause = f"ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET {updates}"
         self._run(lambda conn: bulk.insert_rows(conn, "bars", columns, clause))
         return len(bars)
+
+    def read_partition(self, part: Partition, timeframes: Iterable[str] | None = None,
+                       until_ns: int | None = None) -> pd.DataFrame:
+        """Bars of the partition (and timeframes; None = all) opening before ``until_ns``
+        (None: the whole window)."""
+        return self.read(part.symbol, timeframes, part.start_ns,
+                         part.end_ns if until_ns is None else until_ns)
 
     def read(self, symbols: str | Iterable[str], timeframes: Iterable[str] | None,
              start_ns: int, end_ns: int) -> pd.DataFrame:
@@ -425,14 +435,24 @@ class ConcurrentBuildError(StoreError):
 
 @dataclass(frozen=True)
 class Landings:
-    """The tick landings of a symbol pending in a window, as one build saw them."""
+    """The tick landings pending in a partition, as one build saw them."""
 
-    symbol: str
-    start_ns: int
-    end_ns: int
+    partition: Partition
     ids: tuple[int, ...]
     first_ns: int | None  # earliest landed tick time within the window (None: none)
     landed_ns: int | None  # wall clock of the earliest landing (None: none)
+
+    @property
+    def symbol(self) -> str:
+        return self.partition.symbol
+
+    @property
+    def start_ns(self) -> int:
+        return self.partition.start_ns
+
+    @property
+    def end_ns(self) -> int:
+        return self.partition.end_ns
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -469,25 +489,25 @@ def _consume(conn: Connection, landings: Landings) -> None:
 class LandingRepository(_Repository):
     """Tick landings not yet in the stored bars (``tables.tick_landings``)."""
 
-    def pending(self, symbol: str, start_ns: int, end_ns: int) -> Landings:
-        """The landings of ``symbol`` reaching into [start_ns, end_ns)."""
-        start_ns, end_ns = _window(start_ns, end_ns)
+    def pending(self, part: Partition) -> Landings:
+        """The landings of the partition's symbol reaching into its window."""
+        symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
         c = landings_t.c
         query = select(c.id, c.lo_ts, c.landed_ns).where(
             c.symbol == symbol, c.lo_ts < end_ns, c.hi_ts >= start_ns).order_by(c.id)
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         return Landings(
-            symbol, start_ns, end_ns, tuple(int(r.id) for r in rows),
+            part, tuple(int(r.id) for r in rows),
             max(start_ns, min(int(r.lo_ts) for r in rows)) if rows else None,
             min(int(r.landed_ns) for r in rows) if rows else None,
         )
 
-    def mark(self, symbol: str, start_ns: int, end_ns: int) -> None:
-        """Mark [start_ns, end_ns) of ``symbol`` for a full rebuild (its stored bars were
-        written from something other than the store's ticks)."""
-        start_ns, end_ns = _window(start_ns, end_ns)
+    def mark(self, part: Partition) -> None:
+        """Mark the partition for a full rebuild (its stored bars were written from
+        something other than the store's ticks)."""
+        start_ns, end_ns = part.start_ns, part.end_ns
         self._run(lambda conn: conn.execute(landings_t.insert(), [
-            {"symbol": symbol, "lo_ts": start_ns, "hi_ts": end_ns - 1, "ticks": 0,
+            {"symbol": part.symbol, "lo_ts": start_ns, "hi_ts": end_ns - 1, "ticks": 0,
              "landed_ns": time.time_ns()}]))
 
     def spans(self) -> pd.DataFrame:

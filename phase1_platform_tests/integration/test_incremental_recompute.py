@@ -1,7 +1,7 @@
 """Incremental recompute against the store, on SQLite and PostgreSQL.
 
 Ticks land in micro-batches (late ones, re-sent trade ids and batches spanning two days
-included); after each, ``recompute_partition(incremental=True)`` rewrites only what the
+included); after each, ``build_bars(incremental=True)`` rewrites only what the
 new ticks touch, reading only the ticks from the cut, and the stored bars always equal a
 full recompute of everything landed.
 """
@@ -11,6 +11,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from phase1_platform.app.build import (
+    Full,
+    Incremental,
+    UpToDate,
+    build_bars,
+    prepare_build,
+    write_bars,
+)
 from phase1_platform.core import (
     BarEngine,
     CanonicalExporter,
@@ -18,13 +26,9 @@ from phase1_platform.core import (
     get_rules,
     trading_day_window,
 )
+from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import ts_ns
 from phase1_platform.readers import read_ticks
-from phase1_platform.recompute import (
-    read_partition_ticks,
-    recompute_partition,
-    write_partition_bars,
-)
 from phase1_platform.storage import (
     BarRepository,
     ConcurrentBuildError,
@@ -39,6 +43,7 @@ from .test_store import BACKENDS, make_url
 
 DAY, NEXT = "2013-10-07", "2013-10-08"
 START, END = trading_day_window(DAY)
+PART = Partition(DAY, "AAPL")
 HOUR = 3600 * 10**9
 
 
@@ -62,7 +67,7 @@ def land(store: Store, raw: pd.DataFrame, source: str = "feed") -> int:
 def full_export(store: Store, day: str = DAY, rule_set: str = "default") -> bytes:
     """The canonical bytes of a full recompute of everything landed for the partition."""
     start, end = trading_day_window(day)
-    landed = TickRepository(store).read("AAPL", start, end)
+    landed = TickRepository(store).read(Partition(day, "AAPL"))
     ticks = TickNormalizer(symbols=["AAPL"], window=(start, end)).normalize(
         landed.rename(columns={"ts": "timestamp"})).ticks
     bars = BarEngine(rules=get_rules(rule_set)).build(ticks, "1m,5m,15m,1h,1d")
@@ -75,11 +80,14 @@ def stored_export(store: Store, day: str = DAY) -> bytes:
 
 
 def recompute(store: Store, day: str = DAY, rule_set: str = "default"):
-    start, end = trading_day_window(day)
-    part, _ = recompute_partition(store, "AAPL", start, end, rule_set, incremental=True)
+    part = build_bars(store, Partition(day, "AAPL"), rule_set, incremental=True).input
     assert stored_export(store, day) == full_export(store, day, rule_set)
-    assert len(LandingRepository(store).pending("AAPL", start, end)) == 0
+    assert len(LandingRepository(store).pending(Partition(day, "AAPL"))) == 0
     return part
+
+
+def mode(inp) -> str:
+    return {Full: "full", Incremental: "incremental", UpToDate: "up to date"}[type(inp.plan)]
 
 
 def at(raw: pd.DataFrame, when: str, **values) -> pd.DataFrame:
@@ -93,22 +101,22 @@ def test_micro_batches_rebuild_only_what_they_touch_and_equal_a_full_recompute(s
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         land(store, raw.iloc[a:b])
         part = recompute(store)
-        modes.append(part.mode)
+        modes.append(mode(part))
         if a == 0:
-            assert part.reason == "no bars stored for the partition yet"
-        if part.mode == "incremental":
+            assert part.plan.reason == "no bars stored for the partition yet"
+        if mode(part) == "incremental":
             first = ts_ns(TickNormalizer().normalize(raw.iloc[a:b], source="x").ticks["ts"])
-            assert part.since_ns == int(first.min()) // HOUR * HOUR  # the first new tick's hour
-            assert (ts_ns(part.ticks["ts"]) >= part.since_ns).all()  # read only from the cut
-            assert len(part.ticks) < len(TickRepository(store).read("AAPL", START, END))
+            assert part.plan.since_ns == int(first.min()) // HOUR * HOUR  # first new tick's hour
+            assert (ts_ns(part.ticks["ts"]) >= part.plan.since_ns).all()  # read only from the cut
+            assert len(part.ticks) < len(TickRepository(store).read(PART))
     assert modes == ["full"] + ["incremental"] * (len(cuts) - 2)
-    assert recompute(store).mode == "up to date"  # nothing landed since: nothing read
+    assert mode(recompute(store)) == "up to date"  # nothing landed since: nothing read
 
     # a late tick far behind the last one: rebuilt from its hour, 1d bar included
     late = at(raw, "2013-10-07T14:31:10.5Z", trade_id="9000001", size="777", price="480.01")
     land(store, late)
     part = recompute(store)
-    assert part.mode == "incremental" and part.since_ns == START + 10 * HOUR  # 14:00 UTC
+    assert mode(part) == "incremental" and part.plan.since_ns == START + 10 * HOUR  # 14:00 UTC
     daily = BarRepository(store).read("AAPL", ["1d"], START, END)
     assert daily["low"].iloc[0] == 480.01
 
@@ -123,7 +131,7 @@ def test_trade_ids_seen_before_the_cut_are_deduplicated_like_a_full_read(store):
     resent = at(raw, "2013-10-07T19:30:00Z", trade_id=first["trade_id"], size="999")
     land(store, resent, source="other-feed")
     part = recompute(store)
-    assert part.mode == "incremental" and part.since_ns == START + 15 * HOUR
+    assert mode(part) == "incremental" and part.plan.since_ns == START + 15 * HOUR
     assert part.normalized.rejected_by_reason == {"duplicate trade_id": 1}
     QuarantineRepository(store).add(part.normalized.quarantine, "2013-10-07|AAPL")
     # and the other way round: a copy stamped before the stored trade wins over it
@@ -131,7 +139,7 @@ def test_trade_ids_seen_before_the_cut_are_deduplicated_like_a_full_read(store):
     earlier = at(raw, "2013-10-07T13:45:00Z", trade_id=last["trade_id"], size="5")
     land(store, earlier, source="other-feed")
     part = recompute(store)
-    assert part.mode == "incremental" and part.since_ns == START + 9 * HOUR
+    assert mode(part) == "incremental" and part.plan.since_ns == START + 9 * HOUR
 
 
 def test_landings_spanning_two_days_leave_the_other_day_pending(store):
@@ -146,8 +154,8 @@ def test_landings_spanning_two_days_leave_the_other_day_pending(store):
     spans = LandingRepository(store).spans()  # the 8th's part of the landing is left
     assert spans[["lo_ts", "hi_ts"]].values.tolist() == [
         [start8, pd.Timestamp("2013-10-08T13:31Z").value]]
-    assert len(LandingRepository(store).pending("AAPL", START, END)) == 0
-    assert recompute(store, NEXT).mode == "full"  # no bars of the 8th yet
+    assert len(LandingRepository(store).pending(PART)) == 0
+    assert mode(recompute(store, NEXT)) == "full"  # no bars of the 8th yet
     assert LandingRepository(store).spans().empty
 
 
@@ -156,9 +164,9 @@ def test_a_changed_rule_set_rebuilds_in_full(store):
     recompute(store)
     land(store, at(aapl_raw(), "2013-10-07T19:00:00Z", trade_id="9200001"))
     part = recompute(store, rule_set="lean-future")
-    assert part.mode == "full" and "rule set default, not lean-future" in part.reason
+    assert mode(part) == "full" and "rule set default, not lean-future" in part.plan.reason
     land(store, at(aapl_raw(), "2013-10-07T19:01:00Z", trade_id="9200002"))
-    assert recompute(store, rule_set="lean-future").mode == "incremental"
+    assert mode(recompute(store, rule_set="lean-future")) == "incremental"
 
 
 def test_volume_only_minutes_keep_the_daily_bar_exact_under_lean_equity(store):
@@ -167,18 +175,18 @@ def test_volume_only_minutes_keep_the_daily_bar_exact_under_lean_equity(store):
     the 1d bar when a later micro-batch rebuilds the day from the stored 1m bars."""
     raw = aapl_raw()
     land(store, raw.iloc[:150])
-    assert recompute(store, rule_set="lean-equity").mode == "full"
+    assert mode(recompute(store, rule_set="lean-equity")) == "full"
     block = at(raw, "2013-10-07T15:07:30Z", trade_id="9400001", size="100000",
                price="470.00", conditions="AveragePrice")
     land(store, block)
     part = recompute(store, rule_set="lean-equity")
-    assert part.mode == "incremental"
-    vo = BarRepository(store).read_volume_only("AAPL", "1m", START, END)
+    assert mode(part) == "incremental"
+    vo = BarRepository(store).read_volume_only(PART, "1m")
     assert vo[["ts", "qty"]].values.tolist() == [[pd.Timestamp("2013-10-07T15:07Z").value,
                                                   100000 * 10**8]]
     for a, b in [(150, 250), (250, len(raw))]:  # later batches: the day is
         land(store, raw.iloc[a:b])  # rolled up from stored rows before each cut
-        assert recompute(store, rule_set="lean-equity").mode == "incremental"
+        assert mode(recompute(store, rule_set="lean-equity")) == "incremental"
     daily = BarRepository(store).read("AAPL", ["1d"], START, END)
     assert daily["low"].iloc[0] > 470.0  # the block set no price ...
     one_minute = BarRepository(store).read("AAPL", ["1m"], START, END)
@@ -192,21 +200,20 @@ def test_a_concurrent_build_of_the_same_landings_is_detected_and_retried(store):
     land(store, aapl_raw())
     recompute(store)
     land(store, at(aapl_raw(), "2013-10-07T18:00:00Z", trade_id="9300001"))
-    first = read_partition_ticks(store, "AAPL", START, END, "default", incremental=True)
-    second = read_partition_ticks(store, "AAPL", START, END, "default", incremental=True)
+    first = prepare_build(store, PART, "default", incremental=True)
+    second = prepare_build(store, PART, "default", incremental=True)
     assert first.landings.ids == second.landings.ids
-    write_partition_bars(store, first, "default")
+    write_bars(store, first, "default")
     before = stored_export(store)
     with pytest.raises(ConcurrentBuildError, match="consumed"):
-        write_partition_bars(store, second, "default")
+        write_bars(store, second, "default")
     assert stored_export(store) == before == full_export(store)  # nothing written
     land(store, at(aapl_raw(), "2013-10-07T18:30:00Z", trade_id="9300002"))
-    stale = read_partition_ticks(store, "AAPL", START, END, "default", incremental=True)
-    write_partition_bars(store, read_partition_ticks(store, "AAPL", START, END, "default",
-                                                     incremental=True), "default")
-    part, _ = recompute_partition(store, "AAPL", START, END, "default", incremental=True,
-                                  ticks=stale)  # conflicts, reads again: up to date
-    assert part.mode == "up to date"
+    stale = prepare_build(store, PART, "default", incremental=True)
+    write_bars(store, prepare_build(store, PART, "default", incremental=True), "default")
+    part = build_bars(store, PART, "default", incremental=True,
+                      prepared=stale).input  # conflicts, reads again: up to date
+    assert mode(part) == "up to date"
     assert stored_export(store) == full_export(store)
 
 
@@ -227,8 +234,8 @@ def test_upgrading_a_store_marks_its_ticks_for_a_first_full_build(request, tmp_p
         spans = LandingRepository(store).spans()
         assert spans[["symbol", "lo_ts", "hi_ts"]].values.tolist() == [
             ["AAPL", START, START + 14 * HOUR], ["MSFT", START + HOUR, START + HOUR]]
-        part = read_partition_ticks(store, "AAPL", START, END, "default", incremental=True)
-        assert part.mode == "full" and len(part.ticks) == 2
+        part = prepare_build(store, PART, "default", incremental=True)
+        assert mode(part) == "full" and len(part.ticks) == 2
     finally:
         store.dispose()
 
@@ -243,4 +250,4 @@ def test_bars_written_by_a_replay_are_rebuilt_in_full_next_time(store):
     persist(replay([FIXTURES / "aapl_test_ticks.csv"], symbols=["AAPL"], window=(START, END)),
             store)
     part = recompute(store)  # stored bars == a full build of both sources' ticks
-    assert part.mode == "full" and "reach back to the start" in part.reason
+    assert mode(part) == "full" and "reach back to the start" in part.plan.reason

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer, trading_day_window
+from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import TICK_COLUMNS
 from phase1_platform.storage import (
     BarRepository,
@@ -199,8 +200,7 @@ def test_ticks_round_trip_and_land_once(store):
     repo = TickRepository(store)
     assert repo.land(ticks) == len(ticks)
     assert repo.land(ticks) == 0  # replaying the same file stores its ticks once
-    start, end = trading_day_window(DAY)
-    back = repo.read("SPY", start, end)
+    back = repo.read(Partition(DAY, "SPY"))
     pd.testing.assert_frame_equal(back, ticks.reset_index(drop=True))
     assert back.dtypes.to_dict() == {k: pd.Series(dtype=v).dtype for k, v in TICK_COLUMNS.items()}
     assert repo.count("SPY") == len(ticks)
@@ -238,19 +238,19 @@ def test_trade_ids_reused_on_another_day_are_other_trades(store):
     assert repo.land(day1) == len(day1)
     assert repo.land(day2) == len(day2)  # nothing silently dropped as "already landed"
     assert repo.land(day2) == 0
-    start, end = trading_day_window("2013-10-08")
-    pd.testing.assert_frame_equal(repo.read("SPY", start, end), day2.reset_index(drop=True))
+    pd.testing.assert_frame_equal(repo.read(Partition("2013-10-08", "SPY")),
+                                  day2.reset_index(drop=True))
 
 
-def test_tick_read_is_a_half_open_window(store):
-    ticks = normalized(raw_ticks(n=500)).ticks
+def test_tick_read_is_the_partitions_half_open_window(store):
+    start, end = trading_day_window(DAY)
+    raw = raw_ticks(n=20).iloc[10:13].copy()
+    raw["timestamp"] = [pd.Timestamp(t, tz="UTC").isoformat() for t in (start, end - 1, end)]
+    ticks = normalized(raw, bad=0).ticks
     TickRepository(store).land(ticks)
-    ts = ticks["ts"]
-    cut = ts.iloc[250]
-    start = trading_day_window(DAY)[0]
-    before = TickRepository(store).read("SPY", start, cut.value)
-    assert len(before) == int((ts < cut).sum())
-    assert TickRepository(store).read("QQQ", start, cut.value).empty
+    back = TickRepository(store).read(Partition(DAY, "SPY"))
+    assert back["ts"].map(lambda t: t.value).tolist() == [start, end - 1]
+    assert TickRepository(store).read(Partition(DAY, "QQQ")).empty
 
 
 # ------------------------------------------------------------------------------ bars
@@ -258,7 +258,7 @@ def test_bars_round_trip_is_bit_exact(store):
     bars = bars_of(normalized(raw_ticks()).ticks)
     start, end = trading_day_window(DAY)
     repo = BarRepository(store)
-    assert repo.write_partition(bars, "SPY", start, end, "default", "test") == len(bars)
+    assert repo.write_partition(bars, Partition(DAY, "SPY"), "default", "test") == len(bars)
     back = repo.read("SPY", None, start, end)
     pd.testing.assert_frame_equal(back, bars)
     assert export_bytes(back) == export_bytes(bars)
@@ -271,9 +271,9 @@ def test_writing_the_same_partition_twice_gives_same_rows_and_hash(store):
     bars = bars_of(normalized(raw_ticks()).ticks)
     start, end = trading_day_window(DAY)
     repo = BarRepository(store)
-    repo.write_partition(bars, "SPY", start, end, "default", "test")
+    repo.write_partition(bars, Partition(DAY, "SPY"), "default", "test")
     first = repo.read("SPY", None, start, end)
-    repo.write_partition(bars, "SPY", start, end, "default", "test")
+    repo.write_partition(bars, Partition(DAY, "SPY"), "default", "test")
     second = repo.read("SPY", None, start, end)
     pd.testing.assert_frame_equal(first, second)
     assert CanonicalExporter(first).compute_hash() == CanonicalExporter(second).compute_hash()
@@ -287,16 +287,16 @@ def test_partition_rewrite_replaces_all_its_timeframes_and_nothing_else(store):
     spy1 = bars_of(normalized(raw_ticks(seed=1)).ticks)
     spy2 = bars_of(normalized(raw_ticks(day="2013-10-08", seed=2)).ticks)
     qqq1 = bars_of(normalized(raw_ticks(symbol="QQQ", seed=3)).ticks)
-    repo.write_partition(spy1, "SPY", *d1, "default", "t")
-    repo.write_partition(spy2, "SPY", *d2, "default", "t")
-    repo.write_partition(qqq1, "QQQ", *d1, "default", "t")
+    repo.write_partition(spy1, Partition(DAY, "SPY"), "default", "t")
+    repo.write_partition(spy2, Partition("2013-10-08", "SPY"), "default", "t")
+    repo.write_partition(qqq1, Partition(DAY, "QQQ"), "default", "t")
     fewer = bars_of(normalized(raw_ticks(n=200, seed=4)).ticks, "1m")
-    repo.write_partition(fewer, "SPY", *d1, "default", "t")
+    repo.write_partition(fewer, Partition(DAY, "SPY"), "default", "t")
     pd.testing.assert_frame_equal(repo.read("SPY", None, *d1), fewer)
     pd.testing.assert_frame_equal(repo.read("SPY", None, *d2), spy2)
     pd.testing.assert_frame_equal(repo.read("QQQ", None, *d1), qqq1)
     # an empty partition clears it
-    repo.write_partition(fewer.iloc[0:0], "SPY", *d1, "default", "t")
+    repo.write_partition(fewer.iloc[0:0], Partition(DAY, "SPY"), "default", "t")
     assert repo.read("SPY", None, *d1).empty
 
 
@@ -305,9 +305,9 @@ def test_write_partition_rejects_bars_outside_it(store):
     repo = BarRepository(store)
     start, end = trading_day_window("2013-10-08")
     with pytest.raises(ValueError, match="outside"):
-        repo.write_partition(bars, "SPY", start, end, "default", "t")
+        repo.write_partition(bars, Partition("2013-10-08", "SPY"), "default", "t")
     with pytest.raises(ValueError, match="bars of SPY"):
-        repo.write_partition(bars, "QQQ", *trading_day_window(DAY), "default", "t")
+        repo.write_partition(bars, Partition(DAY, "QQQ"), "default", "t")
     with pytest.raises(ValueError, match="unknown timeframe"):
         repo.read("SPY", ["7m"], start, end)
 
@@ -317,7 +317,7 @@ def test_failed_partition_write_leaves_previous_version_intact_and_visible(store
     new = bars_of(normalized(raw_ticks(seed=2)).ticks)
     start, end = trading_day_window(DAY)
     repo = BarRepository(store)
-    repo.write_partition(old, "SPY", start, end, "default", "old")
+    repo.write_partition(old, Partition(DAY, "SPY"), "default", "old")
     old_bytes = export_bytes(repo.read("SPY", None, start, end))
 
     halfway = threading.Event()
@@ -337,7 +337,7 @@ def test_failed_partition_write_leaves_previous_version_intact_and_visible(store
 
     def writer():
         try:
-            repo.write_partition(new, "SPY", start, end, "default", "new")
+            repo.write_partition(new, Partition(DAY, "SPY"), "default", "new")
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -400,8 +400,8 @@ def test_sqlite_and_postgresql_exports_are_byte_identical(tmp_path, request):
     for backend in BACKENDS:
         store = Store.from_url(make_url(backend, tmp_path, request))
         TickRepository(store).land(ticks)
-        stored_ticks = TickRepository(store).read("SPY", start, end)
-        BarRepository(store).write_partition(bars_of(stored_ticks), "SPY", start, end,
+        stored_ticks = TickRepository(store).read(Partition(DAY, "SPY"))
+        BarRepository(store).write_partition(bars_of(stored_ticks), Partition(DAY, "SPY"),
                                              "default", "test")
         out[backend] = export_bytes(BarRepository(store).read("SPY", None, start, end))
         store.dispose()

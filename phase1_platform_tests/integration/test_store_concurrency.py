@@ -14,6 +14,7 @@ import traceback
 import pytest
 
 from phase1_platform.core import trading_day_window
+from phase1_platform.core.partition import Partition
 from phase1_platform.storage import BarRepository, Store, TickRepository
 
 from .test_store import BACKENDS, bars_of, export_bytes, make_url, normalized, raw_ticks
@@ -40,8 +41,8 @@ def worker(url: str, symbol: str, barrier, errors, spans) -> None:
             for day in DAYS:
                 ticks, bars = data[day]
                 ticks_repo.land(ticks)
-                lo, hi = trading_day_window(day)
-                bars_repo.write_partition(bars, symbol, lo, hi, "default", f"proc-{symbol}")
+                bars_repo.write_partition(bars, Partition(day, symbol), "default",
+                                          f"proc-{symbol}")
         store.dispose()
         spans.put((began, time.time()))
     except BaseException:  # noqa: BLE001 - reported to the parent
@@ -77,7 +78,7 @@ def test_two_processes_write_different_partitions(backend, tmp_path, request):
                 lo, hi = trading_day_window(day)
                 stored = BarRepository(store).read(symbol, None, lo, hi)
                 assert export_bytes(stored) == export_bytes(bars), (symbol, day)
-                assert len(TickRepository(store).read(symbol, lo, hi)) == len(ticks)
+                assert len(TickRepository(store).read(Partition(day, symbol))) == len(ticks)
                 total += len(ticks)
             assert TickRepository(store).count(symbol) == total
     finally:

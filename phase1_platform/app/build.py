@@ -1,0 +1,240 @@
+"""Plan and build a partition's bars from the store: in full, or only what new ticks touch.
+
+``plan_build`` decides, from the store's pending tick landings and the bars stored, one
+``BuildPlan``:
+
+- ``Full(reason)``: every landed tick of the partition, normalized, one
+  ``BarEngine.build`` (no bars yet, a changed rule set, a replay's bars, ticks reaching
+  back to the start of the partition, or a full rebuild asked for);
+- ``Incremental(since_ns, reason)``: only the ticks from ``since`` (plus earlier copies
+  of their trade ids, so deduplication matches a full read), and only the bars they
+  touch are rewritten (``core.incremental.rebuild_since``; the 1d bar is rolled up from
+  the stored 1m bars and volume-only rows before the cut and the rebuilt ones after);
+- ``UpToDate``: no landing is pending: nothing to read or write.
+
+``prepare_build`` plans and reads (``BuildInput``); ``build_bars`` builds and stores the
+bars, consuming the landings read before the ticks in the transaction that writes them,
+and reads again when a concurrent build consumed them first. Either way the stored bars
+equal a full recompute of the landed ticks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..core.engine import BarEngine
+from ..core.incremental import (
+    base_timeframe,
+    incremental_blocker,
+    rebuild_since,
+    recompute_since,
+    volume_only_bars,
+)
+from ..core.normalizer import NormalizeResult, TickNormalizer
+from ..core.partition import Partition
+from ..core.rules import get_rules
+from ..core.schema import empty_bars, empty_quarantine, empty_ticks, ts_ns
+from ..core.timeframes import DEFAULT_TIMEFRAMES
+from ..storage import (
+    BarRepository,
+    ConcurrentBuildError,
+    LandingRepository,
+    Landings,
+    Store,
+    TickRepository,
+)
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Full:
+    reason: str
+
+    def describe(self) -> str:
+        return f"full: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Incremental:
+    since_ns: int
+    reason: str
+
+    def describe(self) -> str:
+        since = pd.Timestamp(self.since_ns, tz="UTC").strftime("%H:%M UTC")
+        return f"incremental from {since}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class UpToDate:
+    reason: str = "no ticks landed since the last build"
+
+    def describe(self) -> str:
+        return f"up to date: {self.reason}"
+
+
+BuildPlan = Full | Incremental | UpToDate
+
+
+@dataclass
+class BuildInput:
+    """What one build of a partition reads: the plan, the pending landings seen before
+    reading the ticks, and the normalized ticks (all of them, or those from ``since``)."""
+
+    partition: Partition
+    plan: BuildPlan
+    landings: Landings
+    normalized: NormalizeResult
+
+    @property
+    def ticks(self) -> pd.DataFrame:
+        return self.normalized.ticks
+
+
+@dataclass
+class BuildResult:
+    input: BuildInput
+    bars: pd.DataFrame  # the bars written (all of the partition's for a full build)
+    rule_set: str
+
+    @property
+    def plan(self) -> BuildPlan:
+        return self.input.plan
+
+
+def _full_reason(store: Store, part: Partition, rule_set: str, timeframes) -> str | None:
+    """Why an incremental build is not possible (None: it is)."""
+    blocker = incremental_blocker(timeframes, part.start_ns, part.end_ns, part.calendar)
+    if blocker:
+        return blocker
+    stored = BarRepository(store).rule_sets(part)
+    if not stored:
+        return "no bars stored for the partition yet"
+    if stored != {rule_set}:
+        return f"stored bars were built with rule set {', '.join(sorted(stored))}, not {rule_set}"
+    return None
+
+
+def plan_build(store: Store, part: Partition, rule_set: str, incremental: bool,
+               landings: Landings, timeframes=DEFAULT_TIMEFRAMES) -> BuildPlan:
+    """The plan for building ``part`` given the landings pending (read before ticks)."""
+    if not incremental:
+        return Full("full recompute requested")
+    reason = _full_reason(store, part, rule_set, timeframes)
+    if reason is not None:
+        return Full(reason)
+    if landings.first_ns is None:
+        return UpToDate()
+    since = recompute_since(landings.first_ns, part.start_ns, timeframes)
+    if since <= part.start_ns:
+        return Full("the landed ticks reach back to the start of the partition")
+    return Incremental(since, f"{len(landings)} landing(s) since the last build")
+
+
+def normalize_partition(frame: pd.DataFrame, part: Partition) -> NormalizeResult:
+    """The partition's canonical ticks from landed rows (one symbol, its window)."""
+    return TickNormalizer(symbols=[part.symbol], window=part.window).normalize(
+        frame.rename(columns={"ts": "timestamp"}))
+
+
+def read_ticks(store: Store, part: Partition, plan: BuildPlan) -> NormalizeResult:
+    """The normalized ticks a build with ``plan`` needs."""
+    repo = TickRepository(store)
+    if isinstance(plan, UpToDate):
+        return NormalizeResult(empty_ticks(), empty_quarantine(), 0)
+    if isinstance(plan, Incremental):
+        res = normalize_partition(repo.read_since(part, plan.since_ns), part)
+        later = ts_ns(res.ticks["ts"]) >= plan.since_ns
+        res.ticks = res.ticks[later].reset_index(drop=True)
+        return res
+    return normalize_partition(repo.read(part), part)
+
+
+def prepare_build(store: Store, part: Partition, rule_set: str, incremental: bool = False,
+                  timeframes=DEFAULT_TIMEFRAMES) -> BuildInput:
+    """Plan the build of ``part`` and read what it needs (landings first, then ticks)."""
+    landings = LandingRepository(store).pending(part)
+    plan = plan_build(store, part, rule_set, incremental, landings, timeframes)
+    return BuildInput(part, plan, landings, read_ticks(store, part, plan))
+
+
+def bars_source(ticks: pd.DataFrame) -> str:
+    """The sources the bars come from (the part of each tick source before ':')."""
+    names = sorted(set(ticks["source"].astype(str).str.split(":").str[0])) if len(ticks) else []
+    text = ",".join(names) or "none"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def write_bars(store: Store, inp: BuildInput, rule_set: str,
+               timeframes=DEFAULT_TIMEFRAMES) -> pd.DataFrame:
+    """Build the bars ``inp`` calls for and store them, consuming its landings; returns
+    the bars written (raises ``ConcurrentBuildError`` when another build came first)."""
+    plan, part = inp.plan, inp.partition
+    if isinstance(plan, UpToDate):
+        return empty_bars()
+    rules = get_rules(rule_set)
+    repo = BarRepository(store)
+    tf = ",".join(timeframes)
+    base = base_timeframe(timeframes)
+    since_ns = plan.since_ns if isinstance(plan, Incremental) else None
+    if since_ns is None:
+        bars = BarEngine(rules=rules, calendar=part.calendar).build(inp.ticks, tf)
+        volume_only = volume_only_bars(inp.ticks, rules, base) if base else None
+    else:
+        prior = repo.read_partition(part, [base], until_ns=since_ns)
+        prior_vo = repo.read_volume_only(part, base, until_ns=since_ns)
+        bars, volume_only = rebuild_since(inp.ticks, prior, since_ns, tf, rules, prior_vo)
+    repo.write_partition(bars, part, rule_set=rule_set, source=bars_source(inp.ticks),
+                         since_ns=since_ns, landings=inp.landings, volume_only=volume_only)
+    return bars
+
+
+def build_bars(store: Store, part: Partition, rule_set: str, incremental: bool = False,
+               timeframes=DEFAULT_TIMEFRAMES, prepared: BuildInput | None = None
+               ) -> BuildResult:
+    """Read (unless ``prepared``) and build the partition's bars; when a concurrent build
+    consumed the same landings first, read again (at most ``MAX_ATTEMPTS`` times)."""
+    inp = prepared
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        if inp is None:
+            inp = prepare_build(store, part, rule_set, incremental, timeframes)
+        try:
+            return BuildResult(inp, write_bars(store, inp, rule_set, timeframes), rule_set)
+        except ConcurrentBuildError:
+            if attempt == MAX_ATTEMPTS:
+                raise
+            inp = None
+    raise AssertionError("unreachable")
+
+
+# A build input read by one step of a run and built by the next (Dagster's
+# normalized_ticks, then bars, in one process): one slot, keyed by the run, so memory stays
+# bounded and nothing outlives the run that read it.
+_prepared: dict[tuple, BuildInput] = {}
+
+
+def _memo_key(scope: str, store: Store, part: Partition, rule_set: str, incremental: bool,
+              timeframes) -> tuple:
+    return (scope, store.masked_url, part, rule_set, incremental, tuple(timeframes))
+
+
+def prepare_build_for(scope: str, store: Store, part: Partition, rule_set: str,
+                      incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES) -> BuildInput:
+    """``prepare_build``, kept for ``take_prepared`` of the same ``scope`` (a run id)."""
+    key = _memo_key(scope, store, part, rule_set, incremental, timeframes)
+    inp = _prepared.get(key)
+    if inp is None:
+        inp = prepare_build(store, part, rule_set, incremental, timeframes)
+        _prepared.clear()
+        _prepared[key] = inp
+    return inp
+
+
+def take_prepared(scope: str, store: Store, part: Partition, rule_set: str,
+                  incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES
+                  ) -> BuildInput | None:
+    """The input ``prepare_build_for`` read in this scope for the same build (once)."""
+    return _prepared.pop(_memo_key(scope, store, part, rule_set, incremental, timeframes),
+                         None)
