@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .conditions import tokens
+from .errors import ConfigError
 
 
 def parse_entry(entry: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -148,7 +149,7 @@ def register(rules: EligibilityRules) -> EligibilityRules:
     return rules
 
 
-class RuleSetError(ValueError):
+class RuleSetError(ConfigError):
     pass
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import ConfigError
+
 NS_PER_MINUTE = 60 * 10**9
 
 
@@ -27,7 +29,7 @@ TIMEFRAMES: dict[str, Timeframe] = {
 DEFAULT_TIMEFRAMES = ("1m", "5m", "15m", "1h", "1d")
 
 
-class TimeframeError(ValueError):
+class TimeframeError(ConfigError):
     pass
 
 
