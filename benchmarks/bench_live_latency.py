@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_SPY = ROOT.parent / "shared" / "data" / "lean" / "equity" / "usa" / "spy" / "tick" / \
+SHARED_SPY = ROOT.parent / "shared" / "data" / "lean" / "equity" / "usa" / "tick" / "spy" / \
     "20131007_trade.zip"
-FIXTURE_SPY = ROOT / "fixtures" / "lean" / "equity" / "usa" / "spy" / "tick" / \
+FIXTURE_SPY = ROOT / "fixtures" / "lean" / "equity" / "usa" / "tick" / "spy" / \
     "20131007_trade.zip"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 

@@ -2,7 +2,8 @@
 
 Connector -> normalizer -> landing table (idempotent, per-(source, symbol) watermarks),
 gap backfill after reconnects, live bars over WebSocket. Logs are JSON lines on stderr;
-SIGINT/SIGTERM flush everything received, then stop. See ``ingestion.service``.
+SIGINT/SIGTERM flush everything received, then stop (exit 0), also while the stream is
+still connecting. See ``ingestion.service`` and ``ingestion.runner``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source-name", default=None,
                    help="stream name in tick identities (default finnhub, or finnhub@HOST)")
     add_timeframes(p)
-    p.add_argument("--rules", default="default", help="trade-eligibility rule set")
+    p.add_argument("--rules", default=None, metavar="NAME",
+                   help="trade-eligibility rule set for every symbol (default: each "
+                   "symbol's own rule set, see 'phase1 symbols')")
     p.add_argument("--flush-interval", type=float, default=0.25,
                    help="seconds between micro-batches (default 0.25)")
     p.add_argument("--max-batch-rows", type=int, default=20_000)
@@ -65,8 +68,9 @@ def parse_symbols(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.errors import UserError as CoreUserError
+    from ..ingestion.logs import setup_logging
     from ..ingestion.runner import IngestConfig, default_mode, main
-    from ..ingestion.service import setup_logging
 
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
@@ -78,13 +82,16 @@ def run(args: argparse.Namespace) -> int:
     if args.flush_interval <= 0:
         raise UserError("--flush-interval must be > 0")
     setup_logging(level)
-    cfg = IngestConfig(
-        symbols=parse_symbols(args.symbols), mode=args.mode or default_mode(),
-        source=args.source, database_url=args.database_url,
-        broadcast_port=args.broadcast_port, broadcast_host=args.broadcast_host,
-        csv=list(args.csv), speed=args.speed, backfill_from=args.backfill_from,
-        source_name=args.source_name, timeframes=args.timeframes, rules=args.rules,
-        flush_interval=args.flush_interval, max_batch_rows=args.max_batch_rows,
-        poll_interval=args.poll_interval,
-    )
-    return main(cfg)
+    try:
+        cfg = IngestConfig(
+            symbols=parse_symbols(args.symbols), mode=args.mode or default_mode(),
+            source=args.source, database_url=args.database_url,
+            broadcast_port=args.broadcast_port, broadcast_host=args.broadcast_host,
+            csv=list(args.csv), speed=args.speed, backfill_from=args.backfill_from,
+            source_name=args.source_name, timeframes=args.timeframes, rules=args.rules,
+            flush_interval=args.flush_interval, max_batch_rows=args.max_batch_rows,
+            poll_interval=args.poll_interval,
+        )
+        return main(cfg)
+    except CoreUserError as exc:  # a bad setting, key, vendor or store: one line, exit 2
+        raise UserError(exc.one_line()) from None

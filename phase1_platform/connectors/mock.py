@@ -18,6 +18,7 @@ on wall-clock timing, so a replay is deterministic:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..readers import read_ticks
-from .base import BaseConnector, ConnectorError
+from .base import BaseConnector, ConnectorError, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class MockConnector(BaseConnector):
         if self.batch_window_ns <= 0:
             raise ValueError("batch_window must be positive")
         self.page_size = int(page_size)
-        self._sleep = sleep or asyncio.sleep
+        self._sleep = sleep or self._paced_wait
         self._clock = clock
         self._frames: list[pd.DataFrame] = []
         self._order_ts: list[np.ndarray] = []
@@ -66,6 +67,7 @@ class MockConnector(BaseConnector):
         self._injected = 0
         self.connected = False
         self._stop = False
+        self._wake = asyncio.Event()  # ends a paced wait when stopped
         self.batches_delivered = 0
         self.rows_delivered = 0
         for p in paths:
@@ -108,13 +110,25 @@ class MockConnector(BaseConnector):
         return self._replay
 
     # -- connection ------------------------------------------------------------------
-    async def connect(self) -> None:
+    async def connect(self, stop: asyncio.Event | None = None) -> None:
         self.connected = True
         self._stop = False
 
     async def disconnect(self) -> None:
         self.connected = False
         self._stop = True
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Replay the loaded ticks (``replay_ticks``), then return; ends early on ``stop``.
+
+        A batch being delivered is delivered whole: the replay stops between batches.
+        """
+        replay = asyncio.ensure_future(self.replay_ticks())
+        if not await wait_or_stop(asyncio.shield(replay), stop):
+            self._stop = True
+            self._wake.set()
+            await replay
 
     # -- live replay -----------------------------------------------------------------
     def batches(self, symbols: Iterable[str] | None = None) -> list[tuple[int, pd.DataFrame]]:
@@ -157,6 +171,7 @@ class MockConnector(BaseConnector):
         if not batches:
             return 0
         self._stop = False
+        self._wake.clear()
         loop = asyncio.get_running_loop()
         now = self._clock or loop.time
         t0_market = batches[0][0]
@@ -170,11 +185,17 @@ class MockConnector(BaseConnector):
                 wait = due - now()
                 if wait > 0:
                     await self._sleep(wait)
+                    if self._stop:
+                        break
             else:
                 await asyncio.sleep(0)  # let other tasks run between batches
             await self._deliver(batch)
             delivered += len(batch)
         return delivered
+
+    async def _paced_wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def inject_ticks(
         self, rows: pd.DataFrame | Iterable[Mapping[str, object]]

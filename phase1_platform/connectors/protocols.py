@@ -1,8 +1,9 @@
 """What callers use of a connector, as protocols (no ``getattr``/``hasattr`` probing).
 
 - ``LiveTicks``: a live tick stream (Finnhub WebSocket, Alpaca polling or data stream,
-  the mock replay). The service registers callbacks, subscribes, ``connect``s, awaits
-  ``run(stop)`` until the stream ends or ``stop`` is set, and ``disconnect``s.
+  the mock replay). The service registers callbacks, subscribes, ``connect(stop)``s,
+  awaits ``run(stop)`` until the stream ends or ``stop`` is set, and ``disconnect``s.
+  ``run`` raises the stream's fatal error (a ``ConnectorError``) if it has one.
 - ``TickHistory``: trades of a symbol in ``[start, end)`` as raw tick pages (gap
   backfill, Dagster's ``raw_ticks`` for a vendor tick source).
 - ``BarHistory``: the vendor's own bars (the parity reference).
@@ -36,8 +37,9 @@ class LiveTicks(Protocol):
 
     async def subscribe(self, symbols: Iterable[str]) -> None: ...
 
-    async def connect(self) -> None:
-        """Open the stream; returns promptly when ``disconnect`` is called meanwhile."""
+    async def connect(self, stop: asyncio.Event | None = None) -> None:
+        """Open the stream; returns promptly (not connected) when ``disconnect`` is
+        called or ``stop`` is set meanwhile."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver ticks until the stream ends (a replay) or ``stop`` is set."""

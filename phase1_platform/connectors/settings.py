@@ -1,8 +1,9 @@
 """Connector settings: API keys and vendor URLs from the environment or ``keys.env``.
 
 DESIGN section 9. Keys are ``SecretStr``: they never appear in a repr, a log line or
-an error message. In live mode a missing key is one clear error naming the variable
-and the fix; in mock mode nothing is required.
+an error message; every loaded key is also registered with ``net.register_secret``, so
+text a vendor echoes back is masked too. In live mode a missing key is one clear
+error naming the variable and the fix; in mock mode nothing is required.
 
 Base URLs are settings, not test-only branches: tests point the same production code
 path at local fakes by setting ``ALPACA_DATA_URL`` and friends.
@@ -16,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .base import ConnectorError
+from .net import register_secret
 
 SECRET_FIELDS = ("FINNHUB_API_KEY", "APCA_API_KEY_ID", "APCA_API_SECRET_KEY")
 
@@ -80,9 +82,12 @@ def load_settings(env_file: str | None = "keys.env", **overrides) -> ConnectorSe
     pasted into the wrong variable does not leak.
     """
     try:
-        return ConnectorSettings(_env_file=env_file, **overrides)
+        settings = ConnectorSettings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         fields = ", ".join(
             ".".join(str(p) for p in err["loc"]) + f" ({err['msg']})" for err in exc.errors()
         )
         raise ConnectorError(f"bad connector setting: {fields}") from None
+    for name in SECRET_FIELDS:  # masked in every message from now on
+        register_secret(settings.optional(name))
+    return settings

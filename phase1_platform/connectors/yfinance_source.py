@@ -20,10 +20,11 @@ cache of past windows (cleared before each fetch, so a retry really asks again).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -76,7 +77,7 @@ class YahooRewriteSession(curl_requests.Session):
 
 
 class YFinanceConnector(BaseConnector):
-    """Bars from Yahoo Finance (a bar source: no ticks)."""
+    """Bars from Yahoo Finance: a ``BarHistory`` only (Yahoo serves no trade ticks)."""
 
     name = "yfinance"
 
@@ -108,17 +109,11 @@ class YFinanceConnector(BaseConnector):
     def __repr__(self) -> str:
         return f"YFinanceConnector(base_url={self.base_url!r})"
 
-    async def connect(self) -> None:
+    async def connect(self, stop: asyncio.Event | None = None) -> None:
         return None
 
     async def disconnect(self) -> None:
         return None
-
-    async def get_historical_ticks(
-        self, symbol: str, start: pd.Timestamp, end: pd.Timestamp
-    ) -> AsyncIterator[pd.DataFrame]:
-        raise ConnectorError("yfinance serves bars, not trade ticks: use get_bars()")
-        yield  # pragma: no cover  (makes this an async generator)
 
     # -- bars ----------------------------------------------------------------------
 

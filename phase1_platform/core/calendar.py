@@ -70,10 +70,20 @@ def _sessions_cached(name: str, first_day: str, last_day: str) -> Sessions:
 
 
 def sessions_between(start_ns: int, end_ns: int, calendar: str = DEFAULT_CALENDAR) -> Sessions:
-    """All sessions whose dates touch [start_ns, end_ns] (UTC ns)."""
-    first = (pd.Timestamp(start_ns, tz="UTC") - pd.Timedelta(days=2)).strftime("%Y-%m-%d")
-    last = (pd.Timestamp(end_ns, tz="UTC") + pd.Timedelta(days=2)).strftime("%Y-%m-%d")
+    """All sessions whose dates touch [start_ns, end_ns] (UTC ns).
+
+    Any int64 ns is accepted: the two-day margin is clamped to pandas' range (a tick near
+    2262-04-10 must not overflow here), and a range beyond the calendar has no session."""
+    lo = max(int(start_ns) - _MARGIN_NS, _PD_MIN_NS)
+    hi = min(int(end_ns) + _MARGIN_NS, _PD_MAX_NS)
+    first = pd.Timestamp(lo, tz="UTC").strftime("%Y-%m-%d")
+    last = pd.Timestamp(hi, tz="UTC").strftime("%Y-%m-%d")
     return _sessions_cached(calendar, first, last)
+
+
+_MARGIN_NS = 2 * 86_400 * 10**9
+_PD_MIN_NS = int(pd.Timestamp.min.value)
+_PD_MAX_NS = int(pd.Timestamp.max.value)
 
 
 def session_bounds(day: str, calendar: str = DEFAULT_CALENDAR) -> tuple[int, int, int]:

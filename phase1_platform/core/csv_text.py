@@ -5,19 +5,26 @@ Shared by the canonical bar CSV reader (``export``) and the tick CSV reader
 parses and judges them itself, and a line with the wrong number of fields is never
 shifted into the wrong columns: it is skipped by pyarrow and handed back to the caller
 (pyarrow's handler runs only on those lines).
+
+``escape_invalid_utf8`` prepares bytes that are not all UTF-8 for that reader: each
+invalid byte becomes a marker character plus ``xHH``, so a row holding one can be told
+apart and quarantined on its own while the rest of the file is read (DESIGN section 3).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from .errors import InputError
 
-class UnreadableCsvError(ValueError):
+
+class UnreadableCsvError(InputError):
     """pyarrow could not read the text as CSV; the message is its first line."""
 
 
@@ -53,3 +60,27 @@ def read_text_csv(data: bytes, columns: Sequence[str]) -> tuple[pa.Table, list[B
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UnreadableCsvError(msg) from None
     return table, bad
+
+
+# surrogateescape decodes each byte that is not UTF-8 to one of U+DC80..U+DCFF
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_MARKERS = range(0xE000, 0xF900)  # private-use code points: one not in the text is chosen
+
+
+def escape_invalid_utf8(data: bytes) -> tuple[bytes, str | None]:
+    """``data`` itself and None when it is valid UTF-8; else the bytes with each invalid
+    byte replaced by ``marker + "xHH"`` (valid UTF-8, same CSV structure: invalid bytes
+    are never ASCII, so no delimiter, quote or line end changes) and the marker, a
+    character that does not occur in the text. Replace the marker by a backslash to show
+    the field as written (``AA\\xffPL``)."""
+    try:
+        data.decode("utf-8")
+        return data, None
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", "surrogateescape")
+    marker = next((chr(c) for c in _MARKERS if chr(c) not in text), None)
+    if marker is None:
+        raise UnreadableCsvError("not UTF-8 text, and no private-use character left to mark it")
+    fixed = _ESCAPED_BYTE.sub(lambda m: f"{marker}x{ord(m.group()) - 0xDC00:02x}", text)
+    return fixed.encode("utf-8"), marker

@@ -9,17 +9,20 @@ tz-aware datetimes or int64 UTC nanoseconds.
 
 Output ticks are in canonical order: symbol, then (timestamp, sequence, source,
 source_row). Sorting on persisted keys (not on the order files were given) keeps the
-order reproducible from the store. A row with a ``trade_id`` already seen for its
-symbol is one trade: the first in canonical order is kept, the others are quarantined
-as duplicates (counted, never silently dropped). Rows without ``trade_id`` are not
-deduplicated by content: identical prints in one millisecond are distinct trades. The
-identity of such a row includes its source and position (DESIGN section 3), so the very
-same row read twice (same source, same ``source_row``, same content, e.g. one file
-replayed twice) is one trade: the copy is quarantined as a duplicate row.
+order reproducible from the store.
 
-A reader may mark a line it could not split into the right fields with a non-empty
-``malformed`` column holding the line as written; such a row is quarantined as a
-malformed line with that text as its raw form.
+Repeats follow the one tick identity of ``core.identity`` (DESIGN section 3): a trade
+with a ``trade_id`` is (symbol, ts, trade_id), one without is (symbol, ts, source,
+source_row), so identical prints without a trade id are distinct trades while the very
+same row read twice is one. Among rows of one identity the first arrival stays, arrival
+being (source, source_row) order (persisted keys again); a later row with the same
+content is a duplicate (``duplicate trade_id`` / ``duplicate row``), one with other
+content a ``conflicting duplicate``. Either is quarantined, counted, never dropped.
+
+A reader may mark rows it could not read cleanly with a non-empty column: ``malformed``
+(the wrong number of fields; it holds the line as written, shown as the raw form) or
+``undecodable`` (bytes that are not UTF-8; the fields show them as ``\\xHH``). Such rows
+are quarantined first, with that reason.
 """
 
 from __future__ import annotations
@@ -30,37 +33,35 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
+from .identity import CONFLICTING_DUPLICATE, find_repeats
+from .partition import SYMBOL_PATTERN  # the one rule (DESIGN 3); cli imports it from here
 from .schema import (
     MAX_TICK_NOTIONAL,
     MAX_TICK_SIZE,
     QUARANTINE_COLUMNS,
     TICK_COLUMNS,
-    TS_DTYPE,
     empty_quarantine,
     ts_ns,
 )
+from .tick_fields import parse_sequences, parse_timestamps
 
 REQUIRED_COLUMNS = ("timestamp", "symbol", "price", "size")
 OPTIONAL_COLUMNS = ("exchange", "conditions", "trade_id", "sequence")
 MALFORMED_COLUMN = "malformed"  # set by readers on lines with the wrong number of fields
-
-SYMBOL_PATTERN = r"^[A-Z0-9.\-]{1,16}$"
-# a zone (Z or an offset) right after a time of day: a bare date such as "2013-10-07"
-# must not pass because it ends in what looks like an offset ("-07")
-# (no \s or \d: they send pandas' pyarrow strings to Python's slower re)
-_ZONE_PATTERN = (
-    r"[Tt ][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]+)?)?)? *"
-    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
-)
+UNDECODABLE_COLUMN = "undecodable"  # set by readers on rows with bytes that are not UTF-8
+READER_COLUMNS = (MALFORMED_COLUMN, UNDECODABLE_COLUMN)
 
 
 class Reason:
     """Quarantine reasons (DESIGN section 7); a row gets the first that applies."""
 
+    UNDECODABLE_ROW = "undecodable row"
     MALFORMED_LINE = "malformed line"
     TIMESTAMP_UNPARSEABLE = "unparseable timestamp"
     TIMESTAMP_NO_ZONE = "timestamp without zone"
     TIMESTAMP_BEFORE_1970 = "timestamp before 1970"
+    TIMESTAMP_AFTER_2262 = "timestamp after 2262-04-10"
     SYMBOL_MALFORMED = "malformed symbol"
     SYMBOL_UNKNOWN = "unknown symbol"
     PRICE_BAD = "price <= 0 or NaN"
@@ -71,9 +72,10 @@ class Reason:
     OUTSIDE_PARTITION = "outside partition"
     DUPLICATE_TRADE_ID = "duplicate trade_id"
     DUPLICATE_ROW = "duplicate row"
+    CONFLICTING_DUPLICATE = CONFLICTING_DUPLICATE
 
 
-class MissingColumnsError(ValueError):
+class MissingColumnsError(InputError):
     pass
 
 
@@ -122,18 +124,23 @@ class TickNormalizer:
         def flag(mask: np.ndarray, why: str) -> None:
             reason[mask & pd.isna(reason)] = why
 
+        if UNDECODABLE_COLUMN in raw.columns:
+            flag(_marked(raw[UNDECODABLE_COLUMN]), Reason.UNDECODABLE_ROW)
         raw_lines = None  # the line as written, for rows a reader marked malformed
-        raw_cols = raw
         if MALFORMED_COLUMN in raw.columns:
-            m = raw[MALFORMED_COLUMN]
-            malformed = (m.notna() & m.astype("str").str.len().gt(0)).to_numpy(bool)
+            malformed = _marked(raw[MALFORMED_COLUMN])
             flag(malformed, Reason.MALFORMED_LINE)
-            raw_lines = np.where(malformed, m.astype("str").to_numpy(object), None)
-            raw_cols = raw.drop(columns=[MALFORMED_COLUMN])
-        ts = _parse_timestamps(raw["timestamp"], flag)
+            raw_lines = np.where(malformed, raw[MALFORMED_COLUMN].astype("str").to_numpy(object),
+                                 None)
+        raw_cols = raw.drop(columns=[c for c in READER_COLUMNS if c in raw.columns])
+        stamps = parse_timestamps(raw["timestamp"])
+        ts = stamps.ns
+        flag(stamps.unparseable, Reason.TIMESTAMP_UNPARSEABLE)
+        flag(stamps.no_zone, Reason.TIMESTAMP_NO_ZONE)
         # bars are epoch-aligned int64 ns with -1 as "no bar": a tick before the epoch
-        # would be lost silently there, so it is quarantined here
-        flag(ts < 0, Reason.TIMESTAMP_BEFORE_1970)
+        # would be lost silently there; pandas' ns range ends in 2262 (DESIGN section 3)
+        flag(stamps.before_1970, Reason.TIMESTAMP_BEFORE_1970)
+        flag(stamps.after_2262, Reason.TIMESTAMP_AFTER_2262)
         symbol = _text(raw["symbol"])
         flag(~symbol.str.fullmatch(SYMBOL_PATTERN).fillna(False).to_numpy(bool),
              Reason.SYMBOL_MALFORMED)
@@ -148,7 +155,9 @@ class TickNormalizer:
         with np.errstate(invalid="ignore", over="ignore"):
             flag((size > MAX_TICK_SIZE) | (price * size > MAX_TICK_NOTIONAL), Reason.OUT_OF_RANGE)
 
-        sequence = _parse_sequence(raw.get("sequence"), n, flag)
+        sequences = parse_sequences(raw.get("sequence"), n)
+        flag(sequences.bad, Reason.SEQUENCE_BAD)
+        sequence = sequences.values
         if self.window is not None:
             start, end = self.window
             flag(~((ts >= start) & (ts < end)), Reason.OUTSIDE_PARTITION)
@@ -181,19 +190,20 @@ class TickNormalizer:
         ticks = canonical_sort(ticks[good])
         quarantine = _quarantine_frame(raw_cols, ~good, reason, src, src_row, raw_lines)
 
-        dup_frames = []
-        same_row = _same_row_as_previous(ticks)
-        if same_row.any():
-            dup_frames.append(_duplicates_frame(ticks[same_row], Reason.DUPLICATE_ROW))
-            ticks = ticks[~same_row]
-        dup = ticks["trade_id"].ne("").to_numpy(bool) & ticks.duplicated(
-            subset=["symbol", "trade_id"], keep="first"
-        ).to_numpy(bool)
-        if dup.any():
-            dup_frames.append(_duplicates_frame(ticks[dup], Reason.DUPLICATE_TRADE_ID))
-            ticks = ticks[~dup]
-        if dup_frames:
+        repeats = find_repeats(ticks, arrival=_arrival_rank(ticks))
+        if repeats.repeated.any():
+            has_id = ticks["trade_id"].ne("").to_numpy(bool)
+            dup_frames = [
+                _duplicates_frame(ticks[mask], why)
+                for mask, why in (
+                    (repeats.duplicate & has_id, Reason.DUPLICATE_TRADE_ID),
+                    (repeats.duplicate & ~has_id, Reason.DUPLICATE_ROW),
+                    (repeats.conflicting, Reason.CONFLICTING_DUPLICATE),
+                )
+                if mask.any()
+            ]
             quarantine = pd.concat([quarantine, *dup_frames], ignore_index=True)
+            ticks = ticks[~repeats.repeated]
         ticks = ticks.reset_index(drop=True)
         ticks["ts"] = pd.to_datetime(ticks["ts"].to_numpy("int64"), utc=True).as_unit("ns")
         ticks = ticks.astype(TICK_COLUMNS)
@@ -231,40 +241,8 @@ def _optional_text(raw: pd.DataFrame, name: str, n: int) -> pd.Series:
     return raw[name].astype("str").fillna("").str.strip().replace("nan", "")
 
 
-def _parse_timestamps(col: pd.Series, flag) -> np.ndarray:
-    """int64 UTC ns; flags unparseable rows and rows without a time zone."""
-    n = len(col)
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        out = col.dt.tz_convert("UTC").astype(TS_DTYPE)
-        bad = out.isna().to_numpy(bool)
-        flag(bad, Reason.TIMESTAMP_UNPARSEABLE)
-        return np.where(bad, 0, out.to_numpy("datetime64[ns]").view("int64"))
-    if pd.api.types.is_datetime64_dtype(col.dtype):
-        flag(np.ones(n, dtype=bool), Reason.TIMESTAMP_NO_ZONE)
-        return np.zeros(n, dtype="int64")
-    if pd.api.types.is_integer_dtype(col.dtype):
-        return col.to_numpy("int64")
-    text = col.astype("str").str.strip()
-    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-    unparseable = parsed.isna().to_numpy(bool)
-    flag(unparseable, Reason.TIMESTAMP_UNPARSEABLE)
-    has_zone = text.str.contains(_ZONE_PATTERN, regex=True).fillna(False).to_numpy(bool)
-    flag(~has_zone, Reason.TIMESTAMP_NO_ZONE)
-    values = parsed.astype(TS_DTYPE).to_numpy("datetime64[ns]").view("int64")
-    return np.where(unparseable, 0, values)
-
-
-def _parse_sequence(col: pd.Series | None, n: int, flag) -> np.ndarray:
-    if col is None:
-        return np.full(n, -1, dtype="int64")
-    if pd.api.types.is_integer_dtype(col.dtype):
-        return col.to_numpy("int64")
-    text = col.astype("str").str.strip()
-    empty = text.isna() | text.isin(["", "nan", "None", "<NA>"])
-    num = pd.to_numeric(text.mask(empty), errors="coerce")
-    bad = (~empty & (num.isna() | (num != np.floor(num)))).to_numpy(bool)
-    flag(bad, Reason.SEQUENCE_BAD)
-    return num.fillna(-1).to_numpy("float64").astype("int64")
+def _marked(col: pd.Series) -> np.ndarray:
+    return (col.notna() & col.astype("str").str.len().gt(0)).to_numpy(bool)
 
 
 def _quarantine_frame(raw, bad, reason, src, src_row, raw_lines=None) -> pd.DataFrame:
@@ -287,31 +265,12 @@ def _quarantine_frame(raw, bad, reason, src, src_row, raw_lines=None) -> pd.Data
     ).astype(QUARANTINE_COLUMNS)
 
 
-def _same_row_as_previous(ticks: pd.DataFrame) -> np.ndarray:
-    """Rows (in canonical order) identical to the previous one, source and position included.
-
-    Canonical order puts such copies next to each other; the cheap integer keys are
-    compared first, the text columns only for the few candidates.
-    """
-    n = len(ticks)
-    out = np.zeros(n, dtype=bool)
-    if n < 2:
-        return out
-    col = ticks["ts"]
-    ts = col.to_numpy("int64") if pd.api.types.is_integer_dtype(col.dtype) else ts_ns(col)
-    src_row = ticks["source_row"].to_numpy("int64")
-    seq = ticks["sequence"].to_numpy("int64")
-    cand = np.flatnonzero(
-        (ts[1:] == ts[:-1]) & (src_row[1:] == src_row[:-1]) & (seq[1:] == seq[:-1])
-    ) + 1
-    if len(cand) == 0:
-        return out
-    same = np.ones(len(cand), dtype=bool)
-    for name in ("symbol", "source", "price", "size", "exchange", "conditions", "trade_id"):
-        values = ticks[name].to_numpy()
-        same &= values[cand] == values[cand - 1]
-    out[cand[same]] = True
-    return out
+def _arrival_rank(ticks: pd.DataFrame) -> np.ndarray:
+    """Rank of each row in arrival order: (source, source_row), the persisted keys."""
+    rank = np.empty(len(ticks), dtype="int64")
+    src_codes = pd.factorize(ticks["source"], sort=True)[0]
+    rank[np.lexsort((ticks["source_row"].to_numpy("int64"), src_codes))] = np.arange(len(ticks))
+    return rank
 
 
 def _duplicates_frame(dups: pd.DataFrame, reason: str) -> pd.DataFrame:

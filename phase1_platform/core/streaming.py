@@ -19,10 +19,25 @@ the same ticks because:
 
 Ordering key of a tick: ``(ts, sequence, source, source_row)``, as in
 ``normalizer.canonical_sort``; ``source_row`` defaults to an arrival counter.
-A duplicate ``(symbol, trade_id)`` is counted in ``duplicates`` and ignored: the first
-ARRIVAL of a trade id is kept. That equals the batch result (which keeps the first in
-canonical order) whenever a re-sent trade arrives after the original (the usual case) or
-carries the same content. Re-deliveries of a row without trade_id are not deduplicated.
+
+Identity (``core.identity``, DESIGN section 3): a tick with a trade id is
+``(symbol, ts, trade_id)``. A repeat of an identity already seen is counted in
+``duplicates`` and ignored: the first ARRIVAL stays, whatever the content (a repeat with
+other content is a conflicting duplicate, which the store also keeps out). The same
+trade id at another time (a vendor reusing ids on a later day) is another trade. Ticks
+without a trade id are identified by ``(ts, source, source_row)``, unique by
+construction here (the arrival counter, or a caller such as the ingestion service that
+passes only ticks new to the store), so they are not looked up.
+
+Retention (``retain_dates``). By default every minute and trade id stays for the life
+of the aggregator (a replay of any order of any span). A long-running caller (the live
+ingestion service) passes ``retain_dates=N``: per symbol, only the state of the newest
+N trading dates that had ticks (``core.calendar.trading_dates``, exchange-time dates)
+and of what lies between them is kept. When a tick of a newer trading date arrives,
+minutes, pending updates and trade ids before the oldest retained date are dropped. A
+late tick of a retained date still restates its bars; an older one is ignored and
+counted in ``expired`` (its partition's batch rebuild from the store has it). With
+``N=2`` a session's bars can be restated until the end of the next trading date.
 
 Per tick: ``on_tick`` (a tight pure-Python path; pass Python ints and floats).
 Micro-batches: ``on_batch`` (normalized tick frame) or ``on_arrays`` (lean arrays),
@@ -39,7 +54,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from .calendar import DEFAULT_CALENDAR, Sessions, sessions_between
+from .calendar import (
+    DEFAULT_CALENDAR,
+    Sessions,
+    sessions_between,
+    trading_dates,
+    trading_day_window,
+)
 from .engine import (
     Segments,
     _arrow_strings,
@@ -52,7 +73,13 @@ from .engine import (
 )
 from .rules import DEFAULT_RULES, EligibilityRules
 from .schema import BAR_COLUMNS, empty_bars, notional_units, qty_units, ts_ns
-from .timeframes import NS_PER_MINUTE, TIMEFRAMES, Timeframe, parse_timeframes
+from .timeframes import (
+    DEFAULT_TIMEFRAMES,
+    NS_PER_MINUTE,
+    TIMEFRAMES,
+    Timeframe,
+    parse_timeframes,
+)
 
 _MINUTE = NS_PER_MINUTE
 _NAN = math.nan
@@ -64,6 +91,13 @@ _MINUTE_TF = TIMEFRAMES["1m"]
 # is excluded from prices) is "priceless": open/close NaN, keys None.
 _O, _H, _L, _C, _Q, _N, _K, _OK, _CK = range(9)
 
+# Per-symbol state (a list): {minute: partial bar}, {dirty minutes}, {(ts, trade_id) seen},
+# minute of the last tick and its partial bar (a cache for on_tick), and for retention:
+# the floor (ticks before it are expired), the end of the newest trading date seen, and
+# the start of each retained trading date (oldest first).
+_BARS, _DIRTY, _SEEN, _LAST_MIN, _LAST_BAR, _FLOOR, _DAY_END, _DAYS = range(8)
+_NO_FLOOR = -(2**63)
+
 
 class StreamingError(ValueError):
     pass
@@ -74,17 +108,23 @@ class StreamingBarAggregator:
 
     def __init__(
         self,
-        timeframes="1m,5m,15m,1h,1d",
+        timeframes=DEFAULT_TIMEFRAMES,
         rules: EligibilityRules = DEFAULT_RULES,
         calendar: str = DEFAULT_CALENDAR,
+        retain_dates: int | None = None,
     ) -> None:
         self.timeframes: list[Timeframe] = parse_timeframes(timeframes)
         self.rules = rules
         self.calendar = calendar
-        self._counts = [0, 0]  # duplicates, ignored
-        # symbol -> [ {minute: partial bar}, {dirty minutes}, {trade ids seen},
-        #             minute of the last tick, its partial bar (a cache for on_tick) ]
-        self._state: dict[str, list] = {}
+        if retain_dates is not None and (isinstance(retain_dates, bool)
+                                         or int(retain_dates) != retain_dates
+                                         or retain_dates < 1):
+            raise StreamingError(
+                f"retain_dates must be a whole number >= 1 (or None to keep everything), "
+                f"got {retain_dates!r}")
+        self.retain_dates = None if retain_dates is None else int(retain_dates)
+        self._counts = [0, 0, 0]  # duplicates, ignored, expired
+        self._state: dict[str, list] = {}  # symbol -> state (see _BARS.._DAYS)
         # conditions -> (price_ok if size > 0, volume_ok if size > 0, price_ok if size == 0)
         self._elig: dict[str, tuple[bool, bool, bool]] = {}
         self._plain = not (rules.exclude_from_price or rules.exclude_from_volume)
@@ -93,13 +133,73 @@ class StreamingBarAggregator:
 
     @property
     def duplicates(self) -> int:
-        """Ticks ignored because their (symbol, trade_id) was already seen."""
+        """Ticks ignored because their identity (symbol, ts, trade_id) was already seen."""
         return self._counts[0]
 
     @property
     def ignored(self) -> int:
         """Ticks that may set neither price nor volume under the rule set."""
         return self._counts[1]
+
+    @property
+    def expired(self) -> int:
+        """Ticks older than the retained trading dates (``retain_dates``), ignored."""
+        return self._counts[2]
+
+    def state_size(self) -> dict[str, int]:
+        """What the aggregator holds: symbols, partial minute bars, trade ids."""
+        return {"symbols": len(self._state),
+                "minutes": sum(len(st[_BARS]) for st in self._state.values()),
+                "trade_ids": sum(len(st[_SEEN]) for st in self._state.values())}
+
+    def retains(self, symbol: str, ts_ns: int) -> bool:
+        """Whether a tick of ``symbol`` at ``ts_ns`` would be kept (not expired)."""
+        st = self._state.get(symbol)
+        return st is None or ts_ns >= st[_FLOOR]
+
+    # ------------------------------------------------------------------ retention
+    def _roll(self, st: list, day: str) -> None:
+        """A tick of trading date ``day``, newer than every date seen for the symbol:
+        make it the newest retained date, evicting state before the oldest one kept."""
+        start, end = trading_day_window(day, self.calendar)
+        days = st[_DAYS]
+        days.append(start)
+        st[_DAY_END] = end
+        if len(days) <= self.retain_dates:
+            return
+        del days[: len(days) - self.retain_dates]
+        floor = st[_FLOOR] = days[0]
+        bars = st[_BARS]
+        for m in [m for m in bars if m < floor]:
+            del bars[m]
+        st[_DIRTY] = {m for m in st[_DIRTY] if m >= floor}
+        st[_SEEN] = {k for k in st[_SEEN] if k[0] >= floor}
+        st[_LAST_MIN] = st[_LAST_BAR] = None
+
+    def _roll_tick(self, st: list, ts: int) -> None:
+        self._roll(st, str(trading_dates(np.array([ts], dtype="int64"), self.calendar)[0]))
+
+    def _retain(self, ts: np.ndarray, sym_codes, states: list) -> np.ndarray | None:
+        """Roll each symbol's trading dates for a batch; the mask of the rows that are
+        not expired (None: all are kept)."""
+        keep = None
+        for code, st in enumerate(states):
+            rows = None if sym_codes is None else np.flatnonzero(sym_codes == code)
+            t = ts if rows is None else ts[rows]
+            if len(t) == 0:
+                continue
+            if int(t.max()) >= st[_DAY_END]:
+                for day in np.unique(trading_dates(t[t >= st[_DAY_END]], self.calendar)):
+                    if trading_day_window(str(day), self.calendar)[0] >= st[_DAY_END]:
+                        self._roll(st, str(day))
+            old = t < st[_FLOOR]
+            if old.any():
+                if keep is None:
+                    keep = np.ones(len(ts), dtype=bool)
+                keep[np.flatnonzero(old) if rows is None else rows[old]] = False
+        if keep is not None:
+            self._counts[2] += int(np.count_nonzero(~keep))
+        return keep
 
     # ------------------------------------------------------------------ per tick
     def _judge(self, conditions: str) -> tuple[bool, bool, bool]:
@@ -111,7 +211,9 @@ class StreamingBarAggregator:
     def _new_symbol(self, symbol: str) -> list:
         if not isinstance(symbol, str) or not symbol:
             raise StreamingError(f"bad symbol {symbol!r}: a non-empty string is required")
-        st = self._state[symbol] = [{}, set(), set(), None, None]
+        # without retention the day end never comes: nothing is ever rolled or evicted
+        day_end = _NO_FLOOR if self.retain_dates is not None else 2**63 - 1
+        st = self._state[symbol] = [{}, set(), set(), None, None, _NO_FLOOR, day_end, []]
         return st
 
     def _make_on_tick(self):
@@ -120,6 +222,7 @@ class StreamingBarAggregator:
         elig_get = self._elig.get
         judge = self._judge
         new_symbol = self._new_symbol
+        roll = self._roll_tick
         counts = self._counts
         arrival = self._arrival
 
@@ -135,7 +238,8 @@ class StreamingBarAggregator:
             source_row: int | None = None,
         ) -> bool:
             """Add one normalized tick (Python int ts in UTC ns, float price and size);
-            False when it was a duplicate trade_id or may set neither price nor volume."""
+            False when its identity was seen before, it is older than the retained
+            trading dates, or it may set neither price nor volume."""
             if not (price > 0 and size >= 0):
                 raise StreamingError(
                     f"bad tick for {symbol}: price {price!r} must be > 0 and size {size!r} >= 0"
@@ -146,12 +250,18 @@ class StreamingBarAggregator:
             st = state_get(symbol)
             if st is None:
                 st = new_symbol(symbol)
+            if ts_ns >= st[6]:  # a newer trading date (only with retain_dates)
+                roll(st, ts_ns)
+            if ts_ns < st[5]:  # older than the retained trading dates
+                counts[2] += 1
+                return False
             if trade_id:
                 seen = st[2]
-                if trade_id in seen:
+                ident = (ts_ns, trade_id)  # core.identity: (symbol, ts, trade_id)
+                if ident in seen:
                     counts[0] += 1
                     return False
-                seen.add(trade_id)
+                seen.add(ident)
             e = elig_get(conditions) or judge(conditions)
             if size > 0:
                 pok = e[0]
@@ -296,18 +406,26 @@ class StreamingBarAggregator:
         states = [self._state.get(s) or self._new_symbol(s) for s in symbols]
 
         keep = None
+        if self.retain_dates is not None:
+            keep = self._retain(ts, sym_codes, states)
         if trade_id is not None:
             tid = np.asarray(trade_id, dtype=object)
             if order is not None:
                 tid = tid[order]
-            keep = self._dedup(tid, sym_codes, states)
+            if keep is not None:
+                tid = np.where(keep, tid, "")  # expired rows are not looked up
+            fresh = self._dedup(ts, tid, sym_codes, states)
+            if fresh is not None:
+                keep = fresh if keep is None else keep & fresh
 
         price_ok, volume_ok = self._eligibility(conditions, size, order)
+        excluded = 0
         if keep is not None:
             price_ok &= keep
             volume_ok &= keep
+            excluded = n - int(np.count_nonzero(keep))
         accepted = int(np.count_nonzero(price_ok | volume_ok))
-        self._counts[1] += n - accepted
+        self._counts[1] += n - accepted - excluded
         if accepted == 0:
             return 0
         seg = aggregate_arrays(
@@ -317,26 +435,29 @@ class StreamingBarAggregator:
         self._merge(seg, states, ts, seq, source, row)
         return accepted
 
-    def _dedup(self, tid: np.ndarray, sym_codes: np.ndarray, states: list) -> np.ndarray | None:
-        """Mask of rows to keep (None: all); rows are in canonical order."""
+    def _dedup(self, ts: np.ndarray, tid: np.ndarray, sym_codes: np.ndarray,
+               states: list) -> np.ndarray | None:
+        """Mask of rows to keep (None: all): rows whose identity ``(symbol, ts,
+        trade_id)`` (``core.identity``) was not seen before; rows in canonical order."""
         has = np.fromiter(map(bool, tid), dtype=bool, count=len(tid))
         if not has.any():
             return None
+        rows = np.flatnonzero(has)
+        idents = list(zip(ts[rows].tolist(), tid[rows].tolist(), strict=True))
         if len(states) == 1:
-            ids = tid[has].tolist()
-            seen = states[0][2]
-            if seen.isdisjoint(ids) and len(set(ids)) == len(ids):
-                seen.update(ids)
+            seen = states[0][_SEEN]
+            if seen.isdisjoint(idents) and len(set(idents)) == len(idents):
+                seen.update(idents)
                 return None
         keep = np.ones(len(tid), dtype=bool)
-        for i in np.flatnonzero(has).tolist():
-            seen = states[0 if sym_codes is None else sym_codes[i]][2]
-            t = tid[i]
-            if t in seen:
+        codes = [0] * len(rows) if sym_codes is None else sym_codes[rows].tolist()
+        for i, code, ident in zip(rows.tolist(), codes, idents, strict=True):
+            seen = states[code][_SEEN]
+            if ident in seen:
                 keep[i] = False
                 self._counts[0] += 1
             else:
-                seen.add(t)
+                seen.add(ident)
         return keep
 
     def _eligibility(self, conditions, size: np.ndarray, order) -> tuple[np.ndarray, np.ndarray]:

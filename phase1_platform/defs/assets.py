@@ -37,6 +37,7 @@ import pandas as pd
 from pydantic import Field
 
 from ..app.build import BuildInput, Full, build_bars, prepare_build_for, take_prepared
+from ..app.land import land_ticks
 from ..core.export import CanonicalExporter, read_canonical_csv
 from ..core.normalizer import NormalizeResult, TickNormalizer
 from ..core.partition import Partition
@@ -209,10 +210,10 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
         for name, load in batches:
             res = normalizer.normalize(load(), source=name)
             rows_in += res.rows_in
-            accepted += len(res.ticks)
-            landed_new += ticks_repo.land(res.ticks)
-            quarantine_repo.add(res.quarantine, part.key)
-            for reason, n in res.rejected_by_reason.items():
+            landed = land_ticks(ticks_repo.store, res, part.key)
+            accepted += landed.accepted - landed.conflicting
+            landed_new += landed.new
+            for reason, n in landed.quarantined_by_reason.items():
                 reasons[reason] = reasons.get(reason, 0) + n
         if accepted == 0 and len(ticks_repo.read(part)) == 0:
             found = f"{len(files)} file(s) without a valid tick of that date" if files else \

@@ -4,17 +4,16 @@ Defaults run offline on the shipped fixtures:
 
 - ``store``: the store of record, ``DATABASE_URL`` (default: ``phase1.sqlite`` in the
   working directory, migrated on first use).
-- ``drop``: the file drop, ``$PHASE1_DROP_DIR`` (default ``./drop``). A partition
-  (date, SYMBOL) takes ``<drop>/<YYYY-MM-DD>/<SYMBOL>.csv`` (DESIGN tick CSV) and LEAN
-  tick zips in LEAN's layout (``<drop>/[lean/]equity/<market>/<sym>/tick/<yyyymmdd>_trade.zip``);
+- ``drop``: the file drop, ``$PHASE1_DROP_DIR`` (default ``./drop``), see ``app.drop``. A
+  partition (date, SYMBOL) takes ``<drop>/<YYYY-MM-DD>/<SYMBOL>.csv`` (DESIGN tick CSV) and
+  LEAN tick zips in LEAN's layout (``<drop>/[lean/]equity/<market>/tick/<sym>/<yyyymmdd>_trade.zip``);
   its reference bars are LEAN minute/second/daily zips in the same layout. When the drop
-  has nothing for a partition, the repository's ``fixtures/`` folder is searched the same
-  way (plus ``<symbol>_*.csv`` tick files at its top, e.g. ``aapl_test_ticks.csv``): that is
-  how ``2013-10-07|SPY`` and ``2013-10-07|AAPL`` work from a fresh clone. Set
-  ``fixtures_dir`` to ``"-"`` to turn that off.
+  has nothing for a partition, the repository's ``fixtures/`` folder (same layout) is
+  searched: that is how ``2013-10-07|SPY`` and ``2013-10-07|AAPL`` work from a fresh clone,
+  and only those. Set ``fixtures_dir`` to ``"-"`` to turn that off.
 - ``sources``: per symbol, where ticks and reference bars come from and which rule set
-  builds the bars (default: the file drop; LEAN ticks use ``lean-equity`` when that rule
-  set is registered, other ticks ``default``).
+  builds the bars (``app.sources``: ``$PHASE1_SOURCES`` over a built-in table, SPY, AIG,
+  BAC and IBM ``lean-equity``, else the file drop and ``default``).
 - ``settings``: the mode (``INGESTION_MODE``, ``mock`` by default here: no network), the
   export folder (``$PHASE1_EXPORT_DIR``, default ``./exports``) and the check thresholds.
 - ``alpaca``, ``yfinance``: connector resources (keys through ``EnvVar``), used only in
@@ -29,10 +28,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from ..core.rules import RULE_SETS
+from ..app.drop import REPO_FIXTURES, FileDrop
+from ..app.sources import BUILTIN_SYMBOLS, SymbolSource, SymbolSources, load_sources
+from ..core.partition import Partition
 
-REPO_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-LEAN_RULES = "lean-equity"
+LEAN_RULES = BUILTIN_SYMBOLS["SPY"]["rule_set"]  # the rule set of the shipped LEAN data
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -58,74 +58,54 @@ class StoreResource(dg.ConfigurableResource):
             self._store = None
 
 
-def _ymd(date: str) -> str:
-    return date.replace("-", "")
+def _partition(part: Partition | str, symbol: str | None = None) -> Partition:
+    """A validated Partition from one, or from (date, symbol): ConfigError when invalid."""
+    if isinstance(part, Partition):
+        return part
+    if symbol is None:
+        return Partition.parse(part)
+    return Partition(part, symbol)
 
 
 class FileDropResource(dg.ConfigurableResource):
-    """Tick files and vendor bar files dropped per trading date and symbol."""
+    """Tick files and vendor bar files dropped per trading date and symbol (``app.drop``)."""
 
     drop_dir: str = Field(default="", description="empty: $PHASE1_DROP_DIR, else ./drop")
     fixtures_dir: str = Field(
         default="",
-        description="searched when the drop has nothing for a partition; empty: the "
-        "repository's fixtures/ folder; '-' turns it off",
+        description="searched after the drop, same layout, serving only the partitions it "
+        "holds data for; empty: the repository's fixtures/ folder; '-' turns it off",
     )
 
     def drop_path(self) -> Path:
         return Path(self.drop_dir or os.environ.get("PHASE1_DROP_DIR") or "drop")
 
-    def search_dirs(self) -> list[tuple[Path, bool]]:
-        """(folder, is_fixtures) in search order."""
-        dirs = [(self.drop_path(), False)]
-        if self.fixtures_dir != "-":
-            fixtures = Path(self.fixtures_dir) if self.fixtures_dir else REPO_FIXTURES
-            if fixtures.resolve() != dirs[0][0].resolve():
-                dirs.append((fixtures, True))
-        return dirs
+    def file_drop(self) -> FileDrop:
+        if self.fixtures_dir == "-":
+            return FileDrop(self.drop_path(), fixtures_dir=None)
+        return FileDrop(self.drop_path(), Path(self.fixtures_dir or REPO_FIXTURES))
 
-    @staticmethod
-    def _lean(base: Path, symbol: str, resolution: str, name: str) -> list[Path]:
-        out: list[Path] = []
-        for prefix in ("", "lean/"):
-            out += sorted(base.glob(f"{prefix}equity/*/{symbol.lower()}/{resolution}/{name}"))
-        return out
+    def tick_files(self, part: Partition | str, symbol: str | None = None) -> list[Path]:
+        """The partition's tick files: the drop's, else the fixtures' (``FileDrop``)."""
+        return self.file_drop().tick_files(_partition(part, symbol))
 
-    def _ticks_in(self, base: Path, fixtures: bool, date: str, symbol: str) -> list[Path]:
-        files = [p for p in (base / date / f"{symbol}.csv",) if p.is_file()]
-        files += self._lean(base, symbol, "tick", f"{_ymd(date)}_trade.zip")
-        if fixtures:
-            files += sorted(p for p in base.glob(f"{symbol.lower()}_*.csv") if p.is_file())
-        return files
-
-    def tick_files(self, date: str, symbol: str) -> list[Path]:
-        """The partition's tick files: the drop's, else the fixtures'."""
-        for base, fixtures in self.search_dirs():
-            files = self._ticks_in(base, fixtures, date, symbol)
-            if files:
-                return files
-        return []
-
-    def reference_files(self, date: str, symbol: str) -> list[Path]:
-        """Vendor bar files (LEAN minute or second, and daily) from the folder of its ticks."""
-        for base, fixtures in self.search_dirs():
-            ymd = f"{_ymd(date)}_trade.zip"
-            files = self._lean(base, symbol, "minute", ymd) or self._lean(
-                base, symbol, "second", ymd)
-            files += self._lean(base, symbol, "daily", f"{symbol.lower()}.zip")
-            if files or self._ticks_in(base, fixtures, date, symbol):
-                return files
-        return []
+    def reference_files(self, part: Partition | str, symbol: str | None = None) -> list[Path]:
+        """Vendor bar files (LEAN minute, else second, and daily) from the folder of its ticks."""
+        return self.file_drop().reference_files(_partition(part, symbol))
 
     def describe(self) -> str:
-        return ", ".join(str(d) for d, _ in self.search_dirs())
+        return self.file_drop().describe()
 
 
 class SourcesResource(dg.ConfigurableResource):
-    """Per symbol: where ticks and reference bars come from, and the rule set."""
+    """Per symbol: where ticks and reference bars come from, and the rule set (``app.sources``).
+
+    The setting is ``$PHASE1_SOURCES`` (or ``config_file``) over the built-in table; the
+    dicts below override it per symbol. Never guessed from the files in the drop.
+    """
 
     tick_sources: dict[str, str] = Field(
-        default_factory=dict, description="SYMBOL -> drop | alpaca (default drop)"
+        default_factory=dict, description="SYMBOL -> drop | alpaca | finnhub (default drop)"
     )
     reference_sources: dict[str, str] = Field(
         default_factory=dict, description="SYMBOL -> drop (LEAN files) | alpaca | yfinance | "
@@ -133,21 +113,27 @@ class SourcesResource(dg.ConfigurableResource):
     )
     rule_sets: dict[str, str] = Field(
         default_factory=dict,
-        description="SYMBOL -> rule set; default: lean-equity for LEAN ticks when "
-        "registered, else default",
+        description="SYMBOL -> rule set (default: the sources setting: lean-equity for SPY, "
+        "AIG, BAC, IBM, else default)",
     )
+    config_file: str = Field(default="", description="sources file; empty: $PHASE1_SOURCES")
+
+    def setting(self) -> SymbolSources:
+        return load_sources(self.config_file or None).with_overrides(
+            self.tick_sources, self.reference_sources, self.rule_sets)
+
+    def for_symbol(self, symbol: str) -> SymbolSource:
+        return self.setting().for_symbol(symbol)
 
     def tick_source(self, symbol: str) -> str:
-        return self.tick_sources.get(symbol, "drop")
+        return self.for_symbol(symbol).tick_source
 
     def reference_source(self, symbol: str) -> str:
-        return self.reference_sources.get(symbol, "drop")
+        return self.for_symbol(symbol).reference_source
 
-    def rules_for(self, symbol: str, tick_files: list[Path]) -> str:
-        if symbol in self.rule_sets:
-            return self.rule_sets[symbol]
-        lean = any(p.suffix.lower() == ".zip" for p in tick_files)
-        return LEAN_RULES if lean and LEAN_RULES in RULE_SETS else "default"
+    def rules_for(self, symbol: str, tick_files: object = None) -> str:
+        """The symbol's rule set; ``tick_files`` is ignored (kept for old callers)."""
+        return self.for_symbol(symbol).rule_set
 
 
 class PipelineSettings(dg.ConfigurableResource):

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "fixtures" / "lean" / "equity" / "usa" / "spy" / "tick" / "20131007_trade.zip"
+FIXTURE = ROOT / "fixtures" / "lean" / "equity" / "usa" / "tick" / "spy" / "20131007_trade.zip"
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ tick of such a stream with an identity that depends on the tape only:
 - ``source = "<stream>:<SYMBOL>:<trading date>"``, ``<stream>`` being ``finnhub`` for the
   real Finnhub host and ``finnhub@<host>`` for any other host (the local simulator),
   without port, path or token (``--source-name`` overrides it). The trading date is
-  the tick's date in New York; it keeps watermarks per day.
+  ``core.calendar.trading_dates`` of the tick; it keeps watermarks per day.
 - ``source_row = ts_ms * 2**20 + k``: ``k`` is the trade's arrival index among the
   trades of the same symbol in the same millisecond (Finnhub times are milliseconds).
 
@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from ..core.calendar import DEFAULT_CALENDAR, exchange_tz
+from ..core.calendar import DEFAULT_CALENDAR, trading_dates
 from ..core.schema import ts_ns
 
 K_BITS = 20
@@ -47,16 +47,6 @@ def stream_name(url: str, vendor: str = "finnhub") -> str:
     """``finnhub`` for the vendor's own host, ``finnhub@HOST`` otherwise (no port, no token)."""
     host = (urlsplit(url).hostname or "unknown").lower()
     return vendor if host in FINNHUB_HOSTS else f"{vendor}@{host}"
-
-
-def trading_dates(ts: np.ndarray, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
-    """``YYYY-MM-DD`` exchange-time date of each UTC ns timestamp (object array)."""
-    if len(ts) == 0:
-        return np.empty(0, dtype=object)
-    tz = exchange_tz(calendar)
-    local = pd.DatetimeIndex(pd.to_datetime(ts, utc=True)).tz_convert(tz).normalize()
-    codes, days = pd.factorize(local)  # format the distinct days only
-    return np.asarray(days.strftime("%Y-%m-%d"), dtype=object)[codes]
 
 
 def source_for(stream: str, symbol: str, date: str) -> str:

@@ -9,7 +9,12 @@ Modes (``--mode``, default ``INGESTION_MODE``, else ``live``):
   ``APCA_API_SECRET_KEY``, ``ALPACA_DATA_URL``); gaps are filled from its own history.
 - ``mock``: ``MockConnector`` replays ``--csv`` files (``--speed``), then stops.
 
-``--backfill-from alpaca|finnhub|FILE`` names the historical connector for gaps.
+``--backfill-from alpaca|finnhub|FILE`` names the historical connector for gaps (a
+``TickHistory``). Each symbol's bars use its rule set of the per-symbol setting
+(``app.sources``); ``--rules NAME`` overrides it for every symbol.
+
+SIGINT/SIGTERM at any time, also while the stream is still connecting: everything
+received is flushed, the last line on stdout says what was landed, exit code 0.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import sys
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..connectors.base import BaseConnector, ConnectorError
+from ..connectors.protocols import LiveTicks, TickHistory
+from ..core.errors import ConfigError
 from ..core.rules import get_rules
+from ..core.timeframes import DEFAULT_TIMEFRAMES
 from ..storage import Store
 from .broadcast import BarBroadcaster
 from .identity import StreamIdentity, stream_name
-from .service import IngestionService, IngestStats, event
+from .logs import event
+from .service import IngestionService, IngestStats
 
 MODES = ("live", "mock")
 SOURCES = ("finnhub", "alpaca")
@@ -47,8 +55,8 @@ class IngestConfig:
     speed: float = 0.0
     backfill_from: str | None = None
     source_name: str | None = None
-    timeframes: str = "1m,5m,15m,1h,1d"
-    rules: str = "default"
+    timeframes: str = ",".join(DEFAULT_TIMEFRAMES)
+    rules: str | None = None  # None: each symbol's rule set (app.sources)
     flush_interval: float = 0.25
     max_batch_rows: int = 20_000
     poll_interval: float = 1.0
@@ -58,7 +66,7 @@ class IngestConfig:
 def default_mode() -> str:
     mode = os.environ.get("INGESTION_MODE", "live").strip().lower() or "live"
     if mode not in MODES:
-        raise ValueError(f"INGESTION_MODE={mode!r} is not one of {', '.join(MODES)}")
+        raise ConfigError(f"INGESTION_MODE={mode!r} is not one of {', '.join(MODES)}")
     return mode
 
 
@@ -72,16 +80,27 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-def build_connectors(cfg: IngestConfig) -> tuple[BaseConnector, StreamIdentity | None,
-                                                  BaseConnector | None]:
-    """(live connector, identity re-stamper or None, historical connector or None)."""
+@dataclass
+class Connectors:
+    live: LiveTicks
+    identity: StreamIdentity | None  # re-stamps an id-less stream's ticks
+    historical: TickHistory | None  # fills gaps
+    where: str = ""  # where the stream comes from (masked), for the start line
+
+
+def build_connectors(cfg: IngestConfig) -> Connectors:
+    """The live connector, its identity re-stamper and the historical connector."""
+    from ..connectors.net import mask_secret
+
     identity = None
+    where = ""
     if cfg.mode == "mock":
         from ..connectors.mock import MockConnector
 
         if not cfg.csv:
-            raise ValueError("mock mode replays tick files: give --csv FILE")
-        connector: BaseConnector = MockConnector(cfg.csv, speed=cfg.speed)
+            raise ConfigError("mock mode replays tick files: give --csv FILE")
+        connector: LiveTicks = MockConnector(cfg.csv, speed=cfg.speed)
+        where = ", ".join(cfg.csv)
     elif cfg.source == "finnhub":
         from ..connectors.finnhub import FinnhubConnector
 
@@ -96,33 +115,40 @@ def build_connectors(cfg: IngestConfig) -> tuple[BaseConnector, StreamIdentity |
             backoff_max=2.0 if local else 60.0,
         )
         identity = StreamIdentity(cfg.source_name or stream_name(connector.ws_url))
+        where = mask_secret(connector.ws_url)
     elif cfg.source == "alpaca":
         from ..connectors.alpaca import AlpacaConnector
 
-        connector = AlpacaConnector()
+        connector = AlpacaConnector(poll_interval=cfg.poll_interval)
+        where = mask_secret(connector.base_url)
     else:
-        raise ValueError(f"unknown source {cfg.source!r}: use one of {', '.join(SOURCES)}")
-    return connector, identity, _historical(cfg, connector)
+        raise ConfigError(f"unknown source {cfg.source!r}: use one of {', '.join(SOURCES)}")
+    return Connectors(connector, identity, _historical(cfg, connector), where)
 
 
-def _historical(cfg: IngestConfig, connector: BaseConnector) -> BaseConnector | None:
+def _historical(cfg: IngestConfig, connector: LiveTicks) -> TickHistory | None:
+    """The connector named by ``--backfill-from``; by default the live connector itself
+    when it serves history under the same identities (a stream with trade ids)."""
     name = cfg.backfill_from
     if not name:
-        return connector if connector.name == "alpaca" else None
+        if cfg.mode == "live" and cfg.source == "alpaca" and isinstance(connector, TickHistory):
+            return connector
+        return None
     if name == "alpaca":
-        if connector.name == "alpaca":
+        if cfg.source == "alpaca" and isinstance(connector, TickHistory):
             return connector
         from ..connectors.alpaca import AlpacaConnector
 
         return AlpacaConnector()
     if name == "finnhub":
-        if connector.name != "finnhub":
-            raise ValueError("--backfill-from finnhub needs --source finnhub")
+        if cfg.source != "finnhub" or cfg.mode != "live" or not isinstance(connector,
+                                                                             TickHistory):
+            raise ConfigError("--backfill-from finnhub needs --mode live --source finnhub")
         return connector  # /stock/tick (a premium endpoint)
     from ..connectors.mock import MockConnector
 
     if not os.path.exists(name):
-        raise ValueError(f"--backfill-from {name}: no such file (or use alpaca, finnhub)")
+        raise ConfigError(f"--backfill-from {name}: no such file (or use alpaca, finnhub)")
     return MockConnector([name])
 
 
@@ -130,52 +156,42 @@ async def run(cfg: IngestConfig, stop: asyncio.Event | None = None,
               announce=print) -> IngestStats:
     """Run until ``stop`` is set (live) or the replay ends (mock); returns the stats."""
     stop = stop or asyncio.Event()
-    connector, identity, historical = build_connectors(cfg)
+    built = build_connectors(cfg)
+    connector, historical = built.live, built.historical
+    where = f"; stream {built.where}" if built.where else ""
     store = await asyncio.to_thread(Store.from_url, cfg.database_url)
     broadcaster = None
     if cfg.broadcast_port is not None:
         broadcaster = BarBroadcaster(cfg.broadcast_host, cfg.broadcast_port,
                                      queue_size=cfg.broadcast_queue)
     service = IngestionService(
-        connector, store, cfg.symbols, identity=identity, historical=historical,
-        broadcaster=broadcaster, timeframes=cfg.timeframes, rules=get_rules(cfg.rules),
+        connector, store, cfg.symbols, identity=built.identity, historical=historical,
+        broadcaster=broadcaster, timeframes=cfg.timeframes,
+        rules=get_rules(cfg.rules) if cfg.rules else None,  # None: per-symbol setting
         flush_interval=cfg.flush_interval, max_batch_rows=cfg.max_batch_rows,
     )
     driver: asyncio.Task | None = None
     failure: BaseException | None = None
     try:
-        await service.start()
-        where = getattr(connector, "ws_url", None)
-        if where is not None:
-            from ..connectors.finnhub import mask_secret
-
-            where = mask_secret(where)
-        announce(f"ingest: {cfg.mode} {connector.name} -> {store.masked_url}; "
-                 f"symbols {','.join(service.symbols)}"
-                 + (f"; stream {where}" if where else "")
-                 + (f"; bars at {broadcaster.url}?symbols=..." if broadcaster else ""))
-        sys.stdout.flush()
-        if cfg.mode == "mock":
-            driver = asyncio.create_task(connector.replay_ticks())
-        elif connector.name == "alpaca":
-            driver = asyncio.create_task(connector.run_polling(cfg.poll_interval, stop))
-        elif hasattr(connector, "wait_stopped"):
-            driver = asyncio.create_task(connector.wait_stopped())
-        waiter = asyncio.create_task(stop.wait())
-        tasks = {waiter} | ({driver} if driver else set())
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if driver is not None and driver.done() and not driver.cancelled():
-            failure = driver.exception()
+        if await service.start(stop):
+            announce(f"ingest: {cfg.mode} {connector.name} -> {store.masked_url}; "
+                     f"symbols {','.join(service.symbols)}{where}"
+                     + (f"; bars at {broadcaster.url}?symbols=..." if broadcaster else ""))
+            sys.stdout.flush()
+            driver = asyncio.create_task(connector.run(stop), name="ingest-driver")
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, driver}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if driver.done() and not driver.cancelled():
+                failure = driver.exception()
     finally:
         if driver is not None and not driver.done():
             driver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError):
                 await driver
         stats = await service.stop()
-        if historical is not None and historical is not connector:
-            with contextlib.suppress(Exception):
-                await historical.disconnect()
+        if isinstance(historical, LiveTicks) and historical is not connector:
+            await historical.disconnect()
         await asyncio.to_thread(store.dispose)
     if failure is not None:
         raise failure
@@ -191,10 +207,10 @@ def main(cfg: IngestConfig) -> int:
                 loop.add_signal_handler(sig, _on_signal, stop, sig)
         return await run(cfg, stop)
 
-    try:
-        stats = asyncio.run(go())
-    except ConnectorError as exc:
-        raise OSError(str(exc)) from None
+    stats = asyncio.run(go())
+    if not stats.connected:
+        print(f"ingest: stopped while connecting to the {cfg.source} stream; nothing received")
+        return 0
     print(f"ingest: {stats.rows_received} rows received, {stats.ticks} ticks, "
           f"{stats.landed} landed, {stats.duplicates} already landed, "
           f"{stats.quarantined} quarantined, {stats.gaps} gaps, "

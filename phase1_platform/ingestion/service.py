@@ -3,135 +3,68 @@
 Pipeline (one asyncio loop; database and numpy work run in a worker thread so the
 connector keeps reading while a batch lands):
 
-1. connector callbacks put raw tick frames in a buffer (awaiting, i.e. back-pressuring
-   the connector, only when more than ``high_water`` rows wait);
+1. connector callbacks (``LiveTicks``) put raw tick frames in a buffer (awaiting, i.e.
+   back-pressuring the connector, only when more than ``high_water`` rows wait), and
+   the connector's quarantine frames beside them;
 2. every ``flush_interval`` seconds (or at ``max_batch_rows``) the buffer becomes one
-   micro-batch: ``TickNormalizer`` (subscribed symbols only), then, for streams without
-   trade ids, tape-stable identities (``identity.StreamIdentity``);
-3. gap check per symbol (see below), backfill of the gap from the historical connector;
-4. ``TickRepository.land`` (idempotent), ``WatermarkRepository.advance`` per
-   (source, symbol), ``QuarantineRepository.add`` per partition
-   (``<trading date>|<SYMBOL>``, or ``ingest|<stream>`` for rows with no usable date or
-   symbol, e.g. malformed frames);
-5. the ticks that were new to the store go to ``StreamingBarAggregator.on_batch`` and
-   ``drain_updates()`` is published on the ``BarBroadcaster``.
+   micro-batch, prepared by ``batches.Batches.prepare``: bad rows quarantined whatever
+   their shape, ``TickNormalizer`` (subscribed symbols only), tape-stable identities
+   for streams without trade ids (``identity.StreamIdentity``), gaps (``gaps``);
+3. the gaps' backfill is fetched from the historical connector (``TickHistory``);
+4. ``Batches.commit`` lands the batch through ``app.land`` (the one tick identity,
+   conflicting duplicates quarantined), advances watermarks, stores quarantine rows
+   and feeds the ticks new to the store to the streaming bars (``bars.LiveBars``);
+5. the bars that changed are published on the ``BarBroadcaster``.
 
 Landed ticks are the partition's raw ticks for the asset graph as they are: the asset
-reads ``TickRepository.read(symbol, trading_day_window(date))`` from the same
-``DATABASE_URL``.
+reads ``TickRepository.read(partition)`` from the same ``DATABASE_URL``. On first sight
+of a (symbol, trading date) the streaming bars are seeded with the ticks already
+stored for it, and afterwards receive only ticks new to the store, so they equal a
+batch build of the stored ticks. They keep the current and the previous trading date
+of each symbol (``bars.RETAIN_TRADING_DATES``), so memory and per-batch cost stay
+bounded however long the service runs.
 
-Gaps. A connection epoch is the connector's handshake count (``stats.connections``).
-When ticks of a symbol arrive in a new epoch (a reconnect), or for the first time in
-this process while a watermark exists for its source (a restart), the gap is
-``[last tick before, first tick after]``; with a historical connector it is fetched
-(both ends inclusive, whole milliseconds) and landed. Id-less backfill ticks are
-re-stamped with the live stream's identity, so the ones that already landed are the
-same rows and land once. Backfill ticks WITH trade ids (Alpaca) behind an id-less live
-stream (Finnhub) cannot be matched trade by trade: only the ticks strictly inside the
-gap (boundary milliseconds excluded) are landed, under their own identity; a trade
-missed at exactly the boundary milliseconds stays missing. Behind a stream of the
-same vendor with ids (Alpaca polling), the window is inclusive and ids dedup exactly.
-
-First tick of a symbol in this process vs the stored watermark ``wm`` of its source:
-earlier than ``wm`` = the stream replays the tape (a restarted simulator): identities
-repeat, landing dedups; equal = resumed inside ``wm``'s millisecond: numbering
-continues after the rows landed there; later = a gap.
-
-Streaming bars: on first sight of (symbol, trading date) the aggregator is seeded with
-the ticks already landed for that partition, and afterwards it only receives ticks that
-were new to the store, so its bars equal a batch build of the stored ticks.
+Nothing is lost silently: a store outage keeps the batch for a retry; a bug while
+preparing or committing a batch is logged (one JSON line with its place) and the
+batch's rows are quarantined with the reason, and the service goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, func, select
 
-from ..connectors.base import BaseConnector, ConnectorError
-from ..core.calendar import DEFAULT_CALENDAR, trading_day_window
-from ..core.normalizer import TickNormalizer, canonical_sort
-from ..core.rules import DEFAULT_RULES, EligibilityRules
-from ..core.schema import QUARANTINE_COLUMNS, empty_ticks, ts_ns
-from ..core.streaming import StreamingBarAggregator
-from ..storage import (
-    QuarantineRepository,
-    Store,
-    StoreError,
-    TickRepository,
-    WatermarkRepository,
-)
-from ..storage.tables import ticks as ticks_t
+from ..app.sources import load_sources
+from ..connectors.base import wait_or_stop
+from ..connectors.protocols import LiveTicks, TickHistory
+from ..core.calendar import DEFAULT_CALENDAR
+from ..core.errors import ConfigError, UserError, one_line
+from ..core.rules import EligibilityRules, get_rules
+from ..core.schema import QUARANTINE_COLUMNS, empty_bars, empty_ticks
+from ..core.timeframes import DEFAULT_TIMEFRAMES
+from ..storage import Store, StoreError, TickRepository, WatermarkRepository
+from .bars import LiveBars
+from .batches import Batches, Prepared, rows_text, ticks_quarantine
 from .broadcast import BarBroadcaster
-from .identity import NS_PER_MS, StreamIdentity, source_for, trading_dates
+from .gaps import Gap, GapTracker, connection_epoch
+from .identity import StreamIdentity
+from .logs import JsonFormatter, event, log, setup_logging
 
-log = logging.getLogger("phase1.ingest")
-
-
-# ----------------------------------------------------------------------------- logging
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, event/message and the fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "time": pd.Timestamp(record.created, unit="s", tz="UTC").strftime(
-                "%Y-%m-%dT%H:%M:%S.%fZ"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
-        fields = getattr(record, "fields", None)
-        if fields is not None:
-            out["event"] = record.getMessage()
-            out.update(fields)
-        else:
-            out["message"] = record.getMessage()
-        if record.exc_info:
-            out["error"] = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"
-        return json.dumps(out, default=str)
-
-
-def setup_logging(level: int = logging.INFO, stream=None) -> None:
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("websockets").setLevel(logging.WARNING)
-
-
-def event(name: str, level: int = logging.INFO, **fields) -> None:
-    log.log(level, name, extra={"fields": fields})
-
-
-# ----------------------------------------------------------------------------- data
-@dataclass
-class Gap:
-    symbol: str
-    lo_ns: int  # last tick before (inclusive)
-    hi_ns: int  # first tick after (inclusive)
-    source: str
-    reason: str  # "reconnect" or "restart"
-
-
-@dataclass
-class _Prepared:
-    ticks: pd.DataFrame
-    quarantine: list[tuple[pd.DataFrame, np.ndarray]]  # (rows, partition per row)
-    gaps: list[Gap]
-    seed: list[tuple[str, str]]  # (symbol, date) partitions to seed the aggregator with
-    rows_in: int
+NOT_A_FRAME = "delivery is not a tick frame"
+PREPARE_FAILED = "batch preparation failed"
+COMMIT_FAILED = "batch not landed"
 
 
 @dataclass
 class IngestStats:
+    connected: bool = False  # the stream came up (False: stopped while connecting)
     rows_received: int = 0
     batches: int = 0
     ticks: int = 0  # valid ticks processed (live + backfill)
@@ -144,6 +77,7 @@ class IngestStats:
     backfill_errors: int = 0
     bar_updates: int = 0
     store_errors: int = 0
+    batch_errors: int = 0  # bugs while preparing or committing a batch (rows quarantined)
     busy_seconds: float = 0.0
     watermarks: dict[str, int] = field(default_factory=dict)
 
@@ -153,26 +87,27 @@ class IngestStats:
         return d
 
 
-# ----------------------------------------------------------------------------- service
 class IngestionService:
     """Lands a connector's ticks in the store and streams the bars they make.
 
     ``identity``: a ``StreamIdentity`` for streams without trade ids (Finnhub), None
-    to keep the connector's identities (files, Alpaca). ``historical``: a connector
-    whose ``get_historical_ticks`` fills gaps (None: gaps are logged, not filled).
+    to keep the connector's identities (files, Alpaca). ``historical``: a
+    ``TickHistory`` that fills gaps (None: gaps are logged, not filled). ``rules``: one
+    rule set for every symbol (``--rules``), or one per symbol; None: each symbol's rule
+    set of the per-symbol setting (``app.sources``).
     """
 
     def __init__(
         self,
-        connector: BaseConnector,
+        connector: LiveTicks,
         store: Store,
         symbols: Iterable[str],
         *,
         identity: StreamIdentity | None = None,
-        historical: BaseConnector | None = None,
+        historical: TickHistory | None = None,
         broadcaster: BarBroadcaster | None = None,
-        timeframes: str = "1m,5m,15m,1h,1d",
-        rules: EligibilityRules = DEFAULT_RULES,
+        timeframes=DEFAULT_TIMEFRAMES,
+        rules: EligibilityRules | Mapping[str, EligibilityRules] | None = None,
         calendar: str = DEFAULT_CALENDAR,
         flush_interval: float = 0.25,
         max_batch_rows: int = 20_000,
@@ -184,7 +119,7 @@ class IngestionService:
         self.store = store
         self.symbols = sorted({s.strip().upper() for s in symbols if s.strip()})
         if not self.symbols:
-            raise ValueError("no symbols to ingest: give --symbols A,B")
+            raise ConfigError("no symbols to ingest: give --symbols A,B")
         self.identity = identity
         self.historical = historical
         self.broadcaster = broadcaster
@@ -193,38 +128,43 @@ class IngestionService:
         self.max_batch_rows = max_batch_rows
         self.high_water = high_water
         self.progress_interval = progress_interval
-        name = identity.stream if identity is not None else getattr(connector, "name", "ingest")
+        self.source = connector.name  # the source of rows delivered without one
+        name = identity.stream if identity is not None else connector.name
         self.service_partition = service_partition or f"ingest|{name}"
-        self.normalizer = TickNormalizer(symbols=self.symbols)
-        self.aggregator = StreamingBarAggregator(timeframes, rules=rules, calendar=calendar)
-        self.ticks_repo = TickRepository(store)
-        self.watermarks = WatermarkRepository(store)
-        self.quarantine_repo = QuarantineRepository(store)
+        self.aggregator = LiveBars(rules_by_symbol(self.symbols, rules), timeframes, calendar)
         self.stats = IngestStats()
+        self.gaps = GapTracker(TickRepository(store), WatermarkRepository(store),
+                               identity=identity, historical=historical, stats=self.stats,
+                               calendar=calendar)
+        self.batches = Batches(
+            store, self.symbols, self.aggregator, self.gaps, source=self.source,
+            service_partition=self.service_partition, identity=identity,
+            historical_source=historical.name if historical is not None else "backfill",
+            stats=self.stats, calendar=calendar)
 
         self._buffer: list[tuple[int, pd.DataFrame]] = []
         self._buffered = 0
         self._bad_frames: list[pd.DataFrame] = []
-        self._retry: list[_Prepared] = []
+        self._retry: list[Prepared] = []
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task | None = None
         self._stopping = False
-        self._last_ts: dict[str, int] = {}  # symbol -> newest tick ts processed
-        self._epoch_of: dict[str, int] = {}  # symbol -> connection epoch of its last tick
-        self._seeded: set[tuple[str, str]] = set()
         self._last_progress = time.monotonic()
 
     # -- connector side ------------------------------------------------------------
-    def _epoch(self) -> int:
-        return int(getattr(getattr(self.connector, "stats", None), "connections", 0) or 0)
-
     async def _on_raw(self, frame: pd.DataFrame) -> None:
-        if frame is None or len(frame) == 0:
+        if not isinstance(frame, pd.DataFrame):  # a connector bug: kept, with the reason
+            self._bad_frames.append(pd.DataFrame({
+                "source": [self.source], "source_row": [-1], "reason": [NOT_A_FRAME],
+                "raw": [repr(frame)[:2000]]}).astype(QUARANTINE_COLUMNS))
+            self.stats.rows_received += 1
             return
-        self._buffer.append((self._epoch(), frame))
+        if len(frame) == 0:
+            return
+        self._buffer.append((connection_epoch(self.connector), frame))
         self._buffered += len(frame)
         self.stats.rows_received += len(frame)
         if self._buffered >= self.max_batch_rows:
@@ -237,37 +177,50 @@ class IngestionService:
         self._bad_frames.append(quarantine)
 
     # -- lifecycle -----------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
+        """Register, subscribe and connect. True once the stream is up; False when
+        ``stop`` was set first (connecting is abandoned at once; call ``stop()``)."""
         if self.broadcaster is not None:
             await self.broadcaster.start()
             event("broadcast_started", url=self.broadcaster.url)
         self.connector.register_callback(self._on_raw)
-        if hasattr(self.connector, "register_quarantine_callback"):
-            self.connector.register_quarantine_callback(self._on_bad_frame)
+        self.connector.register_quarantine_callback(self._on_bad_frame)
         await self.connector.subscribe(self.symbols)
-        await self.connector.connect()
         self._flusher = asyncio.create_task(self._flush_loop(), name="ingest-flusher")
+        if stop is None:
+            await self.connector.connect()
+        elif not await wait_or_stop(self.connector.connect(stop), stop) or stop.is_set():
+            event("ingest_stopped_while_connecting", logging.WARNING,
+                  connector=self.connector.name)
+            return False
+        self.stats.connected = True
         event("ingest_started", symbols=self.symbols, connector=self.connector.name,
-              historical=getattr(self.historical, "name", None),
-              stream=self.identity.stream if self.identity else None)
+              historical=self.historical.name if self.historical is not None else None,
+              stream=self.identity.stream if self.identity else None,
+              rule_sets=sorted(self.aggregator.aggregators))
+        return True
 
     async def stop(self) -> IngestStats:
         """Disconnect (the connector delivers its pending rows), flush everything, stop."""
         self._stopping = True
         self._room.set()
-        with contextlib.suppress(Exception):
+        try:
             await self.connector.disconnect()
+        except (UserError, OSError) as exc:
+            event("disconnect_failed", logging.WARNING, error=one_line(exc))
+        except Exception:  # noqa: BLE001 - a bug: logged; what was received still lands
+            log.exception("disconnect failed")
         if self._flusher is not None:  # never cancelled mid-batch: it ends after a flush
             self._wake.set()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             self._flusher = None
         await self.flush()
         if self.broadcaster is not None:
             await self.broadcaster.stop()
         event("ingest_stopped", **self.stats.as_dict(),
-              broadcast_sent=getattr(self.broadcaster, "sent_total", 0),
-              broadcast_dropped=getattr(self.broadcaster, "dropped_total", 0),
+              broadcast_sent=self.broadcaster.sent_total if self.broadcaster else 0,
+              broadcast_dropped=self.broadcaster.dropped_total if self.broadcaster else 0,
               unstored_rows=self._buffered + sum(len(p.ticks) for p in self._retry))
         return self.stats
 
@@ -280,12 +233,12 @@ class IngestionService:
                 return
             try:
                 await self.flush()
-            except Exception:  # noqa: BLE001 - the service must go on; counted and logged
+            except Exception:  # noqa: BLE001 - the service must go on; logged with its place
                 log.exception("flush failed")
             now = time.monotonic()
             if now - self._last_progress >= self.progress_interval:
                 self._last_progress = now
-                event("progress", **self.stats.as_dict())
+                event("progress", **self.stats.as_dict(), streamed=self.aggregator.state_size())
 
     # -- flushing ------------------------------------------------------------------
     async def flush(self) -> None:
@@ -300,29 +253,25 @@ class IngestionService:
                 batches = list(self._retry)
                 self._retry = []
                 if entries or bad:
-                    try:
-                        batches.append(await asyncio.to_thread(self._prepare, entries, bad))
-                    except Exception:  # noqa: BLE001 - a bug: say loudly what was not stored
-                        log.exception("batch preparation failed")
-                        event("rows_not_stored", logging.ERROR,
-                              rows=sum(len(f) for _, f in entries))
-                        continue
+                    batches.append(await self._prepare(entries, bad))
                 failed = False
                 for prep in batches:
                     if failed:
                         self._retry.append(prep)
                         continue
-                    backfill = await self._fetch_gaps(prep.gaps)
+                    backfill = await self.gaps.fetch(prep.gaps)
                     prep.gaps = []
                     try:
-                        updates = await asyncio.to_thread(self._commit, prep, backfill)
+                        updates = await asyncio.to_thread(self.batches.commit, prep, backfill)
                     except StoreError as exc:
                         self.stats.store_errors += 1
-                        event("store_error", logging.ERROR, error=str(exc),
+                        event("store_error", logging.ERROR, error=one_line(exc),
                               rows_kept=len(prep.ticks))
                         self._retry.append(prep)
                         failed = True
                         continue
+                    except Exception as exc:  # noqa: BLE001 - a bug: rows kept in quarantine
+                        updates = await self._commit_failed(prep, exc)
                     if self.broadcaster is not None and len(updates):
                         self.broadcaster.publish(updates)
                     self.stats.bar_updates += len(updates)
@@ -332,272 +281,63 @@ class IngestionService:
                         return  # reported by stop() as unstored rows
                     await asyncio.sleep(1.0)
 
-    # -- step 1: normalize, identities, gaps (worker thread) ------------------------
-    def _prepare(self, entries: list[tuple[int, pd.DataFrame]],
-                 bad: list[pd.DataFrame]) -> _Prepared:
-        parts, quarantine, gaps, seed = [], [], [], []
-        rows_in = 0
-        for q in bad:
-            quarantine.append((q, np.full(len(q), self.service_partition, dtype=object)))
-        i = 0
-        while i < len(entries):  # runs of one connection epoch
-            epoch = entries[i][0]
-            j = i
-            while j < len(entries) and entries[j][0] == epoch:
-                j += 1
-            raw = pd.concat([f for _, f in entries[i:j]], ignore_index=True)
-            i = j
-            rows_in += len(raw)
-            result = self.normalizer.normalize(raw, source=getattr(self.connector, "name", "in"))
-            if len(result.quarantine):
-                quarantine.append((result.quarantine, self._partitions(result.quarantine, raw)))
-            ticks = result.ticks
-            if len(ticks) == 0:
-                continue
-            self._check_gaps(ticks, epoch, gaps, seed)
-            if self.identity is not None:
-                ticks = self.identity.restamp(ticks, live=True)
-            parts.append(ticks)
-        ticks = pd.concat(parts, ignore_index=True) if parts else empty_ticks()
-        return _Prepared(ticks, quarantine, gaps, seed, rows_in)
+    async def _prepare(self, entries: list[tuple[int, pd.DataFrame]],
+                       bad: list[pd.DataFrame]) -> Prepared:
+        try:
+            return await asyncio.to_thread(self.batches.prepare, entries, bad)
+        except Exception as exc:  # noqa: BLE001 - a bug: the rows go to quarantine, not away
+            self.stats.batch_errors += 1
+            log.exception("batch preparation failed", extra={"fields": {
+                "rows": sum(len(f) for _, f in entries)}})
+            reason = f"{PREPARE_FAILED} ({type(exc).__name__})"
+            rows = [_as_quarantine(f, self.source, reason) for _, f in entries]
+            rows = [r for r in [*bad, *rows] if len(r)]
+            quarantine = [(r, np.full(len(r), self.service_partition, dtype=object))
+                          for r in rows]
+            return Prepared(empty_ticks(), quarantine, [], 0)
 
-    def _source_of(self, symbol: str, ts: int, row_source: str) -> str:
-        if self.identity is None:
-            return row_source
-        date = trading_dates(np.array([ts], dtype="int64"), self.calendar)[0]
-        return source_for(self.identity.stream, symbol, date)
-
-    def _check_gaps(self, ticks: pd.DataFrame, epoch: int, gaps: list[Gap],
-                    seed: list[tuple[str, str]]) -> None:
-        ts = ts_ns(ticks["ts"])
-        sym = ticks["symbol"].to_numpy(object)
-        firsts = pd.Series(ts).groupby(sym, sort=True)
-        lasts = firsts.max()
-        first_idx = firsts.idxmin()
-        for symbol, at in first_idx.items():
-            first = int(ts[at])
-            date = trading_dates(np.array([first], dtype="int64"), self.calendar)[0]
-            if (symbol, date) not in self._seeded:
-                self._seeded.add((symbol, date))
-                seed.append((symbol, date))
-            source = self._source_of(symbol, first, str(ticks["source"].iat[at]))
-            prev = self._last_ts.get(symbol)
-            if prev is None:
-                wm = self.watermarks.get(source, symbol)
-                if wm is not None:
-                    self._restart_gap(symbol, source, wm, first, gaps)
-            elif self._epoch_of.get(symbol) != epoch and first >= prev:
-                self._gap(Gap(symbol, prev, first, source, "reconnect"), gaps)
-            self._last_ts[symbol] = max(prev or 0, int(lasts[symbol]))
-            self._epoch_of[symbol] = epoch
-
-    def _restart_gap(self, symbol: str, source: str, wm: int, first: int,
-                     gaps: list[Gap]) -> None:
-        first_ms, wm_ms = first // NS_PER_MS, wm // NS_PER_MS
-        if first_ms < wm_ms:
-            event("replay_detected", symbol=symbol, source=source,
-                  behind_watermark_s=round((wm - first) / 1e9, 3))
-            return
-        if self.identity is not None and first_ms == wm_ms:
-            landed = self._count_at(symbol, source, wm_ms * NS_PER_MS)
-            self.identity.seed(symbol, wm_ms, landed)
-        self._gap(Gap(symbol, wm, first, source, "restart"), gaps)
-
-    def _gap(self, gap: Gap, gaps: list[Gap]) -> None:
-        self.stats.gaps += 1
-        event("gap_detected", symbol=gap.symbol, reason=gap.reason,
-              gap_seconds=round((gap.hi_ns - gap.lo_ns) / 1e9, 3),
-              start=pd.Timestamp(gap.lo_ns, tz="UTC").isoformat(),
-              end=pd.Timestamp(gap.hi_ns, tz="UTC").isoformat(),
-              backfill=self.historical is not None)
-        if self.historical is not None:
-            gaps.append(gap)
-
-    def _count_at(self, symbol: str, source: str, ts: int) -> int:
-        query = select(func.count()).select_from(ticks_t).where(
-            ticks_t.c.symbol == symbol, ticks_t.c.ts == ts, ticks_t.c.source == source,
-            ticks_t.c.trade_id == "")
-        with self.store.begin() as conn:
-            return int(conn.execute(query).scalar_one())
-
-    def _partitions(self, quarantine: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray:
-        """``<date>|<SYMBOL>`` of each quarantined row when it has both, else the service's."""
-        out = np.full(len(quarantine), self.service_partition, dtype=object)
-        if not {"source", "source_row"} <= set(raw.columns):
-            return out
-        key = pd.MultiIndex.from_arrays([raw["source"].astype(str),
-                                         raw["source_row"].astype("int64")])
-        qkey = pd.MultiIndex.from_arrays([quarantine["source"].astype(str),
-                                          quarantine["source_row"].astype("int64")])
-        pos = key.get_indexer(qkey) if key.is_unique else np.full(len(qkey), -1)
-        found = pos >= 0
-        if not found.any():
-            return out
-        rows = raw.iloc[pos[found]]
-        col = rows["timestamp"]
-        if isinstance(col.dtype, pd.DatetimeTZDtype):
-            parsed = col.dt.tz_convert("UTC")
-        else:
-            parsed = pd.to_datetime(col.astype(str).str.strip(), utc=True, format="ISO8601",
-                                    errors="coerce")
-        ok_ts = parsed.notna().to_numpy(bool)
-        ns = np.where(ok_ts, parsed.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]")
-                      .view("int64"), 0)
-        dates = trading_dates(ns, self.calendar)
-        symbol = rows["symbol"].astype(str).str.strip().str.upper().to_numpy(object)
-        ok = ok_ts & np.isin(symbol, self.symbols)
-        part = np.where(ok, dates.astype(object) + "|" + symbol, self.service_partition)
-        out[np.flatnonzero(found)] = part
-        return out
-
-    # -- step 2: backfill (loop) -----------------------------------------------------
-    async def _fetch_gaps(self, gaps: list[Gap]) -> list[tuple[Gap, pd.DataFrame]]:
-        out = []
-        for gap in gaps:
-            lo = pd.Timestamp((gap.lo_ns // NS_PER_MS) * NS_PER_MS, tz="UTC")
-            hi = pd.Timestamp((gap.hi_ns // NS_PER_MS + 1) * NS_PER_MS, tz="UTC")
-            self.stats.backfill_requests += 1
-            try:
-                pages = [p async for p in self.historical.get_historical_ticks(gap.symbol, lo, hi)]
-            except (ConnectorError, ValueError, OSError) as exc:
-                self.stats.backfill_errors += 1
-                event("backfill_failed", logging.WARNING, symbol=gap.symbol, error=str(exc))
-                continue
-            pages = [p for p in pages if len(p)]
-            if pages:
-                out.append((gap, pd.concat(pages, ignore_index=True)))
-        return out
-
-    # -- step 3: land, watermarks, quarantine, bars (worker thread) ------------------
-    def _commit(self, prep: _Prepared, backfill: list[tuple[Gap, pd.DataFrame]]) -> pd.DataFrame:
-        parts = []
-        for gap, raw in backfill:
-            result = self.normalizer.normalize(raw, source=getattr(self.historical, "name", "bf"))
-            if len(result.quarantine):
-                prep.quarantine.append((result.quarantine,
-                                        self._partitions(result.quarantine, raw)))
-            parts.append(self._backfill_ticks(gap, result.ticks))
-        n_backfill = sum(len(p) for p in parts)
-        ticks = pd.concat([*parts, prep.ticks], ignore_index=True) if parts else prep.ticks
-        if len(ticks):
-            ticks = _drop_same_identity(ticks)
-            ticks = canonical_sort(ticks).reset_index(drop=True)
-        new = ~self._landed_mask(ticks)
-        for symbol, date in prep.seed:  # before landing: what earlier runs landed
-            start, end = trading_day_window(date, self.calendar)
-            self.aggregator.on_batch(self.ticks_repo.read(symbol, start, end))
-        landed = self.ticks_repo.land(ticks)
-        if len(ticks):
-            ts = ts_ns(ticks["ts"])
-            marks = pd.DataFrame({"source": ticks["source"].to_numpy(object),
-                                  "symbol": ticks["symbol"].to_numpy(object), "ts": ts})
-            for (source, symbol), mark in marks.groupby(["source", "symbol"])["ts"].max().items():
-                self.stats.watermarks[f"{source}|{symbol}"] = self.watermarks.advance(
-                    source, symbol, int(mark))
-        n_quarantined = 0
-        for rows, partitions in prep.quarantine:
-            for partition in pd.unique(partitions):
-                chunk = rows[partitions == partition].astype(QUARANTINE_COLUMNS)
-                self.quarantine_repo.add(chunk, str(partition))
-                n_quarantined += len(chunk)
-        fresh = ticks[new]
-        self.aggregator.on_batch(fresh)
-        if n_backfill:
-            self.stats.backfilled += _count_new_backfill(ticks, new, parts)
-        self.stats.batches += 1
-        self.stats.ticks += len(ticks)
-        self.stats.landed += landed
-        self.stats.duplicates += len(ticks) - landed
-        self.stats.quarantined += n_quarantined
-        if landed != int(new.sum()):
-            event("landing_mismatch", logging.WARNING, expected=int(new.sum()), landed=landed)
-        updates = self.aggregator.drain_updates()
-        event("batch", logging.DEBUG, rows=prep.rows_in, ticks=len(ticks), landed=landed,
-              backfill=n_backfill, quarantined=n_quarantined, bar_updates=len(updates))
-        return updates
-
-    def _backfill_ticks(self, gap: Gap, ticks: pd.DataFrame) -> pd.DataFrame:
-        if len(ticks) == 0:
-            return ticks
-        ts = ts_ns(ticks["ts"])
-        ms = ts // NS_PER_MS
-        lo_ms, hi_ms = gap.lo_ns // NS_PER_MS, gap.hi_ns // NS_PER_MS
-        has_id = ticks["trade_id"].to_numpy(object) != ""
-        live_ids = self.identity is None
-        if live_ids:  # same kind of identity on both sides: the inclusive window
-            keep = (ms >= lo_ms) & (ms <= hi_ms)
-        else:  # id-less live stream: id-less backfill is re-stamped, ids only strictly inside
-            keep = np.where(has_id, (ms > lo_ms) & (ms < hi_ms), (ms >= lo_ms) & (ms <= hi_ms))
-        ticks = ticks[keep & (ticks["symbol"].to_numpy(object) == gap.symbol)]
-        if self.identity is not None:
-            ticks = self.identity.restamp(ticks.reset_index(drop=True), live=False)
-        return ticks
-
-    def _landed_mask(self, ticks: pd.DataFrame) -> np.ndarray:
-        """True for ticks whose identity is already in the landing table."""
-        n = len(ticks)
-        out = np.zeros(n, dtype=bool)
-        if n == 0:
-            return out
-        ts = ts_ns(ticks["ts"])
-        sym = ticks["symbol"].to_numpy(object)
-        tid = ticks["trade_id"].to_numpy(object)
-        src = ticks["source"].to_numpy(object)
-        row = ticks["source_row"].to_numpy("int64")
-        by_id = select(ticks_t.c.trade_id).where(
-            ticks_t.c.symbol == bindparam("s"),
-            ticks_t.c.trade_id.in_(bindparam("ids", expanding=True)))
-        in_range = select(ticks_t.c.ts, ticks_t.c.source, ticks_t.c.source_row).where(
-            ticks_t.c.symbol == bindparam("s"), ticks_t.c.ts >= bindparam("a"),
-            ticks_t.c.ts <= bindparam("b"), ticks_t.c.trade_id == "")
-        with self.store.begin() as conn:
-            for symbol in pd.unique(sym):
-                mine = sym == symbol
-                idless = mine & (tid == "")
-                if idless.any():
-                    rows = conn.execute(in_range, {"s": symbol, "a": int(ts[idless].min()),
-                                                   "b": int(ts[idless].max())}).all()
-                    if rows:
-                        have = pd.MultiIndex.from_tuples([tuple(r) for r in rows])
-                        probe = pd.MultiIndex.from_arrays(
-                            [ts[idless], src[idless].astype(str), row[idless]])
-                        out[np.flatnonzero(idless)] = probe.isin(have)
-                withid = np.flatnonzero(mine & (tid != ""))
-                for s in range(0, len(withid), 500):
-                    chunk = withid[s:s + 500]
-                    ids = [str(x) for x in tid[chunk]]
-                    have_ids = {r[0] for r in conn.execute(by_id, {"s": symbol, "ids": ids})}
-                    if have_ids:
-                        out[chunk] = np.isin(tid[chunk].astype(str), list(have_ids))
-        return out
+    async def _commit_failed(self, prep: Prepared, exc: Exception) -> pd.DataFrame:
+        """Keep the rows of a batch whose commit hit a bug in quarantine (reason)."""
+        self.stats.batch_errors += 1
+        log.error("batch commit failed", exc_info=exc,
+                  extra={"fields": {"ticks": len(prep.ticks)}})
+        reason = f"{COMMIT_FAILED} ({type(exc).__name__})"
+        rows = [q for q, _ in prep.quarantine]
+        if len(prep.ticks):
+            rows.append(ticks_quarantine(prep.ticks, reason))
+        kept = Prepared(prep.ticks.iloc[:0], [
+            (r, np.full(len(r), self.service_partition, dtype=object)) for r in rows], [], 0)
+        try:
+            return await asyncio.to_thread(self.batches.commit, kept, [])
+        except StoreError:
+            self._retry.append(kept)
+        except Exception:  # noqa: BLE001 - the quarantine itself fails: say what is lost
+            log.exception("rows_not_stored", extra={"fields": {
+                "rows": sum(len(r) for r in rows)}})
+        return empty_bars()
 
 
-def _drop_same_identity(ticks: pd.DataFrame) -> pd.DataFrame:
-    """One row per landing identity: (symbol, trade_id) or (symbol, ts, source, source_row)."""
-    tid = ticks["trade_id"].astype(str)
-    key = pd.DataFrame({
-        "symbol": ticks["symbol"].astype(str),
-        "a": np.where(tid.ne("").to_numpy(), tid.to_numpy(object), ticks["source"].astype(str)),
-        "b": np.where(tid.ne("").to_numpy(), -1, ts_ns(ticks["ts"])),
-        "c": np.where(tid.ne("").to_numpy(), -1, ticks["source_row"].to_numpy("int64")),
-    })
-    return ticks[~key.duplicated(keep="first").to_numpy(bool)]
+def rules_by_symbol(symbols: Iterable[str],
+                    rules: EligibilityRules | Mapping[str, EligibilityRules] | None = None
+                    ) -> dict[str, EligibilityRules]:
+    """Each symbol's rule set: ``rules`` for all, a mapping's entry, else the per-symbol
+    setting (``app.sources``)."""
+    if isinstance(rules, EligibilityRules):
+        return {s: rules for s in symbols}
+    given = dict(rules or {})
+    missing = [s for s in symbols if s not in given]
+    if missing:
+        setting = load_sources()
+        given.update({s: get_rules(setting.for_symbol(s).rule_set) for s in missing})
+    return {s: given[s] for s in symbols}
 
 
-def _count_new_backfill(ticks: pd.DataFrame, new: np.ndarray, parts: list) -> int:
-    """New rows that came from the backfill (identities of the backfill parts)."""
-    if not parts:
-        return 0
-    bf = pd.concat(parts, ignore_index=True)
-    key = pd.MultiIndex.from_arrays([ticks["symbol"].astype(str), ts_ns(ticks["ts"]),
-                                     ticks["source"].astype(str),
-                                     ticks["source_row"].to_numpy("int64"),
-                                     ticks["trade_id"].astype(str)])
-    bkey = pd.MultiIndex.from_arrays([bf["symbol"].astype(str), ts_ns(bf["ts"]),
-                                      bf["source"].astype(str),
-                                      bf["source_row"].to_numpy("int64"),
-                                      bf["trade_id"].astype(str)])
-    return int((key.isin(bkey) & new).sum())
-
+def _as_quarantine(frame: pd.DataFrame, source: str, reason: str) -> pd.DataFrame:
+    """Any delivered frame as quarantine rows with ``reason`` (its text kept)."""
+    rows = frame.get("source_row")
+    if rows is None or not pd.api.types.is_integer_dtype(rows.dtype):
+        rows = np.arange(len(frame), dtype="int64")
+    return pd.DataFrame({"source": source, "source_row": np.asarray(rows, dtype="int64"),
+                         "reason": reason, "raw": rows_text(frame)}).astype(QUARANTINE_COLUMNS)
 
 __all__ = ["Gap", "IngestStats", "IngestionService", "JsonFormatter", "event", "setup_logging"]

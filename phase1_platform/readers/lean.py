@@ -1,14 +1,21 @@
-"""Reader of LEAN data zips (QuantConnect LEAN's on-disk format).
+"""Reader of LEAN data zips (QuantConnect LEAN's on-disk format), in LEAN's own layout.
 
-Paths follow LEAN's layout, which names the asset class, market, symbol, resolution
-and date: ``equity/usa/spy/tick/20131007_trade.zip``,
-``future/comex/gc/minute/20131007_trade.zip``, ``equity/usa/spy/daily/spy.zip``.
+A LEAN ``Data/`` folder puts the resolution before the symbol (DESIGN section 3):
+
+- ``equity/<market>/<resolution>/<symbol>/<YYYYMMDD>_trade.zip`` (tick, second, minute),
+- ``equity/<market>/<daily|hour>/<symbol>.zip``,
+- ``future/<market>/<resolution>/<root>/<YYYYMMDD>_trade.zip``.
+
+``parse_lean_path`` reads exactly that layout (any other path, including the symbol-first
+``equity/usa/spy/tick/...`` this project once used, is one ``InputFileError`` naming the
+expected layout); ``lean_intraday_file`` / ``lean_daily_file`` build the same paths.
 
 - Ticks come out as raw rows for the normalizer: UTC nanosecond timestamps, prices in
   dollars, conditions as LEAN ``TradeConditionFlags`` names (plus ``Suspicious`` when
   LEAN flags the row), the zip member as ``source``.
 - Bars come out as a canonical frame (no trade_count or vwap: LEAN has none). Second
   bars are rolled up to 1m so they can serve as a 1m reference too.
+- Only ``_trade`` files are read (quote and open-interest files have other columns).
 """
 
 from __future__ import annotations
@@ -29,36 +36,75 @@ from .errors import InputFileError
 LEAN_TZ = "America/New_York"
 EQUITY_PRICE_SCALE = 10_000
 MONTH_CODES = "FGHJKMNQUVXZ"
+ASSETS = ("equity", "future")
+INTRADAY = ("tick", "second", "minute")
+WHOLE_FILE = ("hour", "daily")  # one <symbol>.zip holding every date
+LEAN_LAYOUT = (
+    "<asset>/<market>/<tick|second|minute>/<symbol>/<YYYYMMDD>_trade.zip or "
+    "<asset>/<market>/<hour|daily>/<symbol>.zip (asset equity or future)"
+)
 _DATE_ZIP = re.compile(r"^(\d{8})_(trade|quote|openinterest)\.zip$")
+_SYMBOL_ZIP = re.compile(r"^([a-z0-9][a-z0-9.\-]*)\.zip$")
 
 
 @dataclass(frozen=True)
 class LeanPath:
     asset: str  # equity | future
     market: str
-    symbol: str  # upper-case root (SPY, GC)
+    symbol: str  # upper-case ticker or futures root (SPY, GC)
     resolution: str  # tick | second | minute | hour | daily
     date: str | None  # YYYY-MM-DD for intraday files
+    kind: str = "trade"  # trade | quote | openinterest
+
+
+def _not_lean(p: Path, why: str) -> InputFileError:
+    return InputFileError(f"{p}: {why}; expected LEAN's layout {LEAN_LAYOUT}")
+
+
+def _iso_date(p: Path, ymd: str) -> str:
+    try:
+        return pd.Timestamp(f"{ymd[:4]}-{ymd[4:6]}-{ymd[6:]}").strftime("%Y-%m-%d")
+    except ValueError:
+        raise _not_lean(p, f"{ymd} is not a date") from None
 
 
 def parse_lean_path(path: str | Path) -> LeanPath:
+    """The asset, market, symbol, resolution and date of a file in LEAN's layout."""
     p = Path(path)
     parts = p.parts
-    if len(parts) < 5:
-        raise InputFileError(f"{p}: not a LEAN data path (.../<asset>/<market>/<sym>/<res>/file)")
-    asset, market, symbol, resolution = parts[-5], parts[-4], parts[-3], parts[-2]
-    if asset not in ("equity", "future") or resolution not in (
-        "tick", "second", "minute", "hour", "daily"
-    ):
-        raise InputFileError(f"{p}: not a LEAN equity or future data path")
-    date = None
     m = _DATE_ZIP.match(p.name)
-    if m:
-        d = m.group(1)
-        date = f"{d[:4]}-{d[4:6]}-{d[6:]}"
-    elif resolution not in ("daily", "hour"):
-        raise InputFileError(f"{p}: expected a <YYYYMMDD>_trade.zip file name")
-    return LeanPath(asset, market, symbol.upper(), resolution, date)
+    if m and len(parts) >= 5 and parts[-5] in ASSETS and parts[-3] in INTRADAY:
+        asset, market, resolution, symbol = parts[-5], parts[-4], parts[-3], parts[-2]
+        return LeanPath(asset, market, symbol.upper(), resolution, _iso_date(p, m.group(1)),
+                        m.group(2))
+    s = _SYMBOL_ZIP.match(p.name)
+    if s and not m and len(parts) >= 4 and parts[-4] in ASSETS and parts[-2] in WHOLE_FILE:
+        return LeanPath(parts[-4], parts[-3], s.group(1).upper(), parts[-2], None)
+    if len(parts) >= 5 and parts[-5] in ASSETS and parts[-2] in INTRADAY + WHOLE_FILE:
+        raise _not_lean(p, "symbol-first layout (<asset>/<market>/<symbol>/<resolution>/...) "
+                        "is not LEAN's: the resolution comes before the symbol")
+    if m and len(parts) >= 5 and parts[-3] in WHOLE_FILE:
+        raise _not_lean(p, f"{parts[-3]} data is one <symbol>.zip, not a file per date")
+    raise _not_lean(p, "not a LEAN equity or future data file")
+
+
+def lean_intraday_file(root: str | Path, asset: str, market: str, resolution: str,
+                       symbol: str, date: str, kind: str = "trade") -> Path:
+    """``<root>/<asset>/<market>/<resolution>/<symbol>/<YYYYMMDD>_<kind>.zip``."""
+    return Path(root) / asset / market / resolution / symbol.lower() / \
+        f"{date.replace('-', '')}_{kind}.zip"
+
+
+def lean_daily_file(root: str | Path, asset: str, market: str, symbol: str,
+                    resolution: str = "daily") -> Path:
+    """``<root>/<asset>/<market>/<daily|hour>/<symbol>.zip``."""
+    return Path(root) / asset / market / resolution / f"{symbol.lower()}.zip"
+
+
+def _require_trade(path: Path, lp: LeanPath) -> None:
+    if lp.kind != "trade":
+        raise InputFileError(f"{path}: a LEAN {lp.kind} file; only <YYYYMMDD>_trade.zip "
+                             "files (trades and trade bars) are read")
 
 
 def future_symbol(root: str, contract: str) -> str:
@@ -135,6 +181,7 @@ def read_lean_ticks(path: str | Path, contract: str | None = None) -> pd.DataFra
     lp = parse_lean_path(path)
     if lp.resolution != "tick":
         raise InputFileError(f"{path}: not a LEAN tick file (resolution {lp.resolution})")
+    _require_trade(path, lp)
     frames = []
     for member, c in _members(path, contract):
         names = ["ms", "price", "size", "exchange", "condition", "suspicious"]
@@ -179,6 +226,7 @@ def read_lean_bars(path: str | Path, contract: str | None = None,
     lp = parse_lean_path(path)
     if lp.resolution not in ("second", "minute", "daily"):
         raise InputFileError(f"{path}: not a LEAN second, minute or daily bar file")
+    _require_trade(path, lp)
     frames = []
     for member, c in _members(path, contract):
         symbol = future_symbol(lp.symbol, c) if (lp.asset == "future" and c) else lp.symbol

@@ -42,7 +42,7 @@ import pandas as pd
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..connectors.finnhub import masked_logger
+from ..connectors.net import masked_logger
 from ..core.normalizer import TickNormalizer
 from ..core.schema import ts_ns
 from ..readers import read_ticks

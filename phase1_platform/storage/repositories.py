@@ -1,5 +1,6 @@
 """Repositories over the store's tables: ticks, bars, quarantine, watermarks, landings.
 
+``TickRepository`` (landing by the tick identity) lives in ``ticks``; the others here.
 Frames in and out are the core's frames (``core.schema``): normalized ticks
 (``TICK_COLUMNS``), the internal bar frame (``BAR_COLUMNS``) and quarantine rows
 (``QUARANTINE_COLUMNS``). Reads return them in canonical order with canonical dtypes,
@@ -15,221 +16,37 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, bindparam, func, literal_column, select, union_all
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, and_, bindparam, func, select
 
 from ..core.engine import sort_bars
 from ..core.incremental import VOLUME_ONLY_COLUMNS, empty_volume_only
-from ..core.normalizer import canonical_sort
 from ..core.partition import Partition
 from ..core.schema import (
     BAR_COLUMNS,
     QUARANTINE_COLUMNS,
-    TICK_COLUMNS,
     empty_bars,
     empty_quarantine,
-    empty_ticks,
-    ts_ns,
 )
 from ..core.timeframes import TIMEFRAMES
 from . import bulk
-from .store import Store, StoreError
+from ._base import Repository, insert_for, require_columns, window
+from .store import StoreError
 from .tables import bars as bars_t
 from .tables import quarantine as quarantine_t
 from .tables import tick_landings as landings_t
-from .tables import ticks as ticks_t
 from .tables import volume_only_bars as volume_only_t
 from .tables import watermarks as watermarks_t
+from .ticks import LandResult, TickRepository
 
 BAR_VALUE_COLUMNS = ["open", "high", "low", "close", "qty", "notional", "trade_count",
                      "rule_set", "source"]
 
 
-def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} frame is missing column(s): {', '.join(missing)}")
-
-
-def _window(start_ns: int, end_ns: int) -> tuple[int, int]:
-    start_ns, end_ns = int(start_ns), int(end_ns)
-    if end_ns < start_ns:
-        raise ValueError(f"empty time range: end {end_ns} is before start {start_ns}")
-    return start_ns, end_ns
-
-
-def _insert_for(conn: Connection, table):
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
-
-
-class _Repository:
-    def __init__(self, store: Store):
-        self.store = store
-
-    def _run(self, fn, write: bool = True):
-        """Run ``fn(conn)`` in one transaction; database errors become StoreError."""
-        try:
-            with self.store.begin(write=write) as conn:
-                return fn(conn)
-        except DBAPIError as exc:
-            if exc.connection_invalidated or isinstance(exc.orig, OSError):
-                raise self.store.connection_error(exc) from exc
-            raise
-
-
-class TickRepository(_Repository):
-    """The landing table of normalized ticks (idempotent identity, DESIGN section 3)."""
-
-    def land(self, ticks: pd.DataFrame) -> int:
-        """Store the ticks; returns how many were new (the others were already landed)."""
-        _require(ticks, TICK_COLUMNS, "tick")
-        if len(ticks) == 0:
-            return 0
-        columns = {
-            "ts": ts_ns(ticks["ts"]),
-            "symbol": ticks["symbol"].astype("str"),
-            "price": ticks["price"].to_numpy("float64"),
-            "size": ticks["size"].to_numpy("float64"),
-            "exchange": ticks["exchange"].astype("str"),
-            "conditions": ticks["conditions"].astype("str"),
-            "trade_id": ticks["trade_id"].astype("str"),
-            "sequence": ticks["sequence"].to_numpy("int64"),
-            "source": ticks["source"].astype("str"),
-            "source_row": ticks["source_row"].to_numpy("int64"),
-        }
-        spans = _symbol_spans(columns)
-
-        def land(conn: Connection) -> int:
-            n = self._land(conn, columns, spans)
-            if n:
-                _log_landing(conn, spans)
-            return n
-
-        return self._run(land)
-
-    @staticmethod
-    def _land(conn: Connection, columns: dict[str, object], spans: pd.DataFrame) -> int:
-        if bulk.uses_copy(conn):
-            # fast path: COPY straight into the table (first landing, the common case);
-            # on an identity conflict, roll back to the savepoint and land through a
-            # staging table with ON CONFLICT DO NOTHING.
-            import psycopg.errors
-
-            if _may_overlap(conn, spans):
-                return bulk.insert_rows(conn, "ticks", columns, "ON CONFLICT DO NOTHING")
-            savepoint = conn.begin_nested()
-            try:
-                n = bulk.copy_rows(conn, "ticks", columns)
-            except psycopg.errors.UniqueViolation:
-                savepoint.rollback()
-            else:
-                savepoint.commit()
-                return n
-        return bulk.insert_rows(conn, "ticks", columns, "ON CONFLICT DO NOTHING")
-
-    def read(self, part: Partition) -> pd.DataFrame:
-        """Landed ticks of the partition (its symbol, ts in its window), canonical order."""
-        symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
-        # one query per partial index (rows with and without a trade id)
-        within = (ticks_t.c.symbol == symbol, ticks_t.c.ts >= start_ns, ticks_t.c.ts < end_ns)
-        query = union_all(
-            select(*ticks_t.columns).where(*within, ticks_t.c.trade_id == literal_column("''")),
-            select(*ticks_t.columns).where(*within, ticks_t.c.trade_id != literal_column("''")),
-        )
-        rows = self._run(lambda conn: conn.execute(query).all(), write=False)
-        return ticks_frame(rows)
-
-    def read_since(self, part: Partition, since_ns: int) -> pd.DataFrame:
-        """Landed ticks of the partition with ts in [since_ns, end), plus the earlier ones
-        in [start, since_ns) that share a trade id with them: normalizing that frame
-        drops exactly the duplicates a normalization of the whole partition drops
-        among the ticks from ``since_ns`` (the earlier copy of a trade id is kept)."""
-        symbol, end_ns = part.symbol, part.end_ns
-        start_ns, since_ns = _window(part.start_ns, since_ns)
-        since_ns, end_ns = _window(since_ns, end_ns)
-        c = ticks_t.c
-        within = (c.symbol == symbol, c.ts >= since_ns, c.ts < end_ns)
-        later_ids = select(c.trade_id).where(*within, c.trade_id != literal_column("''"))
-        query = union_all(
-            select(*ticks_t.columns).where(*within, c.trade_id == literal_column("''")),
-            select(*ticks_t.columns).where(*within, c.trade_id != literal_column("''")),
-            select(*ticks_t.columns).where(c.symbol == symbol, c.ts >= start_ns,
-                                           c.ts < since_ns, c.trade_id != literal_column("''"),
-                                           c.trade_id.in_(later_ids.scalar_subquery())),
-        )
-        rows = self._run(lambda conn: conn.execute(query).all(), write=False)
-        return ticks_frame(rows)
-
-    def count_canonical(self, part: Partition) -> int:
-        """How many ticks the normalized partition holds: the landed rows, a trade id
-        counted once (what ``TickNormalizer`` keeps), without reading them."""
-        symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
-        c = ticks_t.c
-        within = (c.symbol == symbol, c.ts >= start_ns, c.ts < end_ns)
-        plain = select(func.count()).where(*within, c.trade_id == literal_column("''"))
-        traded = select(func.count(c.trade_id.distinct())).where(
-            *within, c.trade_id != literal_column("''"))
-        return int(self._run(lambda conn: conn.execute(plain).scalar_one()
-                             + conn.execute(traded).scalar_one(), write=False))
-
-    def count(self, symbol: str | None = None) -> int:
-        query = select(func.count()).select_from(ticks_t)
-        if symbol is not None:
-            query = query.where(ticks_t.c.symbol == symbol)
-        return int(self._run(lambda conn: conn.execute(query).scalar_one(), write=False))
-
-
-def _symbol_spans(columns: dict[str, object]) -> pd.DataFrame:
-    """Per symbol of a tick batch (index, sorted): min and max ts, and the row count."""
-    return pd.DataFrame({"symbol": columns["symbol"], "ts": columns["ts"]}).groupby(
-        "symbol", sort=True)["ts"].agg(["min", "max", "size"])
-
-
-def _may_overlap(conn: Connection, span: pd.DataFrame) -> bool:
-    """Whether ticks are already stored for a symbol of the batch (``_symbol_spans``)
-    within its time span."""
-    probe = select(literal_column("1")).select_from(ticks_t).where(
-        ticks_t.c.symbol == bindparam("s"), ticks_t.c.ts >= bindparam("a"),
-        ticks_t.c.ts <= bindparam("b")).limit(1)
-    for symbol, lo, hi in zip(span.index, span["min"], span["max"], strict=True):
-        params = {"s": str(symbol), "a": int(lo), "b": int(hi)}
-        for traded in (ticks_t.c.trade_id == literal_column("''"),
-                       ticks_t.c.trade_id != literal_column("''")):
-            if conn.execute(probe.where(traded), params).first() is not None:
-                return True
-    return False
-
-
-def _log_landing(conn: Connection, span: pd.DataFrame) -> None:
-    """One ``tick_landings`` row per symbol of a landed batch (``_symbol_spans``): its time
-    span (the whole batch's: re-sent ticks in it only widen the span, which recomputes
-    more, never less)."""
-    now = time.time_ns()
-    conn.execute(landings_t.insert(), [
-        {"symbol": str(sym), "lo_ts": int(lo), "hi_ts": int(hi), "ticks": int(n),
-         "landed_ns": now}
-        for sym, lo, hi, n in zip(span.index, span["min"], span["max"], span["size"],
-                                  strict=True)
-    ])
-
-
-def ticks_frame(rows) -> pd.DataFrame:
-    if not rows:
-        return empty_ticks()
-    names = [c.name for c in ticks_t.columns]
-    frame = pd.DataFrame.from_records(rows, columns=names)
-    frame["ts"] = pd.to_datetime(frame["ts"].to_numpy("int64"), utc=True).as_unit("ns")
-    frame = canonical_sort(frame.astype({k: v for k, v in TICK_COLUMNS.items() if k != "ts"}))
-    return frame.reset_index(drop=True).astype(TICK_COLUMNS)[list(TICK_COLUMNS)]
-
-
-class BarRepository(_Repository):
+class BarRepository(Repository):
     """Bars keyed by (symbol, timeframe, ts), with the rule set and source that made them."""
 
     def _columns(self, bars: pd.DataFrame, rule_set: str, source: str) -> dict[str, object]:
-        _require(bars, BAR_COLUMNS, "bar")
+        require_columns(bars, BAR_COLUMNS, "bar")
         unknown = sorted(set(bars["timeframe"].astype(str)) - set(TIMEFRAMES))
         if unknown:
             raise ValueError(f"unknown timeframe(s) in bars: {', '.join(unknown)}")
@@ -318,7 +135,7 @@ class BarRepository(_Repository):
         """Stored volume-only rows of the partition and ``timeframe`` with ts in
         [start, until_ns) (None: the whole window)."""
         symbol = part.symbol
-        start_ns, end_ns = _window(part.start_ns, part.end_ns if until_ns is None else until_ns)
+        start_ns, end_ns = window(part.start_ns, part.end_ns if until_ns is None else until_ns)
         c = volume_only_t.c
         query = select(*volume_only_t.columns).where(
             c.symbol == symbol, c.timeframe == timeframe, c.ts >= start_ns,
@@ -359,7 +176,7 @@ class BarRepository(_Repository):
     def read(self, symbols: str | Iterable[str], timeframes: Iterable[str] | None,
              start_ns: int, end_ns: int) -> pd.DataFrame:
         """Bars of the symbols (and timeframes; None = all) with ts in [start, end)."""
-        start_ns, end_ns = _window(start_ns, end_ns)
+        start_ns, end_ns = window(start_ns, end_ns)
         symbols = [symbols] if isinstance(symbols, str) else list(symbols)
         cols = [bars_t.c[c] for c in BAR_COLUMNS]
         cond = [bars_t.c.symbol.in_(bindparam("symbols", expanding=True)),
@@ -395,11 +212,11 @@ def bars_frame(rows) -> pd.DataFrame:
     return sort_bars(frame)
 
 
-class QuarantineRepository(_Repository):
+class QuarantineRepository(Repository):
     """Rejected rows with their reason, per partition (idempotent)."""
 
     def add(self, quarantine: pd.DataFrame, partition: str) -> int:
-        _require(quarantine, QUARANTINE_COLUMNS, "quarantine")
+        require_columns(quarantine, QUARANTINE_COLUMNS, "quarantine")
         if len(quarantine) == 0:
             return 0
         columns = {
@@ -486,7 +303,7 @@ def _consume(conn: Connection, landings: Landings) -> None:
         conn.execute(landings_t.insert(), rest)
 
 
-class LandingRepository(_Repository):
+class LandingRepository(Repository):
     """Tick landings not yet in the stored bars (``tables.tick_landings``)."""
 
     def pending(self, part: Partition) -> Landings:
@@ -520,7 +337,7 @@ class LandingRepository(_Repository):
                              "hi_ts": "int64"})
 
 
-class WatermarkRepository(_Repository):
+class WatermarkRepository(Repository):
     """Ingestion progress per (source, symbol): the latest tick time landed, in UTC ns."""
 
     def get(self, source: str, symbol: str) -> int | None:
@@ -535,7 +352,7 @@ class WatermarkRepository(_Repository):
         ts_ns = int(ts_ns)
 
         def advance(conn: Connection) -> int:
-            ins = _insert_for(conn, watermarks_t).values(source=source, symbol=symbol, ts=ts_ns)
+            ins = insert_for(conn, watermarks_t).values(source=source, symbol=symbol, ts=ts_ns)
             later = (func.greatest if conn.dialect.name == "postgresql" else func.max)(
                 watermarks_t.c.ts, ins.excluded.ts
             )
@@ -553,6 +370,7 @@ __all__ = [
     "BarRepository",
     "ConcurrentBuildError",
     "LandingRepository",
+    "LandResult",
     "Landings",
     "QuarantineRepository",
     "StoreError",

@@ -7,9 +7,11 @@ when it is behind (a fresh database is created on first use). Every failure a us
 can fix (bad URL, missing driver, unreachable server, schema newer than this code)
 is a ``StoreError`` with one line that names the URL, password masked, and the fix.
 
-SQLite runs in WAL mode with a busy timeout; write transactions start with
-``BEGIN IMMEDIATE`` so concurrent writers queue on the lock instead of failing with
-"database is locked" when a read transaction tries to upgrade itself.
+SQLite runs in WAL mode with a busy timeout (``PHASE1_SQLITE_BUSY_TIMEOUT_S`` seconds,
+default 60); write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers
+queue on the lock instead of failing with "database is locked" when a read transaction
+tries to upgrade itself. A read-only, locked (past the busy timeout), full or failing
+database is a ``StoreError`` too (``Store.operational_error``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
+from ..core.errors import StoreUnavailableError
+
 DEFAULT_URL = "sqlite:///phase1.sqlite"
 SQLITE_BUSY_TIMEOUT_S = 60.0
+BUSY_TIMEOUT_ENV = "PHASE1_SQLITE_BUSY_TIMEOUT_S"
 PG_CONNECT_TIMEOUT_S = 5
 # key of the PostgreSQL advisory lock that serializes concurrent schema upgrades
 _PG_UPGRADE_LOCK = 0x5048_4153_4531  # "PHASE1"
@@ -34,8 +39,23 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 URL_HINT = "use sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
 
 
-class StoreError(OSError):
+class StoreError(StoreUnavailableError):
     """A database problem the user can fix; its message is one line."""
+
+
+def busy_timeout_s() -> float:
+    """SQLite's busy timeout: ``PHASE1_SQLITE_BUSY_TIMEOUT_S`` (seconds), default 60."""
+    text = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not text:
+        return SQLITE_BUSY_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise StoreError(f"{BUSY_TIMEOUT_ENV}={text!r} is not a number of seconds >= 0: "
+                         "set it to e.g. 60 or unset it")
+    return value
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -104,7 +124,7 @@ class Store:
         try:
             conn = self.engine.connect()
         except DBAPIError as exc:
-            raise self.connection_error(exc) from None
+            raise (self.operational_error(exc) or self.connection_error(exc)) from None
         with conn:
             yield conn
 
@@ -124,6 +144,53 @@ class Store:
             fix = ("check DATABASE_URL / --database-url (host, port, user, password, database) "
                    "and that the server is running")
         return StoreError(f"cannot open database {self.masked_url}: {_one_line(exc)}; {fix}")
+
+    def operational_error(self, exc: DBAPIError) -> StoreError | None:
+        """The one-line ``StoreError`` for a database failure the user can fix
+        (unreachable, read-only, locked past the busy timeout, full, I/O error); None
+        for anything else (a bug, which keeps its traceback)."""
+        orig = getattr(exc, "orig", None)
+        what = f"database {self.masked_url}"
+        if self.dialect == "sqlite":
+            text = str(orig).lower()
+            if "readonly" in text or "read-only" in text:
+                return StoreError(
+                    f"{what} is read-only: make the file and its folder writable "
+                    "(chmod u+w) or point --database-url / DATABASE_URL at a writable one")
+            if "locked" in text or "busy" in text:
+                return StoreError(
+                    f"{what} is locked by another process (waited {busy_timeout_s():g} s): "
+                    f"retry when it is done, raise {BUSY_TIMEOUT_ENV}, or use PostgreSQL "
+                    "for concurrent writers")
+            if "full" in text:
+                return StoreError(
+                    f"{what} is full (no space left on its disk, or a size limit): free "
+                    "disk space or point --database-url / DATABASE_URL at another disk")
+            if "disk i/o" in text:
+                return StoreError(
+                    f"disk I/O error on {what}: check the disk and that the file and its "
+                    "-wal/-shm files are readable and writable")
+            if "unable to open" in text:
+                return self.connection_error(exc)
+        elif self.dialect == "postgresql":
+            state = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+            if state == "25006":
+                return StoreError(f"{what} is read-only (a standby, or a read-only "
+                                  "transaction setting): point DATABASE_URL at the primary")
+            if state in ("55P03", "57014"):
+                return StoreError(f"{what}: a lock or statement timeout expired: retry "
+                                  "when the concurrent work is done")
+            if state.startswith("53"):
+                return StoreError(f"{what} is out of resources ({_one_line(exc)}): free "
+                                  "disk space on the server or raise its limits")
+            if state == "58030":
+                return StoreError(f"I/O error on {what} ({_one_line(exc)}): check the "
+                                  "server's disk")
+            if state.startswith("08"):
+                return self.connection_error(exc)
+        if exc.connection_invalidated or isinstance(orig, OSError):
+            return self.connection_error(exc)
+        return None
 
     # ------------------------------------------------------------------- schema
     def _alembic_config(self):
@@ -151,7 +218,7 @@ class Store:
             try:
                 heads = MigrationContext.configure(conn).get_current_heads()
             except DBAPIError as exc:
-                raise self.connection_error(exc) from None
+                raise (self.operational_error(exc) or self.connection_error(exc)) from None
         return heads[0] if heads else None
 
     def _refuse_unknown(self, current: str | None) -> None:
@@ -168,6 +235,9 @@ class Store:
         try:
             self._upgrade(revision)
         except DBAPIError as exc:
+            mapped = self.operational_error(exc)
+            if mapped is not None:
+                raise mapped from None
             raise StoreError(
                 f"cannot migrate database {self.masked_url}: {_one_line(exc)}; check that its "
                 "schema exists and the user may create tables in it"
@@ -195,7 +265,7 @@ def _create_engine(url: URL, masked: str) -> Engine:
     if backend == "sqlite":
         database = url.database or ""
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": busy_timeout_s(), "check_same_thread": False}
         if memory:
             kwargs["poolclass"] = StaticPool
         elif not Path(database).parent.exists():
@@ -222,11 +292,13 @@ def _create_engine(url: URL, masked: str) -> Engine:
 
 
 def _sqlite_events(engine: Engine) -> None:
+    timeout_ms = int(busy_timeout_s() * 1000)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # transactions are begun below
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()

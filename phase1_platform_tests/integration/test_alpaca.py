@@ -1,7 +1,7 @@
 """AlpacaConnector (alpaca-py SDK) against a real local HTTP server speaking Alpaca's
 market-data v2 JSON: trades with pagination, latest trade, bars, auth, rate limits.
 
-The fake serves the trades of fixtures/aapl_test_ticks.csv the way Alpaca would: only
+The fake serves the trades of fixtures/2013-10-07/AAPL.csv the way Alpaca would: only
 rows a vendor could deliver (zone-qualified time, price > 0, size >= 0), time-ordered,
 nanosecond RFC 3339 strings, every trade with an id (x, z, i); the duplicated row of
 the fixture is served twice, as a vendor resend would be.
@@ -25,11 +25,11 @@ from phase1_platform.connectors.settings import load_settings
 from phase1_platform.core import BarEngine, TickNormalizer, get_rules
 from phase1_platform.core.export import CanonicalExporter, to_canonical
 from phase1_platform.core.parity import BarComparator
-from phase1_platform.pipeline import replay
+from phase1_platform.app.replay import replay
 
 from ..support.http import HTTPFake, send
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "aapl_test_ticks.csv"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "2013-10-07" / "AAPL.csv"
 KEY, SECRET = "PKTESTKEY0000000001", "s3cr3t-alpaca-secret-value"
 DAY_START = pd.Timestamp("2013-10-07T00:00:00-04:00").tz_convert("UTC")
 DAY_END = pd.Timestamp("2013-10-08T00:00:00-04:00").tz_convert("UTC")
@@ -446,3 +446,188 @@ def test_secrets_never_logged(day, caplog):
                 "AAPL", DAY_START, DAY_END)
     assert "rate limit" in caplog.text  # something was logged
     assert SECRET not in caplog.text and "another-secret-xyz" not in caplog.text
+
+
+# -- defect 1: a vendor body that echoes the request headers never shows the keys -----
+
+class EchoingAlpaca(FakeAlpaca):
+    """Answers every request with ``status`` and a body quoting the request headers,
+    as some gateways do on 401/403/422/500."""
+
+    def __init__(self, status: int):
+        self.status = status
+        super().__init__({})
+
+    def handle(self, h):
+        self.requests.append((h.path, {}))
+        headers = {k: v for k, v in h.headers.items()}
+        body = {"message": f"request refused; you sent {json.dumps(headers)}",
+                "headers": headers,
+                "raw": f"APCA-API-KEY-ID: {headers.get('APCA-API-KEY-ID')}\r\n"
+                       f"APCA-API-SECRET-KEY: {headers.get('APCA-API-SECRET-KEY')}"}
+        return self.send(h, self.status, body)
+
+
+@pytest.mark.parametrize("status", [401, 403, 422, 500])
+def test_error_body_echoing_the_keys_never_shows_them(status, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    with EchoingAlpaca(status) as fake:
+        conn = make_connector(fake)
+        with pytest.raises(ConnectorError) as err:
+            conn.fetch_trades("AAPL", DAY_START, DAY_END)
+        with pytest.raises(ConnectorError) as bars_err:
+            conn.get_bars("AAPL", "1m", DAY_START, DAY_END)
+        with pytest.raises(ConnectorError) as poll_err:
+            asyncio.run(conn.subscribe(["AAPL"]))
+            conn.poll_once()
+    assert f"HTTP {status}" in str(err.value)
+    import logging as _logging
+
+    _logging.getLogger("phase1.test").warning("vendor said: %s", err.value.args[0])
+    shown = [str(err.value), repr(err.value), str(bars_err.value), repr(bars_err.value),
+             str(poll_err.value), repr(poll_err.value), repr(conn), repr(conn.client),
+             caplog.text]
+    for text in shown:
+        assert KEY not in text and SECRET not in text, text
+
+
+# -- defect 7: malformed trades are quarantined rows, never an uncaught error ----------
+
+GOOD = {"t": "2013-10-07T14:30:00.000000001Z", "x": "Q", "p": 480.5, "s": 100, "c": ["@"],
+        "i": 1, "z": "C"}
+MALFORMED = [
+    ({k: v for k, v in GOOD.items() if k != "p"} | {"i": 2}, "trade p is missing"),
+    (GOOD | {"p": "480.50", "i": 3}, "trade p is not a number"),
+    (GOOD | {"s": True, "i": 4}, "trade s is not a number"),
+    ({k: v for k, v in GOOD.items() if k != "t"} | {"i": 5}, "trade t is missing"),
+    (GOOD | {"t": "yesterday", "i": 6}, "trade t is not an RFC 3339 time"),
+    (GOOD | {"t": 1381156200, "i": 7}, "trade t is not a string"),
+    (GOOD | {"c": "@ F", "i": 8}, "trade c is not a list of codes"),
+    (GOOD | {"x": {"code": "Q"}, "i": 9}, "trade x is not a string"),
+    ("not a trade", "trade is not an object"),
+    (GOOD | {"p": float("inf"), "i": 10}, "trade p is not finite"),
+]
+
+
+class RawAlpaca(FakeAlpaca):
+    """Serves fixed JSON bodies: ``pages`` for /v2/stocks/trades (paged in order) and
+    ``latest`` for /v2/stocks/trades/latest."""
+
+    def __init__(self, pages: list, latest=None):
+        self.pages, self.latest = pages, latest
+        super().__init__({})
+
+    def handle(self, h):
+        url = urlsplit(h.path)
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self.requests.append((url.path, q))
+        if url.path == "/v2/stocks/trades":
+            i = int(q.get("page_token") or 0)
+            body = self.pages[i]
+            if isinstance(body, dict) and "next_page_token" not in body:
+                body = {**body, "next_page_token": str(i + 1) if i + 1 < len(self.pages) else None}
+            return send(h, 200, json.dumps(body).encode(), "application/json")
+        return send(h, 200, json.dumps(self.latest).encode(), "application/json")
+
+
+def test_malformed_trades_in_a_page_are_quarantined_rest_kept():
+    later = GOOD | {"t": "2013-10-07T14:30:01Z", "i": 99}
+    pages = [{"trades": {"AAPL": [GOOD] + [b for b, _ in MALFORMED]}},
+             {"trades": {"AAPL": [later]}}]
+    quarantined: list[pd.DataFrame] = []
+    with RawAlpaca(pages) as fake:
+        conn = make_connector(fake)
+        conn.register_quarantine_callback(quarantined.append)
+        raw = pd.concat(asyncio.run(collect(conn, "AAPL", DAY_START, DAY_END)),
+                        ignore_index=True)
+    assert raw["trade_id"].tolist() == ["Q-C-1", "Q-C-99"]
+    q = pd.concat(quarantined, ignore_index=True)
+    assert q["reason"].tolist() == [r for _, r in MALFORMED]
+    assert q["source"].eq("alpaca:iex").all()
+    # every trade has one arrival position: good and bad rows never share one
+    assert sorted(raw["source_row"].tolist() + q["source_row"].tolist()) == list(
+        range(len(MALFORMED) + 2))
+    assert conn.quarantine["reason"].tolist() == q["reason"].tolist()
+    assert TickNormalizer().normalize(raw, source="alpaca").rejected == 0
+
+
+@pytest.mark.parametrize("body", [
+    {"trades": [GOOD]},                      # a list where Alpaca sends symbol -> trades
+    {"trades": {"AAPL": {"t": GOOD["t"]}}},  # one object where a list belongs
+    {"trades": "oops"},
+    ["not", "an", "object"],
+    {"trades": {"AAPL": [GOOD]}, "next_page_token": 5},
+])
+def test_unparseable_trade_page_is_one_clear_vendor_error(body):
+    from phase1_platform.core.errors import VendorError
+
+    with RawAlpaca([body]) as fake:
+        conn = make_connector(fake)
+        with pytest.raises(VendorError) as err:
+            conn.fetch_trades("AAPL", DAY_START, DAY_END)
+    text = str(err.value)
+    assert "Alpaca" in text and "\n" not in text
+    assert isinstance(err.value, ConnectorError)
+
+
+def test_malformed_latest_trades_are_quarantined_and_polling_goes_on():
+    quarantined: list[pd.DataFrame] = []
+    got: list[pd.DataFrame] = []
+    latest = {"trades": {"AAPL": GOOD | {"p": True}, "MSFT": "bad", "IBM": GOOD | {"t": None},
+                         "SPY": GOOD | {"i": 42}}}
+
+    async def main(fake):
+        conn = make_connector(fake, poll_interval=0.01)
+        conn.register_quarantine_callback(quarantined.append)
+        conn.register_callback(got.append)
+        await conn.subscribe(["AAPL", "MSFT", "IBM", "SPY"])
+        await conn.connect()
+        stop = asyncio.Event()
+        task = asyncio.create_task(conn.run(stop))
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if got and quarantined:
+                break
+        fake.latest = {"trades": []}  # an unreadable reply: logged, polling goes on
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        stop.set()
+        await task
+        await conn.disconnect()
+        return conn
+
+    with RawAlpaca([], latest) as fake:
+        conn = asyncio.run(main(fake))
+    assert pd.concat(got)["trade_id"].tolist() == ["Q-C-42"]
+    assert sorted(conn.quarantine["reason"]) == sorted([
+        "trade p is not a number", "trade is not an object", "trade t is missing"])
+    assert len(pd.concat(quarantined)) == 3  # each once, though polled many times
+    assert conn.poll_errors >= 1
+
+
+def test_stop_ends_a_rate_limit_wait_promptly(day):
+    _, _, trades = day
+
+    async def main(fake):
+        conn = make_connector(fake, sleep=None, poll_interval=0.01)
+        await conn.subscribe(["AAPL"])
+        await conn.connect()
+        stop = asyncio.Event()
+        task = asyncio.create_task(conn.run(stop))
+        while not fake.requests:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # now inside the ~30 s wait for X-RateLimit-Reset
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        stop.set()
+        await asyncio.wait_for(task, 5.0)
+        waited = loop.time() - t0
+        await conn.disconnect()
+        return waited
+
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        fake.fail_429, fake.reset_in = 100, 30
+        waited = asyncio.run(main(fake))
+    assert waited < 5.0 and len(fake.requests) == 1

@@ -16,8 +16,8 @@ ROWS = (
     "AAA,1m,2024-03-04T15:00:00Z,10,11,9,10.5,1000,3,10.2\n"
     "AAA,1m,2024-03-04T15:01:00Z,10.5,10.5,10.5,10.5,5,1,10.5\n"
 )
-SPY_TICKS = FIXTURES / "lean/equity/usa/spy/tick/20131007_trade.zip"
-SPY_MINUTE = FIXTURES / "lean/equity/usa/spy/minute/20131007_trade.zip"
+SPY_TICKS = FIXTURES / "lean/equity/usa/tick/spy/20131007_trade.zip"
+SPY_MINUTE = FIXTURES / "lean/equity/usa/minute/spy/20131007_trade.zip"
 
 
 def phase1(*args: str) -> subprocess.CompletedProcess:

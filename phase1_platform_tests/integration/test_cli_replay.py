@@ -16,7 +16,7 @@ from phase1_platform_tests.conftest import FIXTURES, ROOT, shared_file
 PHASE1 = Path(sys.executable).with_name("phase1")
 if not PHASE1.exists():  # fall back to the project's venv
     PHASE1 = ROOT / ".venv" / "bin" / "phase1"
-AAPL = FIXTURES / "aapl_test_ticks.csv"
+AAPL = FIXTURES / "2013-10-07" / "AAPL.csv"
 ALL_TF = "1m,5m,15m,30m,1h,4h,1d"
 
 
@@ -177,7 +177,7 @@ def test_malformed_lines_are_counted_not_fatal(tmp_path):
 
 
 def test_replay_real_spy_lean_tick_zip(tmp_path):
-    spy = shared_file("lean/equity/usa/spy/tick/20131007_trade.zip")
+    spy = shared_file("lean/equity/usa/tick/spy/20131007_trade.zip")
     out = tmp_path / "spy.csv"
     proc = run("replay", "--csv", spy, "--timeframes", "1m,1d", "--output", out)
     assert proc.returncode == 0, proc.stderr

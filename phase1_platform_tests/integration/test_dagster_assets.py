@@ -16,13 +16,13 @@ from phase1_platform.core.export import CanonicalExporter, file_hash
 from phase1_platform.defs.assets import ALL_ASSETS, canonical_export
 from phase1_platform.defs.checks import ALL_CHECKS
 from phase1_platform.defs.resources import default_resources
-from phase1_platform.pipeline import replay
+from phase1_platform.app.replay import replay
 from phase1_platform_tests.conftest import FIXTURES
 from phase1_platform_tests.support.workdir import offline_workdir
 
 SPY = "2013-10-07|SPY"
 AAPL = "2013-10-07|AAPL"
-LEAN_SPY = FIXTURES / "lean" / "equity" / "usa" / "spy"
+LEAN_USA = FIXTURES / "lean" / "equity" / "usa"
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_fixture_partitions_materialize_with_every_check_passing(env):
             assert mats["raw_ticks"]["rows_read"] == 44565
             # the same bytes as `phase1 replay` of the same ticks with the same rule set
             start, end = trading_day_window(date)
-            expected = replay([LEAN_SPY / "tick" / "20131007_trade.zip"], symbols=["SPY"],
+            expected = replay([LEAN_USA / "tick" / "spy" / "20131007_trade.zip"], symbols=["SPY"],
                               rules="lean-equity", window=(start, end))
             assert CanonicalExporter(expected.bars).compute_hash() == export["hash"]
         else:
@@ -95,7 +95,7 @@ def test_export_is_the_replay_bytes_and_stable_across_runs(env):
     second = materialized(run(instance, AAPL))["canonical_export"]["hash"]
     assert first == second
     start, end = trading_day_window("2013-10-07")
-    expected = replay([FIXTURES / "aapl_test_ticks.csv"], symbols=["AAPL"], window=(start, end))
+    expected = replay([FIXTURES / "2013-10-07" / "AAPL.csv"], symbols=["AAPL"], window=(start, end))
     assert CanonicalExporter(expected.bars).compute_hash() == first
 
 
@@ -113,11 +113,11 @@ def _corrupt_lean_minutes(src: Path, dst: Path, every: int = 2) -> None:
 
 def test_corrupted_reference_fails_parity_and_blocks_the_export(env):
     tmp, instance = env
-    drop = tmp / "drop" / "equity" / "usa" / "spy"
-    (drop / "tick").mkdir(parents=True)
-    shutil.copy(LEAN_SPY / "tick" / "20131007_trade.zip", drop / "tick")
-    _corrupt_lean_minutes(LEAN_SPY / "minute" / "20131007_trade.zip",
-                          drop / "minute" / "20131007_trade.zip")
+    drop = tmp / "drop" / "equity" / "usa"
+    (drop / "tick" / "spy").mkdir(parents=True)
+    shutil.copy(LEAN_USA / "tick" / "spy" / "20131007_trade.zip", drop / "tick" / "spy")
+    _corrupt_lean_minutes(LEAN_USA / "minute" / "spy" / "20131007_trade.zip",
+                          drop / "minute" / "spy" / "20131007_trade.zip")
     result = run(instance, SPY)
     assert not result.success
     parity = checks(result)["parity_1m:bars_1m"]
@@ -204,7 +204,7 @@ def test_live_mode_lands_alpaca_trades_and_compares_alpaca_bars(env):
     )
 
     tmp, instance = env
-    csv = FIXTURES / "aapl_test_ticks.csv"
+    csv = FIXTURES / "2013-10-07" / "AAPL.csv"
     start, end = trading_day_window("2013-10-07")
     expected = replay([csv], symbols=["AAPL"], window=(start, end))
     with FakeAlpaca({"AAPL": vendor_trades(csv)}, bars=vendor_bars(expected.bars)) as fake:
@@ -243,7 +243,7 @@ def test_a_run_over_a_date_range_processes_each_partition(env):
     from phase1_platform.definitions import defs
 
     tmp, instance = env
-    text = (FIXTURES / "aapl_test_ticks.csv").read_text()
+    text = (FIXTURES / "2013-10-07" / "AAPL.csv").read_text()
     for day in ("2013-10-07", "2013-10-08"):
         folder = tmp / "drop" / day
         folder.mkdir(parents=True)
@@ -263,7 +263,7 @@ def test_a_run_over_a_date_range_processes_each_partition(env):
     assert exports == {"2013-10-07|AAPL", "2013-10-08|AAPL"}
     first = file_hash(tmp / "exports" / "2013-10-07" / "AAPL.csv")
     start, end = trading_day_window("2013-10-07")
-    expected = replay([FIXTURES / "aapl_test_ticks.csv"], symbols=["AAPL"], window=(start, end))
+    expected = replay([FIXTURES / "2013-10-07" / "AAPL.csv"], symbols=["AAPL"], window=(start, end))
     assert first == CanonicalExporter(expected.bars).compute_hash()
     assert (tmp / "exports" / "2013-10-08" / "AAPL.csv").read_text().count("2013-10-08T") > 300
     assert all(e.passed for e in result.get_asset_check_evaluations())

@@ -36,14 +36,14 @@ from phase1_platform.defs.sensors import (
     symbol_registry_sensor,
 )
 from phase1_platform.ingestion.service import IngestionService
-from phase1_platform.pipeline import replay
+from phase1_platform.app.replay import replay
 from phase1_platform.readers import read_ticks
 from phase1_platform.storage import Store, TickRepository, WatermarkRepository
 from phase1_platform_tests.conftest import FIXTURES
 from phase1_platform_tests.support.workdir import offline_workdir
 
 NY = ZoneInfo("America/New_York")
-AAPL_CSV = FIXTURES / "aapl_test_ticks.csv"
+AAPL_CSV = FIXTURES / "2013-10-07" / "AAPL.csv"
 DAY = "2013-10-07"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 

@@ -29,14 +29,14 @@ from phase1_platform.connectors.finnhub import (
     xnys_open,
 )
 from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer
-from phase1_platform.pipeline import replay
+from phase1_platform.app.replay import replay
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator, MarketTape
 
 from ..support.clock import FakeClock, run
 from ..support.http import LocalHTTPServer, QuietHandler, send
 
 ROOT = Path(__file__).resolve().parents[2]
-SPY_ZIP = ROOT / "fixtures/lean/equity/usa/spy/tick/20131007_trade.zip"
+SPY_ZIP = ROOT / "fixtures/lean/equity/usa/tick/spy/20131007_trade.zip"
 TOKEN = "sim-secret-token-123"
 TIMEFRAMES = "1m,5m,15m,1h,1d"
 
@@ -134,7 +134,7 @@ def test_fixture_day_through_simulator_has_replay_hash(spy_tape, reference_hash)
 
 
 def test_aapl_fixture_through_finnhub_matches_replay_at_millisecond_resolution(tmp_path):
-    src = ROOT / "fixtures/aapl_test_ticks.csv"
+    src = ROOT / "fixtures/2013-10-07/AAPL.csv"
     if not src.exists():
         pytest.skip(f"fixture missing: {src}")
     timeframes = "1m,5m,15m,30m,1h,4h,1d"
@@ -148,7 +148,9 @@ def test_aapl_fixture_through_finnhub_matches_replay_at_millisecond_resolution(t
         "timestamp": ms.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "symbol": accepted["symbol"], "price": accepted["price"], "size": accepted["size"],
         "exchange": accepted["exchange"], "conditions": accepted["conditions"],
-        "trade_id": accepted["trade_id"], "sequence": accepted["sequence"],
+        "trade_id": accepted["trade_id"],
+        # no sequence is an empty field (-1 is the frame's "none", not a valid sequence)
+        "sequence": accepted["sequence"].where(accepted["sequence"] >= 0).astype("Int64"),
     }).to_csv(ref_csv, index=False)
     reference = replay([ref_csv], timeframes)
     assert reference.normalized.rejected == 0
@@ -250,7 +252,7 @@ def test_malformed_frames_are_quarantined_not_fatal(small_csv):
                 {"s": "AAPL", "p": "abc", "t": 1709562600000, "v": 1}, 7]}))
             await conn.subscribe(["AAPL", "MSFT"])
             await asyncio.wait_for(sim.done.wait(), 60)
-            while conn.rows_received < len(sim.sent) + 1 or len(quarantined) < 3:
+            while conn.rows_received < len(sim.sent) + 4 or len(quarantined) < 4:
                 await asyncio.sleep(0.02)
             await conn.disconnect()
             return sim, conn, frames, quarantined
@@ -258,16 +260,17 @@ def test_malformed_frames_are_quarantined_not_fatal(small_csv):
     sim, conn, frames, quarantined = run(main())
     q = conn.quarantine
     assert list(q["reason"]) == ["malformed JSON frame", "frame is not a JSON object",
-                                 "trade item is not an object"]
+                                 "trade item is not an object", "trade p is not a number"]
     assert q["raw"].iloc[0].startswith('{"type":"trade"')
-    assert len(quarantined) == 3 and conn.stats.malformed == 2
+    assert len(quarantined) == 4 and conn.stats.malformed == 2
+    assert conn.stats.bad_trades == 2
     assert conn.stats.connections == 1  # not fatal: no reconnect
     raw = pd.concat(frames, ignore_index=True)
     assert raw["source_row"].is_unique
     assert not set(raw["source_row"]) & set(q["source_row"])
     result = TickNormalizer().normalize(raw)
-    # the bad price reached the normalizer and was quarantined there with its reason
-    assert result.rejected_by_reason == {"price <= 0 or NaN": 1}
+    # the string price never reached the normalizer: the connector quarantined it
+    assert result.rejected == 0
     assert len(result.ticks) == len(sim.tape) == len(sim.sent)
 
 
@@ -649,3 +652,161 @@ def test_server_pings_are_counted_not_data(small_csv):
 
     conn, frames = run(main(), timeout=30)
     assert frames == [] and conn.quarantine.empty and conn.stats.connections == 1
+
+
+# ------------------------------------------------------------------ defect 10: bad types
+def test_non_numeric_trade_fields_are_quarantined_and_the_rest_of_the_frame_kept(small_csv):
+    good = {"s": "AAPL", "p": 171.5, "t": 1709562600000, "v": 3, "c": ["1"]}
+    bad = [
+        ({**good, "p": True}, "trade p is not a number"),
+        ({**good, "p": "171.5"}, "trade p is not a number"),
+        ({**good, "v": None}, "trade v is missing"),
+        ({**good, "v": [1]}, "trade v is not a number"),
+        ({**good, "t": {"ms": 1}}, "trade t is not a number"),
+        ({**good, "t": False}, "trade t is not a number"),
+        ({**good, "s": 7}, "trade s is not a string"),
+        ({**good, "s": None}, "trade s is missing"),
+        ({**good, "c": "1 12"}, "trade c is not a list of codes"),
+        ({**good, "c": [True]}, "trade c is not a list of codes"),
+        ({**good, "t": 10**20}, "trade t is out of range"),
+    ]
+
+    async def main():
+        sim = FinnhubSimulator.from_files([small_csv], token=TOKEN)
+        async with sim:
+            conn = connector(sim)
+            quarantined, frames = [], []
+            conn.register_quarantine_callback(quarantined.append)
+            conn.register_callback(frames.append)
+            await conn.connect()
+            await conn.wait_connected(10)
+            items = [good] + [b for b, _ in bad] + [{**good, "p": 172.0}]
+            await sim.inject_raw(json.dumps({"type": "trade", "data": items}))
+            while conn.rows_received < len(items):
+                await asyncio.sleep(0.02)
+            await conn.disconnect()
+            return conn, quarantined, frames
+
+    conn, quarantined, frames = run(main())
+    q = pd.concat(quarantined, ignore_index=True)
+    assert list(q["reason"]) == [r for _, r in bad]
+    assert q["source_row"].tolist() == list(range(1, 1 + len(bad)))
+    assert json.loads(q["raw"].iloc[0])["p"] is True
+    raw = pd.concat(frames, ignore_index=True)
+    assert raw["price"].tolist() == [171.5, 172.0]  # never a price-1.0 trade
+    assert raw["source_row"].tolist() == [0, len(bad) + 1]
+    assert conn.quarantine["reason"].tolist() == [r for _, r in bad]
+    assert TickNormalizer().normalize(raw).rejected == 0
+
+
+# ------------------------------------------------------------------ defect 1: echoed keys
+class EchoingFinnhubRest(QuietHandler):
+    """Every request answered with ``server.status`` and a body quoting the token."""
+
+    def do_GET(self):  # noqa: N802
+        token = self.headers.get("X-Finnhub-Token")
+        body = {"also": self.server.extra, "error": f"bad request from token {token}",
+                "echo": {"X-Finnhub-Token": token, "url": self.path + f"?token={token}"}}
+        send(self, self.server.status, json.dumps(body).encode(), "application/json")
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 500])
+def test_rest_error_bodies_echoing_secrets_never_show_them(status, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    alpaca_secret = "apca-secret-configured-elsewhere"
+    monkeypatch.setenv("APCA_API_SECRET_KEY", alpaca_secret)
+    server = LocalHTTPServer(EchoingFinnhubRest)
+    server.status, server.extra = status, f"APCA secret {alpaca_secret}"
+    clock = FakeClock()
+
+    async def main():
+        client = FinnhubRestClient(TOKEN, f"{server.url}/api/v1", max_retries=1,
+                                   limiter=RateLimiter(clock=clock, sleep=clock.sleep),
+                                   sleep=clock.sleep)
+        try:
+            with pytest.raises(ConnectorError) as info:
+                await client.quote("AAPL")
+            return info.value, client
+        finally:
+            await client.aclose()
+
+    with server:
+        err, client = run(main())
+    assert f"HTTP {status}" in str(err)
+    logging.getLogger("phase1.test").error("rest said %s", err.args[0])
+    for text in (str(err), repr(err), repr(client), caplog.text):
+        assert TOKEN not in text and alpaca_secret not in text, text
+
+
+def test_server_error_messages_echoing_the_token_are_masked(small_csv, caplog):
+    caplog.set_level(logging.DEBUG)
+
+    async def main():
+        sim = FinnhubSimulator.from_files([small_csv], token=TOKEN)
+        async with sim:
+            conn = connector(sim)
+            errors = []
+            conn.register_error_callback(errors.append)
+            await conn.connect()
+            await conn.wait_connected(10)
+            await sim.inject_raw(json.dumps({"type": "error", "msg": f"token {TOKEN} refused"}))
+            await sim.inject_raw(json.dumps({"type": f"weird {TOKEN}"}))
+            while conn.stats.errors < 1 or conn.stats.malformed < 1:
+                await asyncio.sleep(0.02)
+            await conn.disconnect()
+            return conn, errors
+
+    conn, errors = run(main())
+    assert errors == ["token *** refused"]
+    shown = [*errors, *conn.errors, caplog.text, repr(conn), conn.quarantine.to_csv()]
+    for text in shown:
+        assert TOKEN not in text
+
+
+# ------------------------------------------------------------------ defect 11: stop connect
+class SilentServer:
+    """Accepts TCP connections and never answers (no WebSocket handshake)."""
+
+    async def __aenter__(self):
+        self.conns = []
+
+        async def on_conn(reader, writer):
+            self.conns.append(writer)
+            await reader.read()  # until the client goes away
+
+        self.server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc):
+        for w in self.conns:
+            w.close()
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@pytest.mark.parametrize("how", ["disconnect", "stop_event"])
+def test_connect_ends_promptly_when_stopped_during_handshake(how):
+    async def main():
+        async with SilentServer() as srv:
+            conn = FinnhubConnector(TOKEN, ws_url=srv.url, rest_url="http://127.0.0.1:9",
+                                    rest_fallback=False, connect_timeout=30.0,
+                                    open_timeout=30.0, idle_timeout=None)
+            stop = asyncio.Event()
+            task = asyncio.create_task(conn.connect(stop) if how == "stop_event"
+                                       else conn.connect())
+            while not srv.conns:
+                await asyncio.sleep(0.01)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            if how == "stop_event":
+                stop.set()
+            else:
+                await conn.disconnect()
+            await asyncio.wait_for(task, 5.0)  # the 30 s connect timeout is not waited out
+            waited = loop.time() - t0
+            await conn.disconnect()
+            return conn, waited
+
+    conn, waited = run(main(), timeout=20)
+    assert not conn.connected and waited < 5.0

@@ -55,13 +55,13 @@ def store(request, tmp_path):
 
 
 def aapl_raw() -> pd.DataFrame:
-    return read_ticks(FIXTURES / "aapl_test_ticks.csv")
+    return read_ticks(FIXTURES / "2013-10-07" / "AAPL.csv")
 
 
 def land(store: Store, raw: pd.DataFrame, source: str = "feed") -> int:
     res = TickNormalizer(symbols=["AAPL"]).normalize(
         raw.drop(columns=["source", "source_row"], errors="ignore"), source=source)
-    return TickRepository(store).land(res.ticks)
+    return TickRepository(store).land(res.ticks).new
 
 
 def full_export(store: Store, day: str = DAY, rule_set: str = "default") -> bytes:
@@ -243,11 +243,11 @@ def test_upgrading_a_store_marks_its_ticks_for_a_first_full_build(request, tmp_p
 def test_bars_written_by_a_replay_are_rebuilt_in_full_next_time(store):
     """``phase1 replay --database-url`` stores the file's bars, whatever else the store
     holds: the partition is marked, so the next incremental build reads everything."""
-    from phase1_platform.pipeline import persist, replay
+    from phase1_platform.app.replay import persist, replay
 
     land(store, aapl_raw().iloc[:100], source="other-feed")
     recompute(store)
-    persist(replay([FIXTURES / "aapl_test_ticks.csv"], symbols=["AAPL"], window=(START, END)),
+    persist(replay([FIXTURES / "2013-10-07" / "AAPL.csv"], symbols=["AAPL"], window=(START, END)),
             store)
     part = recompute(store)  # stored bars == a full build of both sources' ticks
     assert mode(part) == "full" and "reach back to the start" in part.plan.reason

@@ -21,9 +21,10 @@ from phase1_platform.cli import main as cli_main
 from phase1_platform.connectors.finnhub import FinnhubConnector
 from phase1_platform.connectors.mock import MockConnector
 from phase1_platform.core import CanonicalExporter
-from phase1_platform.core.calendar import trading_day_window
 from phase1_platform.core.engine import BarEngine
+from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import ts_ns
+from phase1_platform.core.timeframes import DEFAULT_TIMEFRAMES
 from phase1_platform.ingestion.broadcast import BarBroadcaster
 from phase1_platform.ingestion.identity import StreamIdentity, stream_name
 from phase1_platform.ingestion.service import IngestionService
@@ -34,9 +35,9 @@ from phase1_platform.storage import QuarantineRepository, Store, TickRepository
 from ..conftest import FIXTURES
 from ..support.clock import run
 
-SPY = FIXTURES / "lean" / "equity" / "usa" / "spy" / "tick" / "20131007_trade.zip"
+SPY = FIXTURES / "lean" / "equity" / "usa" / "tick" / "spy" / "20131007_trade.zip"
 DAY = "2013-10-07"
-TIMEFRAMES = "1m,5m,15m,1h,1d"
+TIMEFRAMES = ",".join(DEFAULT_TIMEFRAMES)
 
 
 def morning_tape(rows: int | None = None) -> MarketTape:
@@ -47,7 +48,7 @@ def morning_tape(rows: int | None = None) -> MarketTape:
 def stored_ticks(url: str, symbol: str = "SPY") -> pd.DataFrame:
     store = Store.from_url(url)
     try:
-        return TickRepository(store).read(symbol, *trading_day_window(DAY))
+        return TickRepository(store).read(Partition(DAY, symbol))
     finally:
         store.dispose()
 

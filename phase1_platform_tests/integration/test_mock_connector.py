@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pandas as pd
@@ -10,12 +11,12 @@ import pytest
 from phase1_platform.connectors.base import ConnectorError
 from phase1_platform.connectors.mock import MockConnector
 from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer
-from phase1_platform.pipeline import replay
+from phase1_platform.app.replay import replay
 
 from ..support.clock import FakeClock, run
 
 ROOT = Path(__file__).resolve().parents[2]
-SPY_ZIP = ROOT / "fixtures/lean/equity/usa/spy/tick/20131007_trade.zip"
+SPY_ZIP = ROOT / "fixtures/lean/equity/usa/tick/spy/20131007_trade.zip"
 TIMEFRAMES = "1m,5m,15m,1h,1d"
 
 
@@ -171,7 +172,7 @@ def test_no_data_and_bad_settings_are_clear_errors(tmp_path):
 
 
 def test_aapl_fixture_micro_batches_match_replay_including_bad_rows():
-    src = ROOT / "fixtures/aapl_test_ticks.csv"
+    src = ROOT / "fixtures/2013-10-07/AAPL.csv"
     if not src.exists():
         pytest.skip(f"fixture missing: {src}")
     frames = collect(MockConnector([src], batch_size=17))
@@ -180,3 +181,26 @@ def test_aapl_fixture_micro_batches_match_replay_including_bad_rows():
     reference = replay([src], TIMEFRAMES)
     assert result.rejected_by_reason == reference.normalized.rejected_by_reason
     assert bars_hash(frames) == CanonicalExporter(reference.bars).compute_hash()
+
+
+def test_run_ends_promptly_on_stop_during_a_paced_replay(tmp_path):
+    # one tick a minute, replayed in real time: the whole replay would take an hour
+    rows = [f"2024-03-04T{14 + m // 60:02d}:{m % 60:02d}:00Z,AAPL,{100 + m % 5},1"
+            for m in range(60)]
+    mock = MockConnector([write_csv(tmp_path / "slow.csv", rows)], speed=1.0,
+                         batch_window="1s")
+    frames: list[pd.DataFrame] = []
+    mock.register_callback(frames.append)
+
+    async def main():
+        stop = asyncio.Event()
+        await mock.connect(stop)
+        task = asyncio.create_task(mock.run(stop))
+        while not frames:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5.0)  # not the 59 minutes of market time left
+        await mock.disconnect()
+
+    run(main())
+    assert sum(len(f) for f in frames) == 1 == mock.rows_delivered

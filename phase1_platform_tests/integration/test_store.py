@@ -198,8 +198,8 @@ def test_ticks_round_trip_and_land_once(store):
     result = normalized(raw_ticks())
     ticks = result.ticks
     repo = TickRepository(store)
-    assert repo.land(ticks) == len(ticks)
-    assert repo.land(ticks) == 0  # replaying the same file stores its ticks once
+    assert repo.land(ticks).new == len(ticks)
+    assert repo.land(ticks).new == 0  # replaying the same file stores its ticks once
     back = repo.read(Partition(DAY, "SPY"))
     pd.testing.assert_frame_equal(back, ticks.reset_index(drop=True))
     assert back.dtypes.to_dict() == {k: pd.Series(dtype=v).dtype for k, v in TICK_COLUMNS.items()}
@@ -211,19 +211,19 @@ def test_tick_identity_trade_id_and_source_position(store):
     first = normalized(raw_ticks(n=400, trade_ids=True, source="a.csv")).ticks
     # the same trades delivered by another source: same (symbol, trade_id) -> one trade
     again = first.assign(source="b.csv")
-    assert repo.land(first) == len(first)
-    assert repo.land(again) == 0
+    assert repo.land(first).new == len(first)
+    assert repo.land(again).new == 0
     # identical prints without trade id are distinct trades (different source rows)
     raw = raw_ticks(n=50, source="c.csv").iloc[20:22].copy()
     raw["timestamp"] = "2013-10-07T15:00:00.000000Z"
     raw[["price", "size", "exchange", "conditions"]] = ["161", "100", "P", ""]
     twins = normalized(raw, bad=0).ticks
     assert len(twins) == 2
-    assert repo.land(twins) == 2
-    assert repo.land(twins) == 0
+    assert repo.land(twins).new == 2
+    assert repo.land(twins).new == 0
     # a file of the same name on another day is other ticks, not a replay
     day2 = normalized(raw_ticks(day="2013-10-08", n=300, source="c.csv")).ticks
-    assert repo.land(day2) == len(day2)
+    assert repo.land(day2).new == len(day2)
     assert repo.count("SPY") == len(first) + 2 + len(day2)
 
 
@@ -235,9 +235,9 @@ def test_trade_ids_reused_on_another_day_are_other_trades(store):
     day2_raw["trade_id"] = [f"SPY-{DAY}-{i}" for i in range(200)]  # day 1's ids again
     day2 = normalized(day2_raw).ticks
     assert set(day2["trade_id"]) & set(day1["trade_id"])
-    assert repo.land(day1) == len(day1)
-    assert repo.land(day2) == len(day2)  # nothing silently dropped as "already landed"
-    assert repo.land(day2) == 0
+    assert repo.land(day1).new == len(day1)
+    assert repo.land(day2).new == len(day2)  # nothing silently dropped as "already landed"
+    assert repo.land(day2).new == 0
     pd.testing.assert_frame_equal(repo.read(Partition("2013-10-08", "SPY")),
                                   day2.reset_index(drop=True))
 

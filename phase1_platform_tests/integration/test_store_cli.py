@@ -12,7 +12,7 @@ from phase1_platform.storage import Store
 from ..conftest import shared_file
 from .test_store import make_url, raw_ticks
 
-LEAN_SPY = "lean/equity/usa/spy/tick/20131007_trade.zip"
+LEAN_SPY = "lean/equity/usa/tick/spy/20131007_trade.zip"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -24,11 +24,11 @@ from phase1_platform.connectors.settings import load_settings
 from phase1_platform.connectors.yfinance_source import YahooRewriteSession, YFinanceConnector
 from phase1_platform.core.export import CanonicalExporter, to_canonical
 from phase1_platform.core.parity import BarComparator
-from phase1_platform.pipeline import replay
+from phase1_platform.app.replay import replay
 
 from ..support.http import HTTPFake, send
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "aapl_test_ticks.csv"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "2013-10-07" / "AAPL.csv"
 NY = "America/New_York"
 DAY = "2013-10-07"
 DAY_START = pd.Timestamp(f"{DAY}T00:00:00", tz=NY).tz_convert("UTC")

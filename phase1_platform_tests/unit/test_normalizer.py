@@ -135,17 +135,18 @@ def test_duplicate_trade_id_counted_once_and_quarantined():
     assert "71001" in q["raw"] and "485.1" in q["raw"]
 
 
-def test_duplicate_trade_id_keeps_first_in_canonical_order():
-    # the copy that arrived second has the earlier timestamp: it is first in canonical order
+def test_repeated_trade_id_keeps_the_first_arrival():
+    # the copy that arrived second has the lower sequence (first in canonical order), but
+    # the first arrival stays; its other content makes it a conflicting duplicate
     frame = raw(
         [
-            {"trade_id": "9", "timestamp": T0 + ".2Z", "price": "2"},
-            {"trade_id": "9", "timestamp": T0 + ".1Z", "price": "1"},
+            {"trade_id": "9", "sequence": "5", "price": "2"},
+            {"trade_id": "9", "sequence": "4", "price": "2"},
         ]
     )
     result = norm(frame)
-    assert result.ticks["price"].tolist() == [1.0]
-    assert reasons(result) == {0: Reason.DUPLICATE_TRADE_ID}
+    assert result.ticks["sequence"].tolist() == [5]
+    assert reasons(result) == {1: Reason.CONFLICTING_DUPLICATE}
 
 
 def test_same_trade_id_on_two_symbols_is_two_trades():
@@ -427,7 +428,7 @@ def test_csv_quoting_blank_lines_and_bom(tmp_path):
 def _lean_zip(tmp_path, rows: str):
     import zipfile
 
-    path = tmp_path / "equity" / "usa" / "xyz" / "tick" / "20131007_trade.zip"
+    path = tmp_path / "equity" / "usa" / "tick" / "xyz" / "20131007_trade.zip"
     path.parent.mkdir(parents=True)
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("20131007_xyz_Trade_Tick.csv", rows)

@@ -289,8 +289,30 @@ def test_same_trade_id_on_another_symbol_is_another_trade():
     agg = StreamingBarAggregator("1m")
     assert agg.on_tick("AAA", START, 10.0, 1.0, trade_id="7")
     assert agg.on_tick("BB", START, 20.0, 1.0, trade_id="7")
-    assert not agg.on_tick("AAA", START + 1, 11.0, 1.0, trade_id="7")
+    assert not agg.on_tick("AAA", START, 11.0, 1.0, trade_id="7")
     assert agg.duplicates == 1 and len(agg.bars()) == 2
+
+
+def test_same_trade_id_at_another_time_is_another_trade():
+    """Defect 15: the identity is (symbol, ts, trade_id) (core.identity), as in the store:
+    a vendor reusing a trade id on a later day (or later in the day) is a new trade."""
+    day = 86_400 * 10**9
+    agg = StreamingBarAggregator(TFS)
+    raw = pd.DataFrame({
+        "timestamp": pd.to_datetime([START + 3 * 3600 * 10**9, START + 3 * 3600 * 10**9,
+                                     START + 3 * day + 3 * 3600 * 10**9], utc=True),
+        "symbol": "AAA", "price": [10.0, 10.5, 11.0], "size": [1.0, 1.0, 2.0],
+        "trade_id": ["7", "7", "7"], "source_row": [0, 1, 2]})
+    ticks = pd.concat([TickNormalizer().normalize(raw.iloc[[i]]).ticks for i in (0, 2)],
+                      ignore_index=True)
+    assert agg.on_tick("AAA", START + 3 * 3600 * 10**9, 10.0, 1.0, trade_id="7")
+    assert agg.on_arrays("AAA", [START + 3 * day + 3 * 3600 * 10**9], [11.0], [2.0],
+                         trade_id=["7"]) == 1
+    # the very same identity again (another price: a conflicting resend) is not a trade
+    assert agg.on_arrays("AAA", [START + 3 * 3600 * 10**9], [10.5], [1.0],
+                         trade_id=["7"]) == 0
+    assert agg.duplicates == 1
+    assert_same(agg, ticks)
 
 
 # ---------------------------------------------------------------- bad input
@@ -319,7 +341,7 @@ def test_empty_inputs():
 def test_real_spy_day_per_tick_and_micro_batches_equal_batch(rules):
     from phase1_platform.readers.lean import read_lean_ticks
 
-    path = shared_file("lean/equity/usa/spy/tick/20131007_trade.zip")
+    path = shared_file("lean/equity/usa/tick/spy/20131007_trade.zip")
     ticks = TickNormalizer().normalize(read_lean_ticks(path)).ticks
     assert len(ticks) > 250_000
     expected = BarEngine(rules).build(ticks, TFS)
@@ -386,3 +408,105 @@ def test_property_per_tick_in_shuffled_order_equals_batch(rows, seed, rules):
     agg = StreamingBarAggregator(TFS, rules)
     feed_ticks(agg, ticks.sample(frac=1.0, random_state=seed % 2**32))
     assert_same(agg, ticks, rules)
+
+
+# ---------------------------------------------------------------- retention (defect 17)
+def _session_ticks(seed: int, day: str, n: int = 600) -> pd.DataFrame:
+    """Normalized AAA ticks of one New York session day, trade ids t0.. (reused daily)."""
+    rng = np.random.default_rng(seed)
+    open_ns = pd.Timestamp(f"{day} 09:30", tz="America/New_York").tz_convert("UTC").value
+    ts = np.sort(open_ns + rng.integers(0, int(6.5 * 3600 * 10**9), n))
+    raw = pd.DataFrame({
+        "timestamp": pd.to_datetime(ts, utc=True).as_unit("ns"), "symbol": "AAA",
+        "price": np.round(100 + rng.normal(0, 1, n), 2),
+        "size": rng.choice([1.0, 100.0, 37.0], n),
+        "trade_id": [f"t{i}" for i in range(n)], "source": f"feed:{day}",
+        "source_row": np.arange(n)})
+    return TickNormalizer().normalize(raw).ticks
+
+
+def _publish(agg: StreamingBarAggregator, published: dict) -> pd.DataFrame:
+    upd = agg.drain_updates()
+    for r in upd.itertuples(index=False):
+        published[(r.symbol, r.timeframe, r.ts)] = r
+    return upd
+
+
+def test_retention_keeps_state_of_the_current_and_previous_trading_date():
+    days = ["2013-11-04", "2013-11-05", "2013-11-06"]
+    ticks = [_session_ticks(20 + i, d) for i, d in enumerate(days)]
+    agg = StreamingBarAggregator(TFS, retain_dates=2)
+    published: dict = {}
+    sizes = []
+    for i, day_ticks in enumerate(ticks):
+        shuffled = day_ticks.sample(frac=1.0, random_state=i)
+        feed_batches(agg, shuffled, range(50, len(shuffled), 50))
+        _publish(agg, published)
+        sizes.append(agg.state_size())
+    minutes = [len(np.unique(ts_minutes(t))) for t in ticks]
+    # state is what the current and the previous trading date need, never more
+    assert sizes[0] == {"symbols": 1, "minutes": minutes[0], "trade_ids": len(ticks[0])}
+    assert sizes[1] == {"symbols": 1, "minutes": minutes[0] + minutes[1],
+                        "trade_ids": len(ticks[0]) + len(ticks[1])}
+    assert sizes[2] == {"symbols": 1, "minutes": minutes[1] + minutes[2],
+                        "trade_ids": len(ticks[1]) + len(ticks[2])}
+
+    # a late tick of the current session restates its bars ...
+    first = ticks[2].iloc[[0]].copy()
+    first["ts"] = first["ts"] - pd.Timedelta(1, "ns")
+    first["trade_id"] = "late-2"
+    first["price"] = 1.0
+    # ... and so does one of the previous session
+    prev = ticks[1].iloc[[0]].copy()
+    prev["trade_id"] = "late-1"
+    prev["price"] = 1.0
+    for late in (first, prev):
+        agg.on_batch(late)
+        upd = _publish(agg, published)
+        assert set(upd["timeframe"]) == set(TFS.split(","))
+        assert (upd["low"] == 1.0).all()
+    # a tick of a date older than that is not kept (its partition's batch rebuild has it)
+    old = ticks[0].iloc[[5]].copy()
+    old["trade_id"] = "late-0"
+    assert agg.on_batch(old) == 0 and agg.expired == 1
+    assert agg.drain_updates().empty
+    ticks[2] = pd.concat([ticks[2], first], ignore_index=True)
+    ticks[1] = pd.concat([ticks[1], prev], ignore_index=True)
+    # what a subscriber holds equals a batch build of every day
+    for day_ticks in ticks:
+        want = BarEngine().build(canonical(day_ticks), TFS)
+        for r in want.itertuples(index=False):
+            got = published[(r.symbol, r.timeframe, r.ts)]
+            assert got == r
+    assert len(published) == sum(len(BarEngine().build(canonical(t), TFS)) for t in ticks)
+
+
+def test_retention_per_tick_evicts_and_counts_expired_ticks():
+    days = ["2013-11-04", "2013-11-05", "2013-11-06"]
+    ticks = [_session_ticks(30 + i, d, n=200) for i, d in enumerate(days)]
+    agg = StreamingBarAggregator(TFS, retain_dates=2)
+    for t in ticks:
+        feed_ticks(agg, t)
+    assert agg.state_size()["trade_ids"] == len(ticks[1]) + len(ticks[2])
+    r = ticks[0].iloc[0]
+    assert not agg.on_tick("AAA", r.ts.value, r.price, r.size, trade_id="x")
+    assert agg.expired == 1
+    both = canonical(pd.concat(ticks[1:], ignore_index=True))
+    assert_same(agg, both)
+    # without retention (the default) nothing is evicted
+    keep_all = StreamingBarAggregator(TFS)
+    for t in ticks:
+        feed_ticks(keep_all, t)
+    assert keep_all.state_size()["trade_ids"] == sum(len(t) for t in ticks)
+    with pytest.raises(StreamingError, match="retain_dates"):
+        StreamingBarAggregator(TFS, retain_dates=0)
+
+
+def ts_minutes(ticks: pd.DataFrame) -> np.ndarray:
+    return ticks["ts"].to_numpy("datetime64[ns]").view("int64") // MINUTE
+
+
+def canonical(ticks: pd.DataFrame) -> pd.DataFrame:
+    from phase1_platform.core.normalizer import canonical_sort
+
+    return canonical_sort(ticks).reset_index(drop=True)

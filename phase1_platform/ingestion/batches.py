@@ -1,0 +1,337 @@
+"""Micro-batches of the live service: raw frames -> normalized ticks -> store -> bars.
+
+``prepare`` (worker thread) turns what the connector delivered into normalized ticks
+and quarantine rows. Whatever a connector delivers is taken: a frame without a
+required column, with a cell of the wrong type (a list for a price, a bool for a size,
+a dict for a symbol) or an unreadable ``source_row`` has those rows quarantined with
+the reason (``sanitize``); the rest goes to ``TickNormalizer``, which quarantines the
+rows it refuses. Quarantine rows go to ``<trading date>|<SYMBOL>`` when the row has
+both, else to the service's own partition ``ingest|<stream>``.
+
+``commit`` (worker thread) lands a prepared batch with its gaps' backfill:
+
+1. the one tick identity (``core.identity``): a repeat inside the batch with the same
+   content is a duplicate (counted once), with other content a conflicting duplicate
+   (the first arrival stays, the other is quarantined with that reason);
+2. partitions (symbol, trading date) seen for the first time seed the streaming bars
+   with the ticks already stored for them (before this batch lands);
+3. ``TickRepository.land``: idempotent landing; an identity already stored with other
+   content is refused and quarantined as a conflicting duplicate;
+4. watermarks per (source, symbol), quarantine rows per partition;
+5. the ticks that were new to the store go to the streaming bars, so the streamed bars
+   equal a batch build of the stored ticks; ``drain_updates()`` is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_dates, trading_day_window
+from ..core.identity import CONFLICTING_DUPLICATE, find_repeats
+from ..core.normalizer import REQUIRED_COLUMNS, TickNormalizer, canonical_sort
+from ..core.partition import Partition
+from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine, empty_ticks, ts_ns
+from ..storage import QuarantineRepository, Store, TickRepository, WatermarkRepository
+from .bars import LiveBars
+from .gaps import Gap, GapTracker
+from .identity import StreamIdentity
+from .logs import event
+
+_NUMBER_TYPES = (int, float, np.integer, np.floating, str, type(None), type(pd.NA))
+_TEXT_TYPES = (str, int, np.integer, type(None), type(pd.NA))
+_TIME_TYPES = (str, int, np.integer, pd.Timestamp, np.datetime64, type(None), type(pd.NA))
+_CELL_RULES = (  # column, allowed cell types, reason (first that applies wins)
+    ("timestamp", _TIME_TYPES, "timestamp is not a time"),
+    ("symbol", _TEXT_TYPES, "symbol is not text"),
+    ("price", _NUMBER_TYPES, "price is not a number"),
+    ("size", _NUMBER_TYPES, "size is not a number"),
+    ("exchange", _TEXT_TYPES, "exchange is not text"),
+    ("conditions", _TEXT_TYPES, "conditions is not text"),
+    ("trade_id", _TEXT_TYPES, "trade_id is not text"),
+    ("sequence", _NUMBER_TYPES, "sequence is not a number"),
+    ("source", _TEXT_TYPES, "source is not text"),
+)
+SOURCE_ROW_BAD = "source_row is not an integer"
+
+
+@dataclass
+class Prepared:
+    ticks: pd.DataFrame
+    quarantine: list[tuple[pd.DataFrame, np.ndarray]]  # (rows, partition per row)
+    gaps: list[Gap]
+    rows_in: int
+
+
+def rows_text(frame: pd.DataFrame) -> np.ndarray:
+    """Each row as ``column=value,...`` (the raw form of a quarantined row)."""
+    if len(frame) == 0 or len(frame.columns) == 0:
+        return np.full(len(frame), "", dtype=object)
+    text = frame.astype("str").fillna("")
+    out = f"{text.columns[0]}=" + text.iloc[:, 0]
+    for name in text.columns[1:]:
+        out = out + f",{name}=" + text[name]
+    return out.to_numpy(object)
+
+
+def _bad_cells(col: pd.Series, allowed: tuple) -> np.ndarray:
+    """Rows whose cell is not one of ``allowed`` types (object columns only: a typed
+    column holds its type; a bool column is never a number or text)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return np.ones(len(col), dtype=bool)
+    if col.dtype != object:
+        return np.zeros(len(col), dtype=bool)
+    types = col.map(type)
+    ok = types.isin(allowed) | types.map(lambda t: issubclass(t, allowed)
+                                         and not issubclass(t, (bool, np.bool_)))
+    return ~ok.to_numpy(bool)
+
+
+def sanitize(raw: pd.DataFrame, source: str, first_row: int
+             ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """(rows the normalizer can read, quarantine rows, rows numbered) of ``raw``.
+
+    ``source`` fills a missing ``source`` column; a missing ``source_row`` is numbered
+    from ``first_row`` (the service's arrival counter), so identities of id-less rows
+    stay unique across batches."""
+    frame = raw.reset_index(drop=True)
+    n = len(frame)
+    numbered = 0
+    if "source" not in frame.columns:
+        frame = frame.assign(source=source)
+    if "source_row" not in frame.columns:
+        frame = frame.assign(source_row=np.arange(first_row, first_row + n, dtype="int64"))
+        numbered = n
+    reason = np.full(n, None, dtype=object)
+    for name in REQUIRED_COLUMNS:
+        if name not in frame.columns:
+            reason[pd.isna(reason)] = f"missing {name}"
+    for name, allowed, why in _CELL_RULES:
+        if name in frame.columns:
+            bad = _bad_cells(frame[name], allowed) & pd.isna(reason)
+            reason[bad] = why
+    col = frame["source_row"]
+    if pd.api.types.is_integer_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        row, row_ok = col, np.ones(n, dtype=bool)
+    else:
+        row = pd.to_numeric(col.where(~_bad_cells(col, _NUMBER_TYPES)), errors="coerce")
+        value = row.to_numpy("float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            row_ok = np.isfinite(value) & (value == np.floor(value)) & (np.abs(value) < 2**62)
+        reason[~row_ok & pd.isna(reason)] = SOURCE_ROW_BAD
+    bad = ~pd.isna(reason)
+    if not bad.any():
+        return frame.astype({"source_row": "int64"}), empty_quarantine(), numbered
+    rows = frame[bad]
+    quarantine = pd.DataFrame({
+        "source": rows["source"].map(lambda v: v if isinstance(v, str) else source),
+        "source_row": np.where(row_ok[bad], row.to_numpy("float64", na_value=-1)[bad], -1),
+        "reason": reason[bad].astype(str),
+        "raw": rows_text(rows),
+    }).astype(QUARANTINE_COLUMNS)
+    good = frame[~bad].astype({"source_row": "int64"}).reset_index(drop=True)
+    return good, quarantine, numbered
+
+
+def tick_partitions(ticks: pd.DataFrame, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
+    """``<trading date>|<SYMBOL>`` of each normalized tick."""
+    dates = trading_dates(ts_ns(ticks["ts"]), calendar)
+    return dates.astype(object) + "|" + ticks["symbol"].to_numpy(object)
+
+
+def ticks_quarantine(ticks: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """Normalized ticks as quarantine rows with ``reason``."""
+    shown = ticks.drop(columns=["source", "source_row"])
+    return pd.DataFrame({
+        "source": ticks["source"].to_numpy(object), "source_row": ticks["source_row"],
+        "reason": reason, "raw": rows_text(shown),
+    }).astype(QUARANTINE_COLUMNS)
+
+
+class Batches:
+    """Prepares and commits the micro-batches of one ingestion service."""
+
+    def __init__(self, store: Store, symbols: Iterable[str], bars: LiveBars, gaps: GapTracker,
+                 *, source: str, service_partition: str, identity: StreamIdentity | None,
+                 historical_source: str, stats, calendar: str = DEFAULT_CALENDAR) -> None:
+        self.store = store
+        self.symbols = sorted(symbols)
+        self.bars = bars
+        self.gaps = gaps
+        self.source = source
+        self.service_partition = service_partition
+        self.identity = identity
+        self.historical_source = historical_source
+        self.stats = stats
+        self.calendar = calendar
+        self.normalizer = TickNormalizer(symbols=self.symbols)
+        self.ticks_repo = TickRepository(store)
+        self.watermarks = WatermarkRepository(store)
+        self.quarantine_repo = QuarantineRepository(store)
+        self._next_row = 0  # arrival number of rows delivered without a source_row
+        self._seeded: dict[str, set[str]] = {}  # symbol -> trading dates seeded
+
+    # -- prepare -----------------------------------------------------------------------
+    def normalize(self, raw: pd.DataFrame, source: str, quarantine: list) -> pd.DataFrame:
+        """Normalized ticks of a raw frame; its bad rows appended to ``quarantine``."""
+        frame, bad, numbered = sanitize(raw, source, self._next_row)
+        self._next_row += numbered
+        if len(bad):
+            quarantine.append((bad, self._partitions(bad, frame if len(frame) else raw)))
+        result = self.normalizer.normalize(frame, source=source)
+        if len(result.quarantine):
+            quarantine.append((result.quarantine, self._partitions(result.quarantine, frame)))
+        return result.ticks
+
+    def prepare(self, entries: list[tuple[int, pd.DataFrame]],
+                bad: list[pd.DataFrame]) -> Prepared:
+        """Normalized ticks, quarantine rows and gaps of buffered (epoch, frame) entries
+        and of the connector's quarantine frames."""
+        parts, quarantine, gaps = [], [], []
+        rows_in = 0
+        for q in bad:
+            quarantine.append((q, np.full(len(q), self.service_partition, dtype=object)))
+        i = 0
+        while i < len(entries):  # runs of one connection epoch
+            epoch = entries[i][0]
+            j = i
+            while j < len(entries) and entries[j][0] == epoch:
+                j += 1
+            raw = pd.concat([f for _, f in entries[i:j]], ignore_index=True)
+            i = j
+            rows_in += len(raw)
+            ticks = self.normalize(raw, self.source, quarantine)
+            if len(ticks) == 0:
+                continue
+            gaps.extend(self.gaps.check(ticks, epoch))
+            if self.identity is not None:
+                ticks = self.identity.restamp(ticks, live=True)
+            parts.append(ticks)
+        ticks = pd.concat(parts, ignore_index=True) if parts else empty_ticks()
+        return Prepared(ticks, quarantine, gaps, rows_in)
+
+    def _partitions(self, quarantine: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray:
+        """``<date>|<SYMBOL>`` of each quarantined row when it has both, else the service's."""
+        out = np.full(len(quarantine), self.service_partition, dtype=object)
+        if not {"source", "source_row", "timestamp", "symbol"} <= set(raw.columns):
+            return out
+        key = pd.MultiIndex.from_arrays([raw["source"].astype(str),
+                                         pd.to_numeric(raw["source_row"], errors="coerce")])
+        qkey = pd.MultiIndex.from_arrays([quarantine["source"].astype(str),
+                                          quarantine["source_row"].astype("int64")])
+        pos = key.get_indexer(qkey) if key.is_unique else np.full(len(qkey), -1)
+        found = pos >= 0
+        if not found.any():
+            return out
+        rows = raw.iloc[pos[found]]
+        col = rows["timestamp"]
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            parsed = col.dt.tz_convert("UTC")
+        elif pd.api.types.is_integer_dtype(col.dtype):
+            parsed = pd.to_datetime(col.to_numpy("int64"), utc=True).to_series(index=col.index)
+        else:
+            parsed = pd.to_datetime(col.astype(str).str.strip(), utc=True, format="ISO8601",
+                                    errors="coerce")
+        ok_ts = parsed.notna().to_numpy(bool).copy()
+        ns = np.where(ok_ts, parsed.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]")
+                      .view("int64"), 0)
+        ok_ts &= ns >= 0
+        dates = trading_dates(np.where(ok_ts, ns, 0), self.calendar)
+        symbol = rows["symbol"].astype(str).str.strip().str.upper().to_numpy(object)
+        ok = ok_ts & np.isin(symbol, self.symbols)
+        part = np.where(ok, dates.astype(object) + "|" + symbol, self.service_partition)
+        out[np.flatnonzero(found)] = part
+        return out
+
+    # -- commit ------------------------------------------------------------------------
+    def commit(self, prep: Prepared, backfill: list[tuple[Gap, pd.DataFrame]]) -> pd.DataFrame:
+        """Land a prepared batch and its backfill; the bar updates it made."""
+        parts = []
+        for gap, raw in backfill:
+            ticks = self.normalize(raw, self.historical_source, prep.quarantine)
+            parts.append(self.gaps.trim(gap, ticks))
+        n_backfill = sum(len(p) for p in parts)
+        ticks = pd.concat([*parts, prep.ticks], ignore_index=True) if parts else prep.ticks
+        from_backfill = np.r_[np.ones(n_backfill, bool), np.zeros(len(prep.ticks), bool)]
+        repeats_in_batch = 0
+        if len(ticks):
+            rep = find_repeats(ticks)  # arrival order: the backfill, then the stream
+            if rep.conflicting.any():
+                clash = ticks[rep.conflicting]
+                prep.quarantine.append((ticks_quarantine(clash, CONFLICTING_DUPLICATE),
+                                        tick_partitions(clash, self.calendar)))
+            repeats_in_batch = int(rep.duplicate.sum())
+            keep = ~rep.repeated
+            ticks, from_backfill = ticks[keep], from_backfill[keep]
+            order = canonical_sort(ticks.assign(_bf=from_backfill)).reset_index(drop=True)
+            from_backfill = order.pop("_bf").to_numpy(bool)
+            ticks = order
+        new = ~self.ticks_repo.stored_mask(ticks)
+        self._seed(ticks)  # before landing: what earlier runs landed
+        landed = self.ticks_repo.land(ticks)
+        n_landed = landed.new
+        if landed.refused:  # identity stored with other content: the stored one stays
+            prep.quarantine.append((ticks_quarantine(landed.conflicting, CONFLICTING_DUPLICATE),
+                                    tick_partitions(landed.conflicting, self.calendar)))
+        if len(ticks):
+            marks = pd.DataFrame({"source": ticks["source"].to_numpy(object),
+                                  "symbol": ticks["symbol"].to_numpy(object),
+                                  "ts": ts_ns(ticks["ts"])})
+            for (source, symbol), mark in marks.groupby(["source", "symbol"])["ts"].max().items():
+                self.stats.watermarks[f"{source}|{symbol}"] = self.watermarks.advance(
+                    source, symbol, int(mark))
+        n_quarantined = self._store_quarantine(prep.quarantine)
+        expired = self.bars.expired
+        self.bars.on_batch(ticks[new])
+        if self.bars.expired > expired:
+            event("late_ticks_not_streamed", logging.WARNING,
+                  ticks=self.bars.expired - expired,
+                  note="older than the retained trading dates: landed, not streamed")
+        self.stats.backfilled += int((new & from_backfill).sum())
+        self.stats.batches += 1
+        self.stats.ticks += len(ticks) - landed.refused + repeats_in_batch
+        self.stats.landed += n_landed
+        self.stats.duplicates += landed.already + repeats_in_batch
+        self.stats.quarantined += n_quarantined
+        if n_landed != int(new.sum()):
+            event("landing_mismatch", logging.WARNING, expected=int(new.sum()), landed=n_landed)
+        updates = self.bars.drain_updates()
+        event("batch", logging.DEBUG, rows=prep.rows_in, ticks=len(ticks), landed=n_landed,
+              backfill=n_backfill, quarantined=n_quarantined, bar_updates=len(updates))
+        return updates
+
+    def _store_quarantine(self, quarantine: list[tuple[pd.DataFrame, np.ndarray]]) -> int:
+        n = 0
+        for rows, partitions in quarantine:
+            for partition in pd.unique(partitions):
+                chunk = rows[partitions == partition].astype(QUARANTINE_COLUMNS)
+                self.quarantine_repo.add(chunk, str(partition))
+                n += len(chunk)
+        return n
+
+    def _seed(self, ticks: pd.DataFrame) -> None:
+        """Seed the streaming bars of partitions seen for the first time with the ticks
+        already stored for them; forget the partitions the bars no longer retain."""
+        if len(ticks) == 0:
+            return
+        pairs = pd.DataFrame({"symbol": ticks["symbol"].to_numpy(object),
+                              "date": trading_dates(ts_ns(ticks["ts"]), self.calendar),
+                              "ts": ts_ns(ticks["ts"])}).groupby(["symbol", "date"])["ts"].min()
+        for (symbol, date), first in pairs.items():
+            seeded = self._seeded.setdefault(symbol, set())
+            if date in seeded or not self.bars.retains(symbol, int(first)):
+                continue
+            seeded.add(date)
+            if is_session(date, self.calendar):
+                self.bars.on_batch(self.ticks_repo.read(Partition(date, symbol, self.calendar)))
+        for symbol, dates in self._seeded.items():
+            for date in [d for d in dates if not self.bars.retains(
+                    symbol, trading_day_window(d, self.calendar)[1] - 1)]:
+                dates.discard(date)
+
+
+__all__ = ["Batches", "Prepared", "rows_text", "sanitize", "tick_partitions"]
