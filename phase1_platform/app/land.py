@@ -29,6 +29,7 @@ class Landed:
     already: int  # stored before with the same content (counted once)
     conflicting: int  # refused by the store: quarantined as conflicting duplicates
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    quarantine_new: int = 0  # quarantine rows stored now (the rest were stored before)
 
     @property
     def quarantined(self) -> int:
@@ -36,7 +37,8 @@ class Landed:
 
     def summary(self) -> str:
         return (f"ticks new={self.new} (already stored={self.already}), "
-                f"conflicting duplicates={self.conflicting}, quarantined rows={self.quarantined}")
+                f"conflicting duplicates={self.conflicting}, quarantined rows={self.quarantined} "
+                f"(new={self.quarantine_new})")
 
 
 def conflicting_rows(ticks: pd.DataFrame) -> pd.DataFrame:
@@ -63,15 +65,16 @@ def land_ticks(store: Store, result: NormalizeResult, quarantine_partition: str)
     landed = TickRepository(store).land(result.ticks)
     refused = conflicting_rows(landed.conflicting)
     quarantine = QuarantineRepository(store)
+    stored = 0
     for rows in (result.quarantine, refused):
         if len(rows):
-            quarantine.add(rows, quarantine_partition)
+            stored += quarantine.add(rows, quarantine_partition)
     reasons = dict(result.rejected_by_reason)
     if landed.refused:
         reasons[CONFLICTING_DUPLICATE] = reasons.get(CONFLICTING_DUPLICATE, 0) + landed.refused
     return Landed(rows_read=result.rows_in, accepted=len(result.ticks), new=landed.new,
                   already=landed.already, conflicting=landed.refused,
-                  quarantined_by_reason=dict(sorted(reasons.items())))
+                  quarantined_by_reason=dict(sorted(reasons.items())), quarantine_new=stored)
 
 
 __all__ = ["Landed", "conflicting_rows", "land_ticks"]

@@ -1,8 +1,9 @@
 """The ``phase1`` command (also ``python -m phase1_platform``).
 
 Each subcommand lives in its own module of this package with ``add_parser(subparsers)``
-that registers it and sets ``func(args) -> int``. Errors the user can fix are raised as
-``UserError`` (or one of the domain's ValueErrors) and printed as one line, exit 2.
+that registers it and sets ``func(args) -> int``. Errors the user can fix are
+``core.errors.UserError`` (``UserError`` here is that class) and are printed as one
+line, exit 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import argparse
 import importlib
 import sys
 
+from ..core.errors import UserError, one_line
+
 SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export", "ingest"]
-
-
-class UserError(Exception):
-    """A problem the user can fix: printed as one line, no traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("phase1: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, OSError) as exc:
-        print(f"phase1 {args.command}: error: {exc}", file=sys.stderr)
+    except UserError as exc:
+        print(f"phase1 {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
+
+
+__all__ = ["SUBCOMMANDS", "UserError", "build_parser", "main"]

@@ -1,16 +1,12 @@
-"""``phase1 export``: canonical bar CSV of bars stored in the database."""
+"""``phase1 export``: canonical bar CSV of bars stored in the database (``app.export``)."""
 
 from __future__ import annotations
 
 import argparse
 
-import pandas as pd
-
-from ..core import CanonicalExporter
-from ..core.calendar import DEFAULT_CALENDAR, trading_day_window
-from ..core.timeframes import parse_timeframes
-from ..pipeline import bars_line
-from . import UserError
+from ..app.export import export_bars, parse_date, parse_symbols
+from ..core.calendar import DEFAULT_CALENDAR
+from ..core.errors import ConfigError
 from ._args import add_database_url, add_timeframes
 
 
@@ -33,31 +29,23 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _date(text: str, flag: str) -> str:
-    try:
-        return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d")).strftime("%Y-%m-%d")
-    except (ValueError, TypeError):
-        raise UserError(f"{flag} {text!r} is not a date YYYY-MM-DD") from None
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..storage import BarRepository, Store
+    from ..storage import Store
 
-    symbols = sorted({s.strip().upper() for s in args.symbols.split(",") if s.strip()})
-    if not symbols:
-        raise UserError("--symbols names no symbol")
-    timeframes = [t.name for t in parse_timeframes(args.timeframes)]
-    start_day, end_day = _date(args.start, "--start"), _date(args.end, "--end")
-    if end_day < start_day:
-        raise UserError(f"--end {end_day} is before --start {start_day}")
-    start_ns = trading_day_window(start_day, args.calendar)[0]
-    end_ns = trading_day_window(end_day, args.calendar)[1]
+    if not args.symbols.strip(",").strip():
+        raise ConfigError("--symbols names no symbol: give e.g. --symbols SPY,AAPL")
+    symbols = parse_symbols(args.symbols)
+    start, end = parse_date(args.start, "--start"), parse_date(args.end, "--end")
+    if end < start:
+        raise ConfigError(f"--end {end} is before --start {start}: swap them")
     store = Store.from_url(args.database_url)
-    bars = BarRepository(store).read(symbols, timeframes, start_ns, end_ns)
-    store.dispose()
-    digest = CanonicalExporter(bars).write(args.output)
+    try:
+        exported = export_bars(store, symbols, args.timeframes, start, end, args.calendar,
+                               path=args.output)
+    finally:
+        store.dispose()
     print(f"database: {store.masked_url}")
-    print(bars_line(bars))
+    print(exported.bars_line())
     print(f"output: {args.output}")
-    print(digest)
+    print(exported.sha256)
     return 0

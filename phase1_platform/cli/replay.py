@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..core import CanonicalExporter
+from ..app.replay import persist, replay
 from ..core.calendar import DEFAULT_CALENDAR
-from ..pipeline import persist, replay
-from ._args import add_database_url, add_timeframes
+from ..core.export import CanonicalExporter
+from ._args import add_database_url, add_timeframes, parse_symbols
 
 
 def add_parser(sub) -> None:
@@ -32,15 +32,19 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    symbols = [s for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    symbols = parse_symbols([args.symbols]) if args.symbols else None
     store = None
     if getattr(args, "database_url", None):
         from ..storage import Store
 
         store = Store.from_url(args.database_url)  # a bad URL fails before any work
-    result = replay(args.csv, args.timeframes, symbols=symbols, rules=args.rules,
-                    calendar=args.calendar)
-    stored = persist(result, store, calendar=args.calendar) if store is not None else None
+    try:
+        result = replay(args.csv, args.timeframes, symbols=symbols, rules=args.rules,
+                        calendar=args.calendar)
+        stored = persist(result, store, calendar=args.calendar) if store is not None else None
+    finally:
+        if store is not None:
+            store.dispose()
     digest = CanonicalExporter(result.bars).write(args.output)
     for line in result.summary_lines():
         print(line)

@@ -37,12 +37,13 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.errors import ConfigError
     from ..simulator.finnhub_server import FinnhubSimulator
 
     if args.speed < 0:
-        raise ValueError(f"--speed must be >= 0 (0 = as fast as possible), got {args.speed}")
+        raise ConfigError(f"--speed must be >= 0 (0 = as fast as possible), got {args.speed}")
     if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+        raise ConfigError(f"--port must be in 0..65535, got {args.port}")
     sim = FinnhubSimulator.from_files(
         args.csv, token=args.token, host=args.host, port=args.port, speed=args.speed,
         max_symbols=args.max_symbols, ping_interval=args.ping_interval,

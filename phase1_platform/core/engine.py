@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .calendar import DEFAULT_CALENDAR, Sessions, sessions_between
+from .errors import InputError
 from .normalizer import canonical_sort
 from .rules import DEFAULT_RULES, EligibilityRules
 from .schema import (
@@ -32,7 +33,13 @@ from .schema import (
     qty_units_float,
     ts_ns,
 )
-from .timeframes import TIMEFRAMES, Timeframe, parse_timeframes, timeframe_rank
+from .timeframes import (
+    DEFAULT_TIMEFRAMES,
+    TIMEFRAMES,
+    Timeframe,
+    parse_timeframes,
+    timeframe_rank,
+)
 
 
 @dataclass
@@ -62,11 +69,14 @@ def aggregate_arrays(
     volume_ok: np.ndarray,
     bucket_scale: int = 1,
     keep_priceless: bool = False,
+    timeframe: str = "",
 ) -> Segments:
     """Aggregate sorted rows into bars; ``bucket`` < 0 marks rows outside any bar.
 
     ``sym`` None means one symbol (code 0). A bar opens at ``bucket * bucket_scale``
     (callers may pass ``ts // ns`` with ``bucket_scale=ns`` to save a pass).
+    Integer sums that do not fit int64 raise ``BarOverflowError`` (never a wrapped value;
+    ``timeframe`` names the bars in its message).
     A segment with only volume-only rows (no price-setting row) makes no bar, unless
     ``keep_priceless``: then it is kept "priceless" (open/close NaN, high -inf, low inf,
     first/last -1), as the streaming aggregator's partial bars need.
@@ -104,16 +114,13 @@ def aggregate_arrays(
 
     all_v = all_v if rows is None else bool(vok.all())
     all_p = all_p if rows is None else bool(pok.all())
-    if all_v:
-        qty_sum = np.add.reduceat(q, starts)
-        notional_sum = np.add.reduceat(nv, starts)
-        count = ends - starts
-    else:
-        qty_sum = np.add.reduceat(np.where(vok, q, 0), starts)
-        notional_sum = np.add.reduceat(np.where(vok, nv, 0), starts)
-        count = np.add.reduceat(vok.astype("int64"), starts)
     seg_sym = np.zeros(len(starts), dtype="int64") if s is None else s[starts]
     seg_bucket = b[starts] * bucket_scale if bucket_scale != 1 else b[starts]
+    if not all_v:
+        q, nv = np.where(vok, q, 0), np.where(vok, nv, 0)
+    qty_sum = checked_sums(q, starts, "volume", timeframe, seg_bucket)
+    notional_sum = checked_sums(nv, starts, "price x size", timeframe, seg_bucket)
+    count = ends - starts if all_v else np.add.reduceat(vok.astype("int64"), starts)
     if all_p:
         high = np.maximum.reduceat(p, starts)
         low = np.minimum.reduceat(p, starts)
@@ -219,7 +226,7 @@ class BarEngine:
     rollup: bool = True
     _sessions: Sessions | None = field(default=None, init=False, repr=False)
 
-    def build(self, ticks: pd.DataFrame, timeframes="1m,5m,15m,1h,1d") -> pd.DataFrame:
+    def build(self, ticks: pd.DataFrame, timeframes=DEFAULT_TIMEFRAMES) -> pd.DataFrame:
         """Bars of every timeframe, in canonical order (internal bar frame)."""
         tfs = parse_timeframes(timeframes)
         if len(ticks) == 0:
@@ -261,12 +268,12 @@ class BarEngine:
             )
             if _sums_exact(seg):
                 seg.qty, seg.notional = seg.qty.astype("int64"), seg.notional.astype("int64")
-            else:
-                _check_int64_range(seg)
+            else:  # exact int64 sums (BarOverflowError when a total does not fit)
                 if int_units is None:
                     int_units = qty_units(size), notional_units(price, size)
                 seg = aggregate_arrays(
-                    sym_codes, bucket, price, *int_units, price_ok, volume_ok, bucket_scale=scale
+                    sym_codes, bucket, price, *int_units, price_ok, volume_ok, bucket_scale=scale,
+                    timeframe=tf.name,
                 )
             out[tf] = segments_frame(seg, symbols, tf.name)
             if base is None:
@@ -277,19 +284,38 @@ class BarEngine:
 _EXACT_FLOAT_INT = float(2**53)
 
 
-class BarOverflowError(ValueError):
-    pass
+class BarOverflowError(InputError):
+    """A bar's exact integer total (volume, price x size) does not fit int64."""
 
 
-def _check_int64_range(seg: Segments) -> None:
-    """The int64 sums would wrap silently: refuse bars whose totals leave the range."""
-    if seg.qty.dtype.kind == "f" and len(seg.qty) and (
-        seg.qty.max() >= 2.0**63 or seg.notional.max() >= 2.0**63
-    ):
+_WRAP = 2.0**62  # a wrapped int64 sum is off by a multiple of 2**64; float error is far less
+
+
+def checked_sums(values: np.ndarray, starts: np.ndarray, what: str, timeframe: str,
+                 bucket: np.ndarray) -> np.ndarray:
+    """``np.add.reduceat(values, starts)``; for integer ``values`` a total outside int64
+    (which numpy would wrap silently) raises ``BarOverflowError`` naming the bar.
+
+    Vectorized: a bound (largest |value| x longest segment) clears the common case in one
+    pass; otherwise the int64 totals are compared with float64 totals, which a wrap moves
+    by 2**64 and rounding by far less than 2**62."""
+    total = np.add.reduceat(values, starts)
+    if values.dtype.kind not in "iu" or len(values) == 0:
+        return total
+    longest = int(np.diff(np.append(starts, len(values))).max())
+    largest = max(abs(float(values.max())), abs(float(values.min())))
+    if largest * longest < _WRAP:
+        return total
+    approx = np.add.reduceat(values.astype("float64"), starts)
+    wrapped = np.flatnonzero(np.abs(total.astype("float64") - approx) >= _WRAP)
+    if len(wrapped):
+        at = pd.Timestamp(int(bucket[wrapped[0]]), tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+        name = f"{timeframe} bar" if timeframe else "bar"
         raise BarOverflowError(
-            "a bar's volume or notional exceeds the exact integer range "
-            "(volume < 9.2e10 units, price x size < 9.2e12 per bar): check sizes and prices"
-        )
+            f"the {name} opening {at}: its {what} total does not fit the exact integer "
+            "range (volume up to 92,233,720,368 shares, price x size up to "
+            "9,223,372,036,854 per bar): check the tick sizes and prices")
+    return total
 
 
 def _sums_exact(seg: Segments) -> bool:
@@ -438,14 +464,15 @@ def rollup_arrays(sym, ts, o, h, lo, c, q, nv, k, tf: Timeframe, sessions, price
         lpos = np.searchsorted(pr, ends, side="left") - 1
         has = (fpos < len(pr)) & (fpos <= lpos)
         first, last = keep[pr[fpos[has]]], keep[pr[lpos[has]]]
+    opens = b[starts]
     return (
         s[starts][has],
-        b[starts][has],
+        opens[has],
         o[first],
         np.maximum.reduceat(h[keep], starts)[has],
         np.minimum.reduceat(lo[keep], starts)[has],
         c[last],
-        np.add.reduceat(q[keep], starts)[has],
-        np.add.reduceat(nv[keep], starts)[has],
+        checked_sums(q[keep], starts, "volume", tf.name, opens)[has],
+        checked_sums(nv[keep], starts, "price x size", tf.name, opens)[has],
         np.add.reduceat(k[keep], starts)[has],
     )

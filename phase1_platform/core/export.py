@@ -8,6 +8,7 @@ trade_count of a vendor bar that has none) is an empty field. No locale, no expo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -18,12 +19,45 @@ import pandas as pd
 
 from .csv_text import UnreadableCsvError, read_text_csv
 from .engine import sort_bars
+from .errors import InputError
 from .schema import CANONICAL_COLUMNS, CANONICAL_HEADER, QTY_SCALE, bar_vwap
 from .timeframes import TIMEFRAMES
 
 
-class CanonicalFormatError(ValueError):
-    pass
+class CanonicalFormatError(InputError):
+    """A file that is not a canonical bar CSV (names the file and, for a bad row, its line)."""
+
+
+class OutputWriteError(InputError):
+    """An output file that cannot be written (names the file and the fix)."""
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temp file ``.NAME.tmp-PID`` beside it,
+    renamed over it. On any failure the temp file is removed and the old file (if any)
+    is left as it was; an OS error becomes ``OutputWriteError`` naming ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise OutputWriteError(
+            f"cannot write {path}: {reason}; give a file path in a writable folder with "
+            "free space") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(tmp: Path) -> None:
+    with contextlib.suppress(OSError):  # the write failed already: that error is reported
+        tmp.unlink(missing_ok=True)
 
 
 def to_canonical(bars: pd.DataFrame) -> pd.DataFrame:
@@ -107,12 +141,8 @@ class CanonicalExporter:
         return compute_hash(self.to_bytes())
 
     def write(self, path: str | os.PathLike) -> str:
-        """Write atomically (temp file + rename); returns ``sha256:<hex>``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_bytes(self.to_bytes())
-        os.replace(tmp, path)
+        """Write atomically (``write_atomic``); returns ``sha256:<hex>``."""
+        write_atomic(path, self.to_bytes())
         return self.compute_hash()
 
 

@@ -6,6 +6,11 @@ holidays from the maintained calendar) are excluded, so a non-trading day is sim
 a partition: ``dagster asset materialize --partition 2013-10-05|SPY`` fails with
 ``DagsterUnknownPartitionError``. The symbol dimension is the dynamic partition set
 ``symbols`` of the Dagster instance (``phase1 symbols add SPY``, or the UI).
+
+Keys are made and split by ``core.partition.Partition`` only (the one home of the key
+format and of the symbol rule): ``to_partition``/``split_key`` refuse a key whose symbol
+is invalid, ``registered_symbols`` separates the invalid keys someone added to the
+instance directly (the UI or the API do not validate them).
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ import exchange_calendars as xcals
 import pandas as pd
 
 from ..core.calendar import DEFAULT_CALENDAR, exchange_tz
+from ..core.partition import (
+    KEY_SEPARATOR,
+    InvalidPartitionError,
+    Partition,
+    is_valid_symbol,
+    validate_date,
+)
 
 FIRST_DATE = os.environ.get("PHASE1_FIRST_DATE", "2013-01-01")
 SYMBOLS_PARTITION = "symbols"
@@ -56,16 +68,40 @@ MAX_PARTITIONS_PER_RUN = int(os.environ.get("PHASE1_BACKFILL_PARTITIONS_PER_RUN"
 backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 
 
-def split_key(key: str | dg.MultiPartitionKey) -> tuple[str, str]:
-    """(date, symbol) of a partition key like ``2013-10-07|SPY``."""
+def to_partition(key: str | dg.MultiPartitionKey) -> Partition:
+    """The validated ``Partition`` of a Dagster partition key (``2013-10-07|SPY``);
+    ``InvalidPartitionError`` (one line) for a malformed key, an invalid symbol (e.g. a
+    dynamic partition ``../../x`` added through the UI) or a date that is no session."""
     if isinstance(key, dg.MultiPartitionKey):
         dims = key.keys_by_dimension
-        return dims["date"], dims["symbol"]
-    date, sep, symbol = str(key).partition("|")
-    if not sep or not date or not symbol:
-        raise ValueError(f"partition key {key!r} is not <YYYY-MM-DD>|<SYMBOL>")
-    return date, symbol
+        return Partition.parse(f"{dims['date']}{KEY_SEPARATOR}{dims['symbol']}")
+    return Partition.parse(key)
+
+
+def split_key(key: str | dg.MultiPartitionKey) -> tuple[str, str]:
+    """(date, symbol) of a partition key like ``2013-10-07|SPY``, validated."""
+    part = to_partition(key)
+    return part.date, part.symbol
 
 
 def partition_key(date: str, symbol: str) -> str:
-    return f"{date}|{symbol}"
+    """The key of (date, symbol), validated (``core.partition.Partition.key``)."""
+    return Partition(date, symbol).key
+
+
+def is_trading_date(date: str) -> bool:
+    """Whether ``date`` is a partition of the date dimension (an XNYS session from
+    ``FIRST_DATE`` to the last partition)."""
+    try:
+        validate_date(date)
+    except InvalidPartitionError:
+        return False
+    return date_partitions.has_partition_key(date)
+
+
+def registered_symbols(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
+    """(valid, invalid) keys of the ``symbols`` dynamic partitions, each sorted. A key
+    added through the UI or API is not validated by Dagster; only valid ones may become
+    partition keys, run requests or paths."""
+    keys = sorted(instance.get_dynamic_partitions(SYMBOLS_PARTITION))
+    return ([k for k in keys if is_valid_symbol(k)], [k for k in keys if not is_valid_symbol(k)])

@@ -6,7 +6,8 @@ Defaults run offline on the shipped fixtures:
   working directory, migrated on first use).
 - ``drop``: the file drop, ``$PHASE1_DROP_DIR`` (default ``./drop``), see ``app.drop``. A
   partition (date, SYMBOL) takes ``<drop>/<YYYY-MM-DD>/<SYMBOL>.csv`` (DESIGN tick CSV) and
-  LEAN tick zips in LEAN's layout (``<drop>/[lean/]equity/<market>/tick/<sym>/<yyyymmdd>_trade.zip``);
+  LEAN tick zips in LEAN's layout
+  (``<drop>/[lean/]equity/<market>/tick/<sym>/<yyyymmdd>_trade.zip``);
   its reference bars are LEAN minute/second/daily zips in the same layout. When the drop
   has nothing for a partition, the repository's ``fixtures/`` folder (same layout) is
   searched: that is how ``2013-10-07|SPY`` and ``2013-10-07|AAPL`` work from a fresh clone,

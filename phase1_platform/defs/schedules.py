@@ -1,99 +1,19 @@
-"""Schedules: the daily backfill after the close, the weekly reconciliation.
+"""The schedules (kept importable here; they live in ``defs.automation.schedules``).
 
-``daily_backfill`` (16:30 America/New_York, Monday to Friday): on an XNYS session, one
-``bars_pipeline`` run per registered symbol for that day's partition ``<date>|<SYMBOL>``
-(run key ``daily|<date>|<SYMBOL>``): ``raw_ticks`` lands the day from the symbol's
-configured historical source (``sources`` resource: the file drop by default, Alpaca in
-live mode), then bars, checks and the export follow. A holiday is skipped with the reason.
-
-``weekly_reconciliation`` (Saturday 09:00 America/New_York): per registered symbol, one
-``reconcile_vendor_bars`` run over the week's sessions (the seven days before the tick):
-the vendor's bars are fetched again (``reference_bars``) and the stored bars of every
-timeframe are compared against them by the parity checks; the outcome is the checks'
-results (Assets -> bars_1m -> Checks in the UI), one row per partition in their metadata.
+The objects are the same, so a loader that scans both modules sees each schedule once.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-import dagster as dg
-import pandas as pd
-
-from ..core.calendar import DEFAULT_CALENDAR, exchange_tz
-from .jobs import bars_pipeline, reconcile_vendor_bars
-from .partitions import SYMBOLS_PARTITION, date_partitions, partition_key
-from .sensors import is_trading_date
-
-TZ = exchange_tz(DEFAULT_CALENDAR)
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
-
-
-def _local_date(when: datetime) -> str:
-    return pd.Timestamp(when).tz_convert(TZ).strftime("%Y-%m-%d")
-
-
-def _symbols(context: dg.ScheduleEvaluationContext) -> list[str]:
-    return sorted(context.instance.get_dynamic_partitions(SYMBOLS_PARTITION))
-
-
-@dg.schedule(
-    name="daily_backfill",
-    job=bars_pipeline,
-    cron_schedule="30 16 * * 1-5",
-    execution_timezone=TZ,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="After the close on trading days: the day's partition of every registered "
-    "symbol from its configured historical source (bars_pipeline); holidays are skipped.",
+from .automation.schedules import (
+    ALL_SCHEDULES,
+    RANGE_END,
+    RANGE_START,
+    TZ,
+    daily_backfill,
+    week_sessions,
+    weekly_reconciliation,
 )
-def daily_backfill(context: dg.ScheduleEvaluationContext):
-    date = _local_date(context.scheduled_execution_time)
-    if not is_trading_date(date):
-        return dg.SkipReason(f"{date} is not an XNYS trading session (weekend or holiday): "
-                             "nothing to backfill")
-    symbols = _symbols(context)
-    if not symbols:
-        return dg.SkipReason("no symbols registered: add some with `phase1 symbols add SYMBOL`")
-    return [dg.RunRequest(run_key=f"daily|{partition_key(date, s)}",
-                          partition_key=partition_key(date, s),
-                          tags={"phase1/trigger": "daily_backfill"})
-            for s in symbols]
 
-
-def week_sessions(end_exclusive: str, days: int = 7) -> list[str]:
-    """The trading dates in [end - days, end)."""
-    end = pd.Timestamp(end_exclusive)
-    start = end - timedelta(days=days)
-    window = dg.TimeWindow(start.tz_localize(TZ).to_pydatetime(),
-                           end.tz_localize(TZ).to_pydatetime())
-    keys = date_partitions.get_partition_keys_in_time_window(window)
-    return [k for k in keys if is_trading_date(k)]
-
-
-@dg.schedule(
-    name="weekly_reconciliation",
-    job=reconcile_vendor_bars,
-    cron_schedule="0 9 * * 6",
-    execution_timezone=TZ,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every Saturday: the past week's stored bars of every registered symbol "
-    "against the vendor's bars; the outcome shows as parity asset-check results.",
-)
-def weekly_reconciliation(context: dg.ScheduleEvaluationContext):
-    today = _local_date(context.scheduled_execution_time)
-    dates = week_sessions(today)
-    if not dates:
-        return dg.SkipReason(f"no trading session in the week before {today}")
-    symbols = _symbols(context)
-    if not symbols:
-        return dg.SkipReason("no symbols registered: add some with `phase1 symbols add SYMBOL`")
-    first, last = dates[0], dates[-1]
-    return [dg.RunRequest(run_key=f"weekly|{first}..{last}|{s}",
-                          tags={RANGE_START: partition_key(first, s),
-                                RANGE_END: partition_key(last, s),
-                                "phase1/trigger": "weekly_reconciliation"})
-            for s in symbols]
-
-
-ALL_SCHEDULES = [daily_backfill, weekly_reconciliation]
+__all__ = ["ALL_SCHEDULES", "RANGE_END", "RANGE_START", "TZ", "daily_backfill",
+           "week_sessions", "weekly_reconciliation"]

@@ -88,24 +88,24 @@ def _bad_cells(col: pd.Series, allowed: tuple) -> np.ndarray:
     types = col.map(type)
     ok = types.isin(allowed) | types.map(lambda t: issubclass(t, allowed)
                                          and not issubclass(t, (bool, np.bool_)))
-    return ~ok.to_numpy(bool)
+    missing = col.map(lambda v: isinstance(v, float) and v != v)  # NaN: an empty cell
+    return ~(ok | missing).to_numpy(bool)
 
 
 def sanitize(raw: pd.DataFrame, source: str, first_row: int
-             ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """(rows the normalizer can read, quarantine rows, rows numbered) of ``raw``.
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(rows the normalizer can read, quarantine rows, all rows with their source and
+    source_row) of ``raw``.
 
     ``source`` fills a missing ``source`` column; a missing ``source_row`` is numbered
     from ``first_row`` (the service's arrival counter), so identities of id-less rows
     stay unique across batches."""
     frame = raw.reset_index(drop=True)
     n = len(frame)
-    numbered = 0
     if "source" not in frame.columns:
         frame = frame.assign(source=source)
     if "source_row" not in frame.columns:
         frame = frame.assign(source_row=np.arange(first_row, first_row + n, dtype="int64"))
-        numbered = n
     reason = np.full(n, None, dtype=object)
     for name in REQUIRED_COLUMNS:
         if name not in frame.columns:
@@ -125,7 +125,7 @@ def sanitize(raw: pd.DataFrame, source: str, first_row: int
         reason[~row_ok & pd.isna(reason)] = SOURCE_ROW_BAD
     bad = ~pd.isna(reason)
     if not bad.any():
-        return frame.astype({"source_row": "int64"}), empty_quarantine(), numbered
+        return frame.astype({"source_row": "int64"}), empty_quarantine(), frame
     rows = frame[bad]
     quarantine = pd.DataFrame({
         "source": rows["source"].map(lambda v: v if isinstance(v, str) else source),
@@ -134,7 +134,7 @@ def sanitize(raw: pd.DataFrame, source: str, first_row: int
         "raw": rows_text(rows),
     }).astype(QUARANTINE_COLUMNS)
     good = frame[~bad].astype({"source_row": "int64"}).reset_index(drop=True)
-    return good, quarantine, numbered
+    return good, quarantine, frame
 
 
 def tick_partitions(ticks: pd.DataFrame, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
@@ -176,12 +176,21 @@ class Batches:
         self._seeded: dict[str, set[str]] = {}  # symbol -> trading dates seeded
 
     # -- prepare -----------------------------------------------------------------------
-    def normalize(self, raw: pd.DataFrame, source: str, quarantine: list) -> pd.DataFrame:
-        """Normalized ticks of a raw frame; its bad rows appended to ``quarantine``."""
-        frame, bad, numbered = sanitize(raw, source, self._next_row)
-        self._next_row += numbered
-        if len(bad):
-            quarantine.append((bad, self._partitions(bad, frame if len(frame) else raw)))
+    def normalize(self, frames: list[pd.DataFrame], source: str,
+                  quarantine: list) -> pd.DataFrame:
+        """Normalized ticks of raw frames; their bad rows appended to ``quarantine``."""
+        clean = []
+        for raw in frames:  # each as delivered: a frame's own columns tell what it lacks
+            frame, bad, keyed = sanitize(raw, source, self._next_row)
+            if "source_row" not in raw.columns:
+                self._next_row += len(raw)
+            if len(bad):
+                quarantine.append((bad, self._partitions(bad, keyed)))
+            if len(frame):
+                clean.append(frame)
+        if not clean:
+            return empty_ticks()
+        frame = clean[0] if len(clean) == 1 else pd.concat(clean, ignore_index=True)
         result = self.normalizer.normalize(frame, source=source)
         if len(result.quarantine):
             quarantine.append((result.quarantine, self._partitions(result.quarantine, frame)))
@@ -201,10 +210,10 @@ class Batches:
             j = i
             while j < len(entries) and entries[j][0] == epoch:
                 j += 1
-            raw = pd.concat([f for _, f in entries[i:j]], ignore_index=True)
+            frames = [f for _, f in entries[i:j]]
             i = j
-            rows_in += len(raw)
-            ticks = self.normalize(raw, self.source, quarantine)
+            rows_in += sum(len(f) for f in frames)
+            ticks = self.normalize(frames, self.source, quarantine)
             if len(ticks) == 0:
                 continue
             gaps.extend(self.gaps.check(ticks, epoch))
@@ -252,7 +261,7 @@ class Batches:
         """Land a prepared batch and its backfill; the bar updates it made."""
         parts = []
         for gap, raw in backfill:
-            ticks = self.normalize(raw, self.historical_source, prep.quarantine)
+            ticks = self.normalize([raw], self.historical_source, prep.quarantine)
             parts.append(self.gaps.trim(gap, ticks))
         n_backfill = sum(len(p) for p in parts)
         ticks = pd.concat([*parts, prep.ticks], ignore_index=True) if parts else prep.ticks

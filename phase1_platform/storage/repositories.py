@@ -365,6 +365,13 @@ class WatermarkRepository(Repository):
 
         return self._run(advance)
 
+    def all(self) -> list[tuple[str, str, int]]:
+        """Every watermark: (source, symbol, ts in UTC ns), by source and symbol."""
+        c = watermarks_t.c
+        query = select(c.source, c.symbol, c.ts).order_by(c.source, c.symbol)
+        rows = self._run(lambda conn: conn.execute(query).all(), write=False)
+        return [(str(src), str(sym), int(ts)) for src, sym, ts in rows]
+
 
 __all__ = [
     "BarRepository",

@@ -219,6 +219,20 @@ class TickRepository(Repository):
             query = query.where(ticks_t.c.symbol == symbol)
         return int(self._run(lambda conn: conn.execute(query).scalar_one(), write=False))
 
+    def symbols(self) -> set[str]:
+        """Every symbol with ticks landed: a loose index scan (one index probe per symbol)
+        on each partial identity index, never a scan of the ticks."""
+        loose = ("WITH RECURSIVE s(symbol) AS (SELECT MIN(symbol) FROM ticks WHERE {c} "
+                 "UNION ALL SELECT (SELECT MIN(t.symbol) FROM ticks t WHERE t.{c} AND "
+                 "t.symbol > s.symbol) FROM s WHERE s.symbol IS NOT NULL) "
+                 "SELECT symbol FROM s WHERE symbol IS NOT NULL")
+
+        def scan(conn: Connection) -> set[str]:
+            return {str(r[0]) for c in ("trade_id = ''", "trade_id <> ''")
+                    for r in conn.exec_driver_sql(loose.format(c=c))}
+
+        return self._run(scan, write=False)
+
 
 def _stage(conn: Connection) -> None:
     """An empty per-connection staging table shaped like ``ticks`` plus ``pos``."""

@@ -100,8 +100,8 @@ def _zone(offset_min: int, style: str) -> str:
 
 @st.composite
 def stamp_text(draw, good: bool = False) -> bytes:
-    kind = 0 if good else draw(st.integers(0, 9))
-    if kind <= 5:
+    kind = "good" if good else draw(st.sampled_from(["good"] * 5 + ["edge"] * 2 + ["bad", "any"]))
+    if kind == "good":
         day = draw(st.sampled_from(DAYS))
         within = draw(st.one_of(SESSION_NS, st.integers(0, DAY_NS - 1))) if day == DAYS[0] \
             else draw(st.integers(0, DAY_NS - 1))
@@ -116,9 +116,9 @@ def stamp_text(draw, good: bool = False) -> bytes:
             text += "." + f"{frac:09d}"[:digits]
         style = draw(st.sampled_from(["Z", "z", "HH:MM", "HHMM", "HH", "none"]))
         return (text + _zone(offset, style)).encode()
-    if kind == 6:
+    if kind == "edge":
         return draw(st.sampled_from(EDGE_STAMPS)).encode()
-    if kind == 7:
+    if kind == "bad":
         return draw(st.sampled_from(BAD_STAMPS)).encode()
     return draw(hostile)
 
@@ -313,21 +313,40 @@ def check_accepted(frame: pd.DataFrame, result) -> None:
         ticks["symbol"], ts, ticks["trade_id"], ticks["source"], ticks["source_row"].tolist(),
         strict=True)]
     assert len(set(ids)) == len(ids), "two accepted ticks share an identity"
-    # each repeat has an accepted twin: same (symbol, trade_id), or the same position
+    # each repeat has an accepted twin (same symbol and trade_id, or the same position),
+    # and is a duplicate exactly when its content equals the twin's
     by_pos = {(s, r): i for i, (s, r) in enumerate(
         zip(frame["source"], frame["source_row"].tolist(), strict=True))}
-    tid_col = frame["trade_id"] if "trade_id" in frame.columns else None
-    with_id = set(zip(ticks["symbol"], ticks["trade_id"], strict=True))
-    positions = set(zip(ticks["source"], ticks["source_row"].tolist(), strict=True))
-    for src, row, why in zip(result.quarantine["source"], result.quarantine["source_row"],
-                             result.quarantine["reason"], strict=True):
-        if why not in REPEAT_REASONS:
-            continue
-        i = by_pos[(src, int(row))]
-        symbol = str(frame["symbol"].iloc[i]).strip()
-        tid = str(tid_col.iloc[i]).strip() if tid_col is not None else ""
-        twin = (symbol, tid) in with_id if tid else (src, int(row)) in positions
-        assert twin, f"{why} without an accepted twin: {src}:{row}"
+    twins = {}
+    for i, t in enumerate(ticks.itertuples(index=False)):
+        key = (t.symbol, ts[i], t.trade_id) if t.trade_id else (t.source, t.source_row)
+        twins[key] = (t.price, t.size, t.exchange, t.conditions, t.sequence)
+    q = result.quarantine[result.quarantine["reason"].isin(REPEAT_REASONS)]
+    if len(q) == 0:
+        return
+    # the repeats parsed on their own, in one call: unique probe trade ids keep them apart
+    pos = [by_pos[(src, int(row))] for src, row in zip(q["source"], q["source_row"], strict=True)]
+    tids = [_trade_id(frame, i) for i in pos]
+    probe = frame.iloc[pos].assign(trade_id=[f"probe{k}" for k in range(len(pos))])
+    alone = TickNormalizer().normalize(probe).ticks
+    assert len(alone) == len(pos), "a repeat is not a valid tick on its own"
+    alone = alone.assign(k=alone["trade_id"].str.slice(5).astype(int)).sort_values("k")
+    alone_ts = ts_ns(alone["ts"])
+    for j, t in enumerate(alone.itertuples(index=False)):
+        src, row, why, tid = q["source"].iloc[t.k], int(q["source_row"].iloc[t.k]), \
+            q["reason"].iloc[t.k], tids[t.k]
+        key = (t.symbol, alone_ts[j], tid) if tid else (src, row)
+        assert key in twins, f"{why} without an accepted twin: {src}:{row}"
+        same = twins[key] == (t.price, t.size, t.exchange, t.conditions, t.sequence)
+        assert same == (why != "conflicting duplicate"), f"{why} but same content: {same}"
+
+
+def _trade_id(frame: pd.DataFrame, i: int) -> str:
+    """The trade id of a raw row as the normalizer reads it ("" for none)."""
+    if "trade_id" not in frame.columns:
+        return ""
+    text = str(frame["trade_id"].iloc[i]).strip()
+    return "" if text == "nan" else text
 
 
 def check_bars(ticks: pd.DataFrame) -> None:
@@ -339,6 +358,7 @@ def check_bars(ticks: pd.DataFrame) -> None:
     bars = BarEngine(rules=get_rules("default")).build(ticks, "1m,1d")
     for tf, expected in want.items():
         assert engine_bars(bars, tf) == expected, tf
+        event(f"{tf} bars: {'some' if expected else 'none'}")
 
 
 # ---------------------------------------------------------------- tests

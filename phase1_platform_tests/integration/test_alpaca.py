@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from phase1_platform.app.replay import replay
 from phase1_platform.connectors.alpaca import AlpacaConnector, reset_wait
 from phase1_platform.connectors.base import ConnectorError
 from phase1_platform.connectors.settings import load_settings
 from phase1_platform.core import BarEngine, TickNormalizer, get_rules
 from phase1_platform.core.export import CanonicalExporter, to_canonical
 from phase1_platform.core.parity import BarComparator
-from phase1_platform.app.replay import replay
 
 from ..support.http import HTTPFake, send
 

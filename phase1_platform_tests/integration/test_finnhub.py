@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from phase1_platform.app.replay import replay
 from phase1_platform.connectors.base import ConnectorError
 from phase1_platform.connectors.finnhub import (
     Backoff,
@@ -29,7 +30,6 @@ from phase1_platform.connectors.finnhub import (
     xnys_open,
 )
 from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer
-from phase1_platform.app.replay import replay
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator, MarketTape
 
 from ..support.clock import FakeClock, run

@@ -23,6 +23,7 @@ from phase1_platform.connectors.mock import MockConnector
 from phase1_platform.core import CanonicalExporter
 from phase1_platform.core.engine import BarEngine
 from phase1_platform.core.partition import Partition
+from phase1_platform.core.rules import DEFAULT_RULES
 from phase1_platform.core.schema import ts_ns
 from phase1_platform.core.timeframes import DEFAULT_TIMEFRAMES
 from phase1_platform.ingestion.broadcast import BarBroadcaster
@@ -87,10 +88,11 @@ def finnhub_for(sim: FinnhubSimulator,
 
 async def start_service(sim: FinnhubSimulator, store: Store, backoff_initial: float = 0.05,
                         **options) -> IngestionService:
-    """The service on a Finnhub connection to ``sim`` (SPY, 50 ms flushes), started."""
+    """The service on a Finnhub connection to ``sim`` (SPY, 50 ms flushes), started; the
+    default rule set (``phase1 replay``'s) unless told otherwise."""
     conn, identity = finnhub_for(sim, backoff_initial)
     svc = IngestionService(conn, store, ["SPY"], identity=identity,
-                           **{"flush_interval": 0.05, **options})
+                           **{"flush_interval": 0.05, "rules": DEFAULT_RULES, **options})
     await svc.start()
     return svc
 

@@ -106,6 +106,33 @@ def tick(ts: str, price: float, size: float = 100, trade_id: str = "", symbol: s
             "trade_id": trade_id, **extra}
 
 
+# ------------------------------------------------------------ rule set of each symbol
+def test_each_symbol_streams_with_its_rule_set_unless_overridden(tmp_path, monkeypatch):
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[symbols.AAPL]\nrule_set = "lean-future"\n')
+    monkeypatch.setenv("PHASE1_SOURCES", str(sources))
+    store = Store.from_url(f"sqlite:///{tmp_path / 'rules.sqlite'}")
+    svc = IngestionService(MockConnector(), store, ["SPY", "AAPL", "MSFT"])
+    assert {s: svc.aggregator.rule_set(s) for s in ("SPY", "AAPL", "MSFT")} == {
+        "SPY": "lean-equity", "AAPL": "lean-future", "MSFT": "default"}
+    assert sorted(svc.aggregator.aggregators) == ["default", "lean-equity", "lean-future"]
+    forced = IngestionService(MockConnector(), store, ["SPY", "AAPL"], rules=DEFAULT_RULES)
+    assert {forced.aggregator.rule_set(s) for s in ("SPY", "AAPL")} == {"default"}
+
+    async def scenario():  # zero-size prints set prices under lean-future only
+        mock = MockConnector()
+        svc, rec = await started(mock, store, ["AAPL", "MSFT"])
+        await mock.inject_ticks([tick("2013-10-07T14:00:01Z", 100.0, size=0, symbol=s)
+                                 for s in ("AAPL", "MSFT")])
+        await svc.flush()
+        await svc.stop()
+        return rec
+
+    rec = run(scenario())
+    assert set(rec.latest()["symbol"]) == {"AAPL"}
+    store.dispose()
+
+
 # ------------------------------------------------------------------ defect 15: identity
 def test_a_trade_id_reused_on_another_day_lands_and_streams(tmp_path):
     store = Store.from_url(f"sqlite:///{tmp_path / 'reuse.sqlite'}")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from phase1_platform.app.replay import replay
 from phase1_platform.connectors.base import ConnectorError
 from phase1_platform.connectors.mock import MockConnector
 from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer
-from phase1_platform.app.replay import replay
 
 from ..support.clock import FakeClock, run
 

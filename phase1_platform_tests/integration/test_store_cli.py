@@ -53,7 +53,7 @@ def test_replay_store_export_is_byte_identical(url, tmp_path, capsys):
                  str(replayed), "--database-url", url]) == 0
     again_hash, out = last_line(capsys)
     assert again_hash == replay_hash
-    assert "ticks new=0 (already stored=5992)" in out and "quarantined rows=0" in out
+    assert "ticks new=0 (already stored=5992)" in out and "quarantined rows=8 (new=0)" in out
     store = Store.from_url(url)
     with store.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM ticks")).scalar() == 5992

@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 import yfinance as yf
 
+from phase1_platform.app.replay import replay
 from phase1_platform.connectors.base import ConnectorError
 from phase1_platform.connectors.settings import load_settings
 from phase1_platform.connectors.yfinance_source import YahooRewriteSession, YFinanceConnector
 from phase1_platform.core.export import CanonicalExporter, to_canonical
 from phase1_platform.core.parity import BarComparator
-from phase1_platform.app.replay import replay
 
 from ..support.http import HTTPFake, send
 

@@ -42,10 +42,7 @@ BASELINE = {
 @pytest.mark.parametrize("name", list(BASELINE))
 def test_replay_export_matches_the_baseline(name, tmp_path, capsys):
     where, rel, rules, digest = BASELINE[name]
-    if where == "shared":
-        path = shared_file(rel)
-    else:
-        path = FIXTURES / rel
+    path = shared_file(rel) if where == "shared" else FIXTURES / rel
     out = tmp_path / f"{name}.csv"
     code = main(["replay", "--csv", str(path), "--timeframes", TIMEFRAMES, "--rules", rules,
                  "--output", str(out)])

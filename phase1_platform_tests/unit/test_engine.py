@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -414,3 +415,56 @@ def test_bar_sums_beyond_int64_are_refused_not_wrapped():
     assert len(ticks) == 12  # each tick is in range; only their sum is not
     with pytest.raises(BarOverflowError, match="exact integer range"):
         BarEngine().build(ticks, "1m")
+
+
+# ten 9,999,999,999-share prints in one hour (6 minutes apart): every 1m, 5m and 15m bar
+# fits int64 units, the 1h, 4h and 1d totals (~1e19 units) do not (defect 2)
+BIG_PRINTS = [(f"2013-10-07T14:{m:02d}:00Z", 1, 9_999_999_999) for m in range(0, 60, 6)]
+
+
+def test_rolled_up_totals_beyond_int64_are_refused_at_every_timeframe():
+    from phase1_platform.core.engine import BarOverflowError
+    from phase1_platform.core.errors import InputError
+
+    ticks = ticks_of(*BIG_PRINTS)
+    small = BarEngine().build(ticks, "1m,5m,15m")
+    assert (small["qty"] > 0).all() and len(small) == 10 + 10 + 4
+    for tf in ("1h", "4h", "1d", "1m,1h", "1m,5m,15m,30m,1h,4h,1d"):
+        with pytest.raises(BarOverflowError, match="volume total does not fit") as err:
+            BarEngine().build(ticks, tf)
+        assert isinstance(err.value, InputError) and "\n" not in str(err.value)
+    with pytest.raises(BarOverflowError, match="1h bar opening 2013-10-07T14:00:00Z"):
+        rollup(small[small["timeframe"] == "1m"], "1h")
+    with pytest.raises(BarOverflowError):  # the session bar, rolled up or built
+        BarEngine(rollup=False).build(ticks, "1d")
+
+
+def test_totals_that_just_fit_are_exact():
+    # two prints summing to exactly int64's largest unit count: kept, not refused
+    from phase1_platform.core.engine import checked_sums
+
+    top = 2**63 - 1
+    values = np.array([top - 5, 5, 1, 2], dtype="int64")
+    starts = np.array([0, 2])
+    assert checked_sums(values, starts, "volume", "1h", np.array([0, 60])).tolist() == [top, 3]
+    from phase1_platform.core.engine import BarOverflowError
+
+    with pytest.raises(BarOverflowError, match="1h bar opening 1970-01-01T00:00:00Z"):
+        checked_sums(np.array([top, 1], dtype="int64"), np.array([0]), "volume", "1h",
+                     np.array([0]))
+
+
+def test_incremental_and_streaming_roll_ups_refuse_overflow():
+    from phase1_platform.core.engine import BarOverflowError
+    from phase1_platform.core.incremental import rebuild_since
+    from phase1_platform.core.streaming import StreamingBarAggregator
+
+    ticks = ticks_of(*BIG_PRINTS)
+    since = int(ticks["ts"].iloc[5].value)
+    prior = BarEngine().build(ticks.iloc[:5], "1m")
+    with pytest.raises(BarOverflowError):
+        rebuild_since(ticks.iloc[5:], prior, since, "1m,1d", get_rules("default"))
+    agg = StreamingBarAggregator(timeframes="1m,1h")
+    agg.on_batch(ticks)
+    with pytest.raises(BarOverflowError):
+        agg.bars()

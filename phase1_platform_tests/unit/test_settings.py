@@ -114,3 +114,11 @@ def test_secret_in_wrong_field_not_echoed_by_validation(monkeypatch):
 def test_require_rejects_non_secret_names():
     with pytest.raises(KeyError):
         ConnectorSettings(_env_file=None).require("DATABASE_URL")
+
+
+def test_keys_from_keys_env_are_masked_in_any_text(tmp_path):
+    (tmp_path / "keys.env").write_text("APCA_API_SECRET_KEY=file-only-secret-value-77\n")
+    load_settings()
+    from phase1_platform.connectors.net import mask_secret
+
+    assert mask_secret("echo file-only-secret-value-77 back") == "echo *** back"
