@@ -266,9 +266,9 @@ def run_logs_mention(instance, runs, text: str) -> list[str]:
 
 def verify(gen: Generated, env: dict[str, str], work: Path) -> dict:
     """Store counts == generated - quarantined; exports == phase1 replay bytes."""
+    from phase1_platform.app.replay import replay
     from phase1_platform.core.calendar import trading_day_window
     from phase1_platform.core.export import CanonicalExporter
-    from phase1_platform.app.replay import replay
     from phase1_platform.storage import QuarantineRepository, Store, TickRepository
 
     problems: list[str] = []

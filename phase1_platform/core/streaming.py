@@ -152,6 +152,10 @@ class StreamingBarAggregator:
                 "minutes": sum(len(st[_BARS]) for st in self._state.values()),
                 "trade_ids": sum(len(st[_SEEN]) for st in self._state.values())}
 
+    def floors(self) -> dict[str, int]:
+        """Symbol -> the oldest tick time still kept (symbols that evicted state)."""
+        return {s: st[_FLOOR] for s, st in self._state.items() if st[_FLOOR] != _NO_FLOOR}
+
     def retains(self, symbol: str, ts_ns: int) -> bool:
         """Whether a tick of ``symbol`` at ``ts_ns`` would be kept (not expired)."""
         st = self._state.get(symbol)

@@ -72,6 +72,13 @@ class LiveBars:
     def bars(self) -> pd.DataFrame:
         return _merge(agg.bars() for agg in self._by_rules.values())
 
+    def floors(self) -> dict[str, int]:
+        """Symbol -> oldest tick time still streamed (symbols that evicted state)."""
+        out: dict[str, int] = {}
+        for agg in self._by_rules.values():
+            out.update(agg.floors())
+        return out
+
     @property
     def expired(self) -> int:
         return sum(agg.expired for agg in self._by_rules.values())

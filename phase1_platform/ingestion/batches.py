@@ -15,8 +15,9 @@ both, else to the service's own partition ``ingest|<stream>``.
    (the first arrival stays, the other is quarantined with that reason);
 2. partitions (symbol, trading date) seen for the first time seed the streaming bars
    with the ticks already stored for them (before this batch lands);
-3. ``TickRepository.land``: idempotent landing; an identity already stored with other
-   content is refused and quarantined as a conflicting duplicate;
+3. ``app.land.land_ticks`` per partition of the batch: idempotent landing; an identity
+   already stored with other content is refused and quarantined (under its partition)
+   as a conflicting duplicate;
 4. watermarks per (source, symbol), quarantine rows per partition;
 5. the ticks that were new to the store go to the streaming bars, so the streamed bars
    equal a batch build of the stored ticks; ``drain_updates()`` is returned.
@@ -26,14 +27,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from ..app.land import Landed, land_ticks
 from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_dates, trading_day_window
 from ..core.identity import CONFLICTING_DUPLICATE, find_repeats
-from ..core.normalizer import REQUIRED_COLUMNS, TickNormalizer, canonical_sort
+from ..core.normalizer import REQUIRED_COLUMNS, NormalizeResult, TickNormalizer, canonical_sort
 from ..core.partition import Partition
 from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine, empty_ticks, ts_ns
 from ..storage import QuarantineRepository, Store, TickRepository, WatermarkRepository
@@ -63,8 +65,10 @@ SOURCE_ROW_BAD = "source_row is not an integer"
 class Prepared:
     ticks: pd.DataFrame
     quarantine: list[tuple[pd.DataFrame, np.ndarray]]  # (rows, partition per row)
-    gaps: list[Gap]
+    gaps: list[Gap]  # to fetch before the commit
     rows_in: int
+    backfill: list[tuple[Gap, pd.DataFrame]] = field(default_factory=list)  # fetched
+    new: np.ndarray | None = None  # ticks new to the store, as first found (for a retry)
 
 
 def rows_text(frame: pd.DataFrame) -> np.ndarray:
@@ -257,11 +261,14 @@ class Batches:
         return out
 
     # -- commit ------------------------------------------------------------------------
-    def commit(self, prep: Prepared, backfill: list[tuple[Gap, pd.DataFrame]]) -> pd.DataFrame:
-        """Land a prepared batch and its backfill; the bar updates it made."""
+    def commit(self, prep: Prepared) -> pd.DataFrame:
+        """Land a prepared batch and its fetched backfill; the bar updates it made.
+        After a store error the same ``prep`` is committed again: landing is idempotent, and
+        which ticks were new to the store is kept from the first attempt (``prep.new``)."""
+        quarantine = list(prep.quarantine)
         parts = []
-        for gap, raw in backfill:
-            ticks = self.normalize([raw], self.historical_source, prep.quarantine)
+        for gap, raw in prep.backfill:
+            ticks = self.normalize([raw], self.historical_source, quarantine)
             parts.append(self.gaps.trim(gap, ticks))
         n_backfill = sum(len(p) for p in parts)
         ticks = pd.concat([*parts, prep.ticks], ignore_index=True) if parts else prep.ticks
@@ -271,7 +278,7 @@ class Batches:
             rep = find_repeats(ticks)  # arrival order: the backfill, then the stream
             if rep.conflicting.any():
                 clash = ticks[rep.conflicting]
-                prep.quarantine.append((ticks_quarantine(clash, CONFLICTING_DUPLICATE),
+                quarantine.append((ticks_quarantine(clash, CONFLICTING_DUPLICATE),
                                         tick_partitions(clash, self.calendar)))
             repeats_in_batch = int(rep.duplicate.sum())
             keep = ~rep.repeated
@@ -279,13 +286,12 @@ class Batches:
             order = canonical_sort(ticks.assign(_bf=from_backfill)).reset_index(drop=True)
             from_backfill = order.pop("_bf").to_numpy(bool)
             ticks = order
-        new = ~self.ticks_repo.stored_mask(ticks)
+        if prep.new is None or len(prep.new) != len(ticks):
+            prep.new = ~self.ticks_repo.stored_mask(ticks)
+        new = prep.new
         self._seed(ticks)  # before landing: what earlier runs landed
-        landed = self.ticks_repo.land(ticks)
+        landed = self._land(ticks)
         n_landed = landed.new
-        if landed.refused:  # identity stored with other content: the stored one stays
-            prep.quarantine.append((ticks_quarantine(landed.conflicting, CONFLICTING_DUPLICATE),
-                                    tick_partitions(landed.conflicting, self.calendar)))
         if len(ticks):
             marks = pd.DataFrame({"source": ticks["source"].to_numpy(object),
                                   "symbol": ticks["symbol"].to_numpy(object),
@@ -293,7 +299,7 @@ class Batches:
             for (source, symbol), mark in marks.groupby(["source", "symbol"])["ts"].max().items():
                 self.stats.watermarks[f"{source}|{symbol}"] = self.watermarks.advance(
                     source, symbol, int(mark))
-        n_quarantined = self._store_quarantine(prep.quarantine)
+        n_quarantined = self._store_quarantine(quarantine) + landed.conflicting
         expired = self.bars.expired
         self.bars.on_batch(ticks[new])
         if self.bars.expired > expired:
@@ -302,16 +308,37 @@ class Batches:
                   note="older than the retained trading dates: landed, not streamed")
         self.stats.backfilled += int((new & from_backfill).sum())
         self.stats.batches += 1
-        self.stats.ticks += len(ticks) - landed.refused + repeats_in_batch
+        self.stats.ticks += len(ticks) - landed.conflicting + repeats_in_batch
         self.stats.landed += n_landed
         self.stats.duplicates += landed.already + repeats_in_batch
         self.stats.quarantined += n_quarantined
+        if n_quarantined:  # one line per batch: how many rows, why
+            reasons = pd.concat([q["reason"] for q, _ in quarantine] + [pd.Series(
+                [CONFLICTING_DUPLICATE] * landed.conflicting, dtype="str")]).value_counts()
+            event("rows_quarantined", logging.WARNING, rows=n_quarantined,
+                  reasons={str(k): int(v) for k, v in sorted(reasons.items())})
         if n_landed != int(new.sum()):
             event("landing_mismatch", logging.WARNING, expected=int(new.sum()), landed=n_landed)
         updates = self.bars.drain_updates()
         event("batch", logging.DEBUG, rows=prep.rows_in, ticks=len(ticks), landed=n_landed,
               backfill=n_backfill, quarantined=n_quarantined, bar_updates=len(updates))
         return updates
+
+    def _land(self, ticks: pd.DataFrame) -> Landed:
+        """``app.land.land_ticks`` per partition of the batch (conflicting duplicates are
+        quarantined under their own ``<date>|<SYMBOL>``); the totals."""
+        if len(ticks) == 0:
+            return Landed(0, 0, 0, 0, 0)
+        keys = tick_partitions(ticks, self.calendar)
+        uniq = pd.unique(keys)
+        parts = [(uniq[0], ticks)] if len(uniq) == 1 else [(k, ticks[keys == k]) for k in uniq]
+        new = already = conflicting = 0
+        for key, part in parts:
+            res = land_ticks(self.store, NormalizeResult(part, empty_quarantine(), len(part)),
+                             str(key))
+            new, already, conflicting = (new + res.new, already + res.already,
+                                         conflicting + res.conflicting)
+        return Landed(len(ticks), len(ticks), new, already, conflicting)
 
     def _store_quarantine(self, quarantine: list[tuple[pd.DataFrame, np.ndarray]]) -> int:
         n = 0

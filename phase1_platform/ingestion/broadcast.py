@@ -17,7 +17,8 @@ Message schema (JSON text frames, one object per frame):
 A client reading the stream keeps, per (symbol, timeframe, timestamp), the message
 with the highest ``revision``: that is the bar's current state. Another path than
 ``/ws/bars`` is refused with HTTP 404 during the handshake. Revisions count per
-broadcaster (service) lifetime.
+broadcaster (service) lifetime; the service drops the counts of bars it no longer
+restates (``forget_before``), so a bar that old would start again at revision 1.
 
 Slow clients never slow ingestion: ``publish`` only puts messages on each client's
 bounded queue (oldest dropped and counted when full); one sender task per client
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
@@ -153,6 +155,20 @@ class BarBroadcaster:
             msg.update(trade_count=count, revision=revision, restated=revision > 1)
             out.append((symbol, json.dumps(msg, separators=(",", ":"))))
         return out
+
+    def forget_before(self, floors: Mapping[str, int]) -> int:
+        """Drop the revision counts of bars of ``symbol`` opening before
+        ``floors[symbol]``: bars the live service no longer restates (its retention),
+        so the counts stay bounded in a long run. Returns how many were dropped."""
+        old = [k for k in self._revisions if k[0] in floors and k[2] < floors[k[0]]]
+        for k in old:
+            del self._revisions[k]
+        return len(old)
+
+    @property
+    def tracked_bars(self) -> int:
+        """Bars whose revision count is kept."""
+        return len(self._revisions)
 
     async def _handle(self, conn: ServerConnection) -> None:
         url = urlsplit(conn.request.path if conn.request else "/ws/bars")

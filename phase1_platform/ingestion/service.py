@@ -51,7 +51,7 @@ from ..core.schema import QUARANTINE_COLUMNS, empty_bars, empty_ticks
 from ..core.timeframes import DEFAULT_TIMEFRAMES
 from ..storage import Store, StoreError, TickRepository, WatermarkRepository
 from .bars import LiveBars
-from .batches import Batches, Prepared, rows_text, ticks_quarantine
+from .batches import Batches, Prepared, rows_text, tick_partitions, ticks_quarantine
 from .broadcast import BarBroadcaster
 from .gaps import Gap, GapTracker, connection_epoch
 from .identity import StreamIdentity
@@ -152,6 +152,7 @@ class IngestionService:
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task | None = None
         self._stopping = False
+        self._floors: dict[str, int] = {}  # the streaming bars' retention, last seen
         self._last_progress = time.monotonic()
 
     # -- connector side ------------------------------------------------------------
@@ -174,7 +175,9 @@ class IngestionService:
             await self._room.wait()  # back-pressure: the connector stops reading
 
     async def _on_bad_frame(self, quarantine: pd.DataFrame) -> None:
+        """Rows the connector could not read (QUARANTINE_COLUMNS): received, kept."""
         self._bad_frames.append(quarantine)
+        self.stats.rows_received += len(quarantine)
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self, stop: asyncio.Event | None = None) -> bool:
@@ -259,10 +262,11 @@ class IngestionService:
                     if failed:
                         self._retry.append(prep)
                         continue
-                    backfill = await self.gaps.fetch(prep.gaps)
-                    prep.gaps = []
+                    if prep.gaps:
+                        prep.backfill += await self.gaps.fetch(prep.gaps)
+                        prep.gaps = []
                     try:
-                        updates = await asyncio.to_thread(self.batches.commit, prep, backfill)
+                        updates = await asyncio.to_thread(self.batches.commit, prep)
                     except StoreError as exc:
                         self.stats.store_errors += 1
                         event("store_error", logging.ERROR, error=one_line(exc),
@@ -274,6 +278,10 @@ class IngestionService:
                         updates = await self._commit_failed(prep, exc)
                     if self.broadcaster is not None and len(updates):
                         self.broadcaster.publish(updates)
+                        floors = self.aggregator.floors()
+                        if floors != self._floors:  # a trading date was evicted
+                            self._floors = floors
+                            self.broadcaster.forget_before(floors)
                     self.stats.bar_updates += len(updates)
                 self.stats.busy_seconds += time.perf_counter() - t0
                 if failed:
@@ -302,18 +310,18 @@ class IngestionService:
         log.error("batch commit failed", exc_info=exc,
                   extra={"fields": {"ticks": len(prep.ticks)}})
         reason = f"{COMMIT_FAILED} ({type(exc).__name__})"
-        rows = [q for q, _ in prep.quarantine]
+        quarantine = list(prep.quarantine)
         if len(prep.ticks):
-            rows.append(ticks_quarantine(prep.ticks, reason))
-        kept = Prepared(prep.ticks.iloc[:0], [
-            (r, np.full(len(r), self.service_partition, dtype=object)) for r in rows], [], 0)
+            quarantine.append((ticks_quarantine(prep.ticks, reason),
+                               tick_partitions(prep.ticks, self.calendar)))
+        kept = Prepared(prep.ticks.iloc[:0], quarantine, [], 0)
         try:
-            return await asyncio.to_thread(self.batches.commit, kept, [])
+            return await asyncio.to_thread(self.batches.commit, kept)
         except StoreError:
             self._retry.append(kept)
         except Exception:  # noqa: BLE001 - the quarantine itself fails: say what is lost
             log.exception("rows_not_stored", extra={"fields": {
-                "rows": sum(len(r) for r in rows)}})
+                "rows": sum(len(r) for r, _ in quarantine)}})
         return empty_bars()
 
 

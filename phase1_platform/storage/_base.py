@@ -47,7 +47,7 @@ class Repository:
         try:
             with self.store.begin(write=write) as conn:
                 return fn(conn)
-        except DBAPIError as exc:
+        except (DBAPIError, self.store.driver_error) as exc:  # raw cursors (bulk): the latter
             mapped = self.store.operational_error(exc)
             if mapped is not None:
                 raise mapped from None

@@ -85,6 +85,8 @@ class Store:
         self.masked_url = masked_url
         self.dialect: str = engine.dialect.name
         self.driver: str = engine.dialect.driver
+        # base class of the driver's own errors (what raw DBAPI cursors raise)
+        self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -145,11 +147,12 @@ class Store:
                    "and that the server is running")
         return StoreError(f"cannot open database {self.masked_url}: {_one_line(exc)}; {fix}")
 
-    def operational_error(self, exc: DBAPIError) -> StoreError | None:
+    def operational_error(self, exc: Exception) -> StoreError | None:
         """The one-line ``StoreError`` for a database failure the user can fix
         (unreachable, read-only, locked past the busy timeout, full, I/O error); None
-        for anything else (a bug, which keeps its traceback)."""
-        orig = getattr(exc, "orig", None)
+        for anything else (a bug, which keeps its traceback). ``exc``: SQLAlchemy's
+        ``DBAPIError`` or the driver's own error (raw cursors)."""
+        orig = getattr(exc, "orig", None) or exc
         what = f"database {self.masked_url}"
         if self.dialect == "sqlite":
             text = str(orig).lower()
@@ -188,7 +191,7 @@ class Store:
                                   "server's disk")
             if state.startswith("08"):
                 return self.connection_error(exc)
-        if exc.connection_invalidated or isinstance(orig, OSError):
+        if getattr(exc, "connection_invalidated", False) or isinstance(orig, OSError):
             return self.connection_error(exc)
         return None
 

@@ -1,9 +1,10 @@
 """SQLAlchemy 2 schema of the store of record (the head revision of the migrations).
 
-- ``ticks``: the landing table of normalized ticks. Identity (DESIGN section 3):
-  ``(symbol, trade_id)`` when the vendor gives a trade id, else the row's place in its
-  source, ``(symbol, source, source_row, ts)``; two partial unique indexes enforce it,
-  so landing the same rows twice stores them once. Reads query each half on its own
+- ``ticks``: the landing table of normalized ticks. Identity (DESIGN section 3,
+  ``core.identity``): ``(symbol, ts, trade_id)`` when the vendor gives a trade id, else
+  the row's place in its source, ``(symbol, ts, source, source_row)``; two partial
+  unique indexes enforce it, so landing the same rows twice stores them once (a repeat
+  with other content is refused by ``TickRepository.land``). Reads query each half on its own
   partial index (a row without a trade id is in one index only: fast landing).
   Symbol and time are part of the second identity because source names repeat: a
   file drop names every day's file ``SPY.csv``, and a restarted live feed counts its
@@ -87,8 +88,6 @@ ticks = Table(
     ),
 )
 
-TICK_DB_COLUMNS = [c.name for c in ticks.columns]
-
 bars = Table(
     "bars",
     metadata,
@@ -107,8 +106,6 @@ bars = Table(
     PrimaryKeyConstraint("symbol", "timeframe", "ts", name="pk_bars"),
     Index("ix_bars_symbol_ts", "symbol", "ts"),
 )
-
-BAR_DB_COLUMNS = [c.name for c in bars.columns]
 
 quarantine = Table(
     "quarantine",

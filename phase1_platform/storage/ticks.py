@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, func, literal_column, select, tuple_, union_all
+from sqlalchemy import Connection, bindparam, func, literal_column, select, union_all
 
 from ..core.identity import CONTENT_COLUMNS, find_repeats
 from ..core.normalizer import canonical_sort
@@ -33,8 +33,6 @@ from .tables import tick_landings as landings_t
 from .tables import ticks as ticks_t
 
 STAGE = "_phase1_land_ticks"
-# rows per identity probe of stored_mask (3 bound values each: under every driver's limit)
-PROBE_ROWS = 2000
 _EMPTY = literal_column("''")
 
 
@@ -120,44 +118,22 @@ class TickRepository(Repository):
 
     def stored_mask(self, ticks: pd.DataFrame) -> np.ndarray:
         """Per row of ``ticks``: whether its identity (``core.identity``, ts included) is
-        stored (whatever its content). Vectorized, ``PROBE_ROWS`` identities per query."""
+        stored, whatever its content. One staged batch and one join per call (the
+        staging table is temporary: nothing is written to the store)."""
+        require_columns(ticks, TICK_COLUMNS, "tick")
         n = len(ticks)
         out = np.zeros(n, dtype=bool)
         if n == 0:
             return out
-        ts = ts_ns(ticks["ts"])
-        sym = ticks["symbol"].astype("str").to_numpy(object)
-        tid = ticks["trade_id"].astype("str").to_numpy(object)
-        src = ticks["source"].astype("str").to_numpy(object)
-        row = ticks["source_row"].to_numpy("int64")
-        c = ticks_t.c
-        near = (c.symbol == bindparam("s"), c.ts >= bindparam("a"), c.ts <= bindparam("b"))
-        by_id = select(c.ts, c.trade_id).where(
-            *near, c.trade_id != _EMPTY,
-            tuple_(c.ts, c.trade_id).in_(bindparam("keys", expanding=True)))
-        by_row = select(c.ts, c.source, c.source_row).where(
-            *near, c.trade_id == _EMPTY,
-            tuple_(c.ts, c.source, c.source_row).in_(bindparam("keys", expanding=True)))
-        order = np.lexsort((ts, sym))
+        columns = _db_columns(ticks.reset_index(drop=True))
 
-        def probe(conn: Connection) -> None:
-            for has_id, query in ((True, by_id), (False, by_row)):
-                chosen = order[(tid[order] != "") == has_id]
-                for symbol in pd.unique(sym[chosen]):
-                    mine = chosen[sym[chosen] == symbol]
-                    for s in range(0, len(mine), PROBE_ROWS):
-                        at = mine[s:s + PROBE_ROWS]
-                        keys = list(zip(ts[at].tolist(), tid[at].tolist(), strict=True)) \
-                            if has_id else list(zip(ts[at].tolist(), src[at].tolist(),
-                                                    row[at].tolist(), strict=True))
-                        found = conn.execute(query, {"s": str(symbol), "a": int(ts[at].min()),
-                                                     "b": int(ts[at].max()), "keys": keys}).all()
-                        if found:
-                            have = pd.MultiIndex.from_tuples([tuple(r) for r in found])
-                            mine_keys = pd.MultiIndex.from_tuples(keys)
-                            out[at] = mine_keys.isin(have)
+        def probe(conn: Connection) -> np.ndarray:
+            _stage(conn)
+            bulk.insert_rows(conn, STAGE, {**columns, "pos": np.arange(n, dtype="int64")})
+            return np.asarray(conn.exec_driver_sql(_matching(STAGE)).scalars().all(),
+                              dtype="int64")
 
-        self._run(probe, write=False)
+        out[self._run(probe, write=False)] = True
         return out
 
     def count_at(self, symbol: str, source: str, ts_ns: int) -> int:
@@ -182,34 +158,27 @@ class TickRepository(Repository):
         return ticks_frame(rows)
 
     def read_since(self, part: Partition, since_ns: int) -> pd.DataFrame:
-        """Landed ticks of the partition with ts in [since_ns, end), plus the earlier ones
-        in [start, since_ns) that share a trade id with them: normalizing that frame
-        drops exactly the duplicates a normalization of the whole partition drops
-        among the ticks from ``since_ns`` (the earlier copy of a trade id is kept)."""
-        symbol, end_ns = part.symbol, part.end_ns
+        """Landed ticks of the partition with ts in [since_ns, end), canonical order. The
+        identity holds the ts, so no earlier tick can be a repeat of one of them: their
+        normalization drops what a normalization of the whole partition drops there."""
         start_ns, since_ns = window(part.start_ns, since_ns)
-        since_ns, end_ns = window(since_ns, end_ns)
+        since_ns, end_ns = window(since_ns, part.end_ns)
         c = ticks_t.c
-        within = (c.symbol == symbol, c.ts >= since_ns, c.ts < end_ns)
-        later_ids = select(c.trade_id).where(*within, c.trade_id != _EMPTY)
+        within = (c.symbol == part.symbol, c.ts >= since_ns, c.ts < end_ns)
         query = union_all(
             select(*ticks_t.columns).where(*within, c.trade_id == _EMPTY),
             select(*ticks_t.columns).where(*within, c.trade_id != _EMPTY),
-            select(*ticks_t.columns).where(c.symbol == symbol, c.ts >= start_ns,
-                                           c.ts < since_ns, c.trade_id != _EMPTY,
-                                           c.trade_id.in_(later_ids.scalar_subquery())),
         )
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         return ticks_frame(rows)
 
     def count_canonical(self, part: Partition) -> int:
-        """How many ticks the normalized partition holds: the landed rows, a trade id
-        counted once (what ``TickNormalizer`` keeps), without reading them."""
-        symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
+        """How many ticks the normalized partition holds, without reading them: every
+        landed row (stored rows are unique by identity, so the normalizer keeps them all)."""
         c = ticks_t.c
-        within = (c.symbol == symbol, c.ts >= start_ns, c.ts < end_ns)
+        within = (c.symbol == part.symbol, c.ts >= part.start_ns, c.ts < part.end_ns)
         plain = select(func.count()).where(*within, c.trade_id == _EMPTY)
-        traded = select(func.count(c.trade_id.distinct())).where(*within, c.trade_id != _EMPTY)
+        traded = select(func.count()).where(*within, c.trade_id != _EMPTY)
         return int(self._run(lambda conn: conn.execute(plain).scalar_one()
                              + conn.execute(traded).scalar_one(), write=False))
 
@@ -257,14 +226,20 @@ def _land_staged(conn: Connection, columns: dict[str, object]) -> tuple[int, np.
         f"INSERT INTO ticks ({cols}) SELECT {cols} FROM {STAGE} WHERE 1 = 1 ORDER BY pos "
         "ON CONFLICT DO NOTHING").rowcount
     differs = " OR ".join(f't."{c}" <> s."{c}"' for c in CONTENT_COLUMNS)
-    same_ts = "t.symbol = s.symbol AND t.ts = s.ts"
-    refused = conn.exec_driver_sql(
-        f"SELECT s.pos FROM {STAGE} s JOIN ticks t ON {same_ts} AND t.trade_id = s.trade_id "
-        f"AND t.trade_id <> '' WHERE s.trade_id <> '' AND ({differs}) "
-        f"UNION ALL SELECT s.pos FROM {STAGE} s JOIN ticks t ON {same_ts} "
-        "AND t.source = s.source AND t.source_row = s.source_row AND t.trade_id = '' "
-        f"WHERE s.trade_id = '' AND ({differs})").scalars().all()
+    refused = conn.exec_driver_sql(_matching(STAGE, f"({differs})")).scalars().all()
     return int(new), np.sort(np.asarray(refused, dtype="int64"))
+
+
+def _matching(stage: str, where: str = "1 = 1") -> str:
+    """SQL: ``pos`` of the staged rows whose identity is stored (and ``where`` holds for
+    the pair ``s`` staged, ``t`` stored); one join per partial unique index."""
+    same_ts = "t.symbol = s.symbol AND t.ts = s.ts"
+    return (
+        f"SELECT s.pos FROM {stage} s JOIN ticks t ON {same_ts} AND t.trade_id = s.trade_id "
+        f"AND t.trade_id <> '' WHERE s.trade_id <> '' AND {where} "
+        f"UNION ALL SELECT s.pos FROM {stage} s JOIN ticks t ON {same_ts} "
+        "AND t.source = s.source AND t.source_row = s.source_row AND t.trade_id = '' "
+        f"WHERE s.trade_id = '' AND {where}")
 
 
 def _symbol_spans(columns: dict[str, object]) -> pd.DataFrame:

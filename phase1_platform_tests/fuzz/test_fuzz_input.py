@@ -46,7 +46,7 @@ from phase1_platform.core.schema import ts_ns
 from phase1_platform.readers import read_tick_csv
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=120,
     derandomize=True,
     database=None,
     deadline=None,
@@ -313,14 +313,16 @@ def check_accepted(frame: pd.DataFrame, result) -> None:
         ticks["symbol"], ts, ticks["trade_id"], ticks["source"], ticks["source_row"].tolist(),
         strict=True)]
     assert len(set(ids)) == len(ids), "two accepted ticks share an identity"
-    # each repeat has an accepted twin (same symbol and trade_id, or the same position),
-    # and is a duplicate exactly when its content equals the twin's
+    # each repeat has an accepted twin (same symbol, ts and trade_id, or the same
+    # position) that arrived first ((source, source_row) order), and is a duplicate
+    # exactly when its content equals the twin's
     by_pos = {(s, r): i for i, (s, r) in enumerate(
         zip(frame["source"], frame["source_row"].tolist(), strict=True))}
     twins = {}
     for i, t in enumerate(ticks.itertuples(index=False)):
         key = (t.symbol, ts[i], t.trade_id) if t.trade_id else (t.source, t.source_row)
-        twins[key] = (t.price, t.size, t.exchange, t.conditions, t.sequence)
+        twins[key] = ((t.price, t.size, t.exchange, t.conditions, t.sequence),
+                      (t.source, t.source_row))
     q = result.quarantine[result.quarantine["reason"].isin(REPEAT_REASONS)]
     if len(q) == 0:
         return
@@ -337,7 +339,9 @@ def check_accepted(frame: pd.DataFrame, result) -> None:
             q["reason"].iloc[t.k], tids[t.k]
         key = (t.symbol, alone_ts[j], tid) if tid else (src, row)
         assert key in twins, f"{why} without an accepted twin: {src}:{row}"
-        same = twins[key] == (t.price, t.size, t.exchange, t.conditions, t.sequence)
+        content, arrived = twins[key]
+        assert arrived < (src, row), f"{why}: the later arrival {arrived} was kept"
+        same = content == (t.price, t.size, t.exchange, t.conditions, t.sequence)
         assert same == (why != "conflicting duplicate"), f"{why} but same content: {same}"
 
 

@@ -192,3 +192,19 @@ def test_replay_real_spy_lean_tick_zip(tmp_path):
     (day_key,) = [k for k in bars if k[1] == "1d"]
     assert day_key == ("SPY", "1d", "2013-10-07T04:00:00Z")
     assert 0 < int(bars[day_key]["trade_count"]) < 250601
+
+
+def test_rolled_up_volume_beyond_int64_is_one_line_exit_2_and_no_output(tmp_path):
+    """Defect 2: ten 9,999,999,999-share prints in one hour made a negative 1h and 1d
+    volume, written with exit 0; now the replay refuses with one line and writes nothing."""
+    ticks = tmp_path / "big.csv"
+    ticks.write_text("timestamp,symbol,price,size\n" + "".join(
+        f"2013-10-07T14:{m:02d}:00Z,SPY,1,9999999999\n" for m in range(0, 60, 6)))
+    out = tmp_path / "bars.csv"
+    proc = run("replay", "--csv", ticks, "--timeframes", ALL_TF, "--output", out)
+    assert_one_line_error(proc, "1h bar opening 2013-10-07T14:00:00Z", "volume total",
+                          "does not fit")
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+    # the finer timeframes fit: they are still written
+    assert run("replay", "--csv", ticks, "--timeframes", "1m,5m,15m", "--output",
+               out).returncode == 0

@@ -11,12 +11,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from phase1_platform.app.replay import replay
 from phase1_platform.core.calendar import trading_day_window
 from phase1_platform.core.export import CanonicalExporter, file_hash
 from phase1_platform.defs.assets import ALL_ASSETS, canonical_export
 from phase1_platform.defs.checks import ALL_CHECKS
 from phase1_platform.defs.resources import default_resources
-from phase1_platform.app.replay import replay
 from phase1_platform_tests.conftest import FIXTURES
 from phase1_platform_tests.support.workdir import offline_workdir
 

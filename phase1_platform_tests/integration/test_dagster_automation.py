@@ -20,10 +20,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from phase1_platform.app.replay import replay
 from phase1_platform.connectors.mock import MockConnector
 from phase1_platform.core.calendar import trading_day_window
 from phase1_platform.core.engine import BarEngine
 from phase1_platform.core.export import CanonicalExporter
+from phase1_platform.core.partition import Partition
 from phase1_platform.definitions import defs
 from phase1_platform.defs.jobs import LIVE_RUN_CONFIG
 from phase1_platform.defs.resources import StoreResource
@@ -36,7 +38,6 @@ from phase1_platform.defs.sensors import (
     symbol_registry_sensor,
 )
 from phase1_platform.ingestion.service import IngestionService
-from phase1_platform.app.replay import replay
 from phase1_platform.readers import read_ticks
 from phase1_platform.storage import Store, TickRepository, WatermarkRepository
 from phase1_platform_tests.conftest import FIXTURES
@@ -206,7 +207,7 @@ def test_micro_batches_through_sensor_runs_equal_a_full_recompute(env):
                                    mat.metadata["ticks_read"].value,
                                    mat.metadata["ticks"].value))
                 # the partition's export == a full recompute of everything landed so far
-                landed = TickRepository(store).read("AAPL", start, end)
+                landed = TickRepository(store).read(Partition(DAY, "AAPL"))
                 full = BarEngine().build(landed, "1m,5m,15m,1h,1d")
                 assert export.read_bytes() == CanonicalExporter(full).to_bytes()
                 nothing, cursor = evaluate(instance, cursor)  # same watermark: no run
@@ -224,7 +225,7 @@ def test_micro_batches_through_sensor_runs_equal_a_full_recompute(env):
         # ... and the next micro-batch's run as well
         assert len(await land_and_sense(later)) == 1
         await svc.stop()
-        landed = TickRepository(store).read("AAPL", start, end)
+        landed = TickRepository(store).read(Partition(DAY, "AAPL"))
         store.dispose()
         return run_keys, exports, landed, recomputes
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from phase1_platform.app.replay import replay
 from phase1_platform.core.calendar import trading_day_window
 from phase1_platform.core.export import CanonicalExporter, file_hash
 from phase1_platform.defs.assets import ALL_ASSETS
 from phase1_platform.defs.checks import ALL_CHECKS
 from phase1_platform.defs.resources import SourcesResource, default_resources
-from phase1_platform.app.replay import replay
 from phase1_platform_tests.support.workdir import offline_workdir
 
 TICKS = """timestamp,symbol,price,size,exchange,conditions,trade_id,sequence

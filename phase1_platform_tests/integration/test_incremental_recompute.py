@@ -33,7 +33,6 @@ from phase1_platform.storage import (
     BarRepository,
     ConcurrentBuildError,
     LandingRepository,
-    QuarantineRepository,
     Store,
     TickRepository,
 )
@@ -121,19 +120,20 @@ def test_micro_batches_rebuild_only_what_they_touch_and_equal_a_full_recompute(s
     assert daily["low"].iloc[0] == 480.01
 
 
-def test_trade_ids_seen_before_the_cut_are_deduplicated_like_a_full_read(store):
+def test_trade_ids_seen_before_the_cut_are_other_trades_like_a_full_read(store):
     raw = aapl_raw()
     land(store, raw)
     recompute(store)
-    # the trade id of the morning's first trade, re-sent stamped in the afternoon: a full
-    # read keeps the earlier copy, so must the incremental one (which reads from 19:00)
+    # the trade id of the morning's first trade, stamped in the afternoon: another trade
+    # (the identity is (symbol, ts, trade_id), DESIGN section 3), in a full read and in
+    # the incremental one (which reads from 19:00); recompute checks they agree
     first = raw.iloc[0]
     resent = at(raw, "2013-10-07T19:30:00Z", trade_id=first["trade_id"], size="999")
-    land(store, resent, source="other-feed")
+    assert land(store, resent, source="other-feed") == 1
     part = recompute(store)
     assert mode(part) == "incremental" and part.plan.since_ns == START + 15 * HOUR
-    assert part.normalized.rejected_by_reason == {"duplicate trade_id": 1}
-    QuarantineRepository(store).add(part.normalized.quarantine, "2013-10-07|AAPL")
+    assert part.normalized.rejected_by_reason == {}
+    assert int((part.ticks["size"] == 999).sum()) == 1
     # and the other way round: a copy stamped before the stored trade wins over it
     last = raw.iloc[len(raw) - 1]
     earlier = at(raw, "2013-10-07T13:45:00Z", trade_id=last["trade_id"], size="5")
@@ -240,14 +240,20 @@ def test_upgrading_a_store_marks_its_ticks_for_a_first_full_build(request, tmp_p
         store.dispose()
 
 
-def test_bars_written_by_a_replay_are_rebuilt_in_full_next_time(store):
-    """``phase1 replay --database-url`` stores the file's bars, whatever else the store
-    holds: the partition is marked, so the next incremental build reads everything."""
+def test_a_replay_into_the_store_rebuilds_from_all_its_ticks(store):
+    """``phase1 replay --database-url`` lands the file's ticks, then rebuilds the partition
+    from every tick stored for it (not the file's bars alone): nothing is left pending."""
     from phase1_platform.app.replay import persist, replay
 
     land(store, aapl_raw().iloc[:100], source="other-feed")
     recompute(store)
     persist(replay([FIXTURES / "2013-10-07" / "AAPL.csv"], symbols=["AAPL"], window=(START, END)),
             store)
-    part = recompute(store)  # stored bars == a full build of both sources' ticks
+    assert stored_export(store) == full_export(store)  # both sources' ticks
+    assert len(LandingRepository(store).pending(PART)) == 0
+    assert mode(recompute(store)) == "up to date"
+    # other timeframes than the default set: marked for a full rebuild with the default set
+    persist(replay([FIXTURES / "2013-10-07" / "AAPL.csv"], timeframes="1m,1d",
+                   symbols=["AAPL"], window=(START, END)), store)
+    part = recompute(store)
     assert mode(part) == "full" and "reach back to the start" in part.plan.reason

@@ -8,10 +8,14 @@ Both faults run against each store backend (SQLite file, PostgreSQL schema of it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pandas as pd
 import pytest
@@ -114,3 +118,42 @@ def test_sigterm_flushes_everything_received(backend):
     assert sent == len(tape) == count(store)
     assert f"{len(tape)} landed" in out
     assert '"unstored_rows": 0' in err
+
+
+def test_sigterm_while_still_connecting_stops_at_once(tmp_path):
+    """Defect 11: a server that accepts TCP but never answers the WebSocket handshake;
+    SIGTERM must not wait for the connect timeout (30 s)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])  # held open, never answered
+
+    threading.Thread(target=accept, daemon=True).start()
+    proc = start_service(f"ws://127.0.0.1:{port}", f"sqlite:///{tmp_path / 'c.sqlite'}")
+    try:
+        deadline = time.monotonic() + 60
+        while not accepted and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert accepted, "the service never tried to connect"
+        time.sleep(1.0)  # inside the handshake now
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert proc.returncode == 0, err[-2000:]
+    assert took < 10
+    assert out.strip().splitlines() == [
+        "ingest: stopped while connecting to the finnhub stream; nothing received"]
+    assert '"event": "signal"' in err and "Traceback" not in err
+    assert "demo-key" not in out + err

@@ -49,7 +49,7 @@ class Recorder(BarBroadcaster):
 
     def publish(self, bars: pd.DataFrame) -> int:
         self.published.append(bars.copy())
-        return len(bars)
+        return super().publish(bars)  # counts revisions; no client to queue for
 
     def latest(self) -> pd.DataFrame:
         """The latest revision of every bar published, in canonical order."""
@@ -212,7 +212,8 @@ def test_malformed_frames_are_quarantined_and_the_service_goes_on(tmp_path, capl
             "source_row": [0, 1, 2, "x", 4]}, dtype=object))
         await feed.deliver({"not": "a frame"})
         await svc.flush()
-        with caplog.at_level(logging.ERROR, logger="phase1.ingest"):
+        caplog.set_level(logging.WARNING, logger="phase1.ingest")
+        with caplog.at_level(logging.WARNING, logger="phase1.ingest"):
             real = svc.batches.prepare
             svc.batches.prepare = lambda *a: 1 / 0  # a bug while preparing one batch
             await feed.deliver(good.assign(trade_id="2"))
@@ -240,6 +241,8 @@ def test_malformed_frames_are_quarantined_and_the_service_goes_on(tmp_path, capl
     assert stats.batch_errors == 1 and stats.quarantined == len(reasons)
     failed = [r for r in caplog.records if r.getMessage() == "batch preparation failed"]
     assert len(failed) == 1 and failed[0].exc_info is not None
+    said = [r.fields for r in caplog.records if r.getMessage() == "rows_quarantined"]
+    assert sum(f["rows"] for f in said) == len(reasons) and len(said) == 2  # one per batch
     store.dispose()
 
 
@@ -286,6 +289,11 @@ def test_three_days_keep_state_bounded_and_stream_every_day_like_the_batch(tmp_p
     assert sizes[2] == {"symbols": 1, "minutes": minutes[1] + minutes[2],
                         "trade_ids": 2 * n + 2}
     assert svc.aggregator.expired == 1
+    # the broadcast keeps revision counts of the bars of the streamed dates only
+    per_day = [len(BarEngine().build(normalize_partition(
+        TickRepository(store).read(Partition(d, "AAPL")), Partition(d, "AAPL")).ticks,
+        TIMEFRAMES)) for d in days]
+    assert rec.tracked_bars == per_day[1] + per_day[2]
     assert stats.landed == 3 * n + 3
     assert sum(len(d) for d in svc.batches._seeded.values()) <= 2
     for day in days[1:]:  # what subscribers hold equals the batch build of each day
@@ -297,4 +305,43 @@ def test_three_days_keep_state_bounded_and_stream_every_day_like_the_batch(tmp_p
     part = Partition(days[0], "AAPL")
     want = BarEngine().build(normalize_partition(kept, part).ticks, TIMEFRAMES)
     assert streamed_bytes(rec, days[0], "AAPL") == CanonicalExporter(want).to_bytes()
+    store.dispose()
+
+
+def test_alpaca_serving_malformed_trades_never_stops_the_service(tmp_path):
+    """Defect 7 end to end: Alpaca's latest trades hold malformed ones; the service lands
+    the good trade, keeps the bad ones in quarantine with their reasons, polls on."""
+    from .test_alpaca import GOOD, RawAlpaca, make_connector
+
+    store = Store.from_url(f"sqlite:///{tmp_path / 'alpaca.sqlite'}")
+    latest = {"trades": {"AAPL": GOOD | {"i": 42}, "MSFT": "not a trade",
+                         "IBM": GOOD | {"t": None}, "SPY": GOOD | {"p": [480.5]}}}
+
+    async def scenario(fake):
+        conn = make_connector(fake, poll_interval=0.01)
+        svc = IngestionService(conn, store, ["AAPL", "MSFT", "IBM", "SPY"],
+                               historical=conn, flush_interval=0.05)
+        assert await svc.start()
+        stop = asyncio.Event()
+        driver = asyncio.create_task(conn.run(stop))
+        for _ in range(1000):
+            await asyncio.sleep(0.02)
+            if svc.stats.landed >= 1 and svc.stats.quarantined >= 3:
+                break
+        polls = len(fake.requests)
+        await asyncio.sleep(0.3)
+        alive = not driver.done() and len(fake.requests) > polls
+        stop.set()
+        await driver
+        return await svc.stop(), alive
+
+    with RawAlpaca([], latest) as fake:
+        stats, alive = run(scenario(fake))
+    assert alive
+    stored = TickRepository(store).read(Partition("2013-10-07", "AAPL"))
+    assert stored["trade_id"].tolist() == ["Q-C-42"] and stats.landed == 1
+    reasons = sorted(QuarantineRepository(store).read("ingest|alpaca")["reason"])
+    assert reasons == sorted(["trade is not an object", "trade t is missing",
+                              "trade p is not a number"])
+    assert stats.quarantined == 3
     store.dispose()

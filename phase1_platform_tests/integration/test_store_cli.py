@@ -121,3 +121,29 @@ def test_export_rejects_bad_dates(tmp_path, capsys):
     assert main(["export", "--database-url", url, "--symbols", "SPY", "--start", "2013-13-07",
                  "--end", "2013-10-07", "--output", str(tmp_path / "x.csv")]) == 2
     assert "--start" in capsys.readouterr().err
+
+
+def test_replaying_two_halves_of_a_day_leaves_the_whole_days_bars(url, tmp_path, capsys):
+    """Defect 4: each replay into the store rebuilds the partitions it touched from every
+    tick stored for them; the second half no longer overwrites the first half's bars."""
+    raw = raw_ticks(day="2013-10-07", symbol="SPY", n=3000, seed=7).drop(
+        columns=["source", "source_row"])
+    whole, first, second = (tmp_path / f"{n}.csv" for n in ("whole", "first", "second"))
+    raw.to_csv(whole, index=False)
+    raw.iloc[:1500].to_csv(first, index=False)
+    raw.iloc[1500:].to_csv(second, index=False)
+    tf = "1m,5m,15m,30m,1h,4h,1d"
+    assert main(["replay", "--csv", str(whole), "--timeframes", tf, "--output",
+                 str(tmp_path / "w.csv")]) == 0
+    whole_hash, _ = last_line(capsys)
+    for half in (first, second):
+        assert main(["replay", "--csv", str(half), "--timeframes", tf, "--output",
+                     str(tmp_path / f"{half.stem}-out.csv"), "--database-url", url]) == 0
+        _, out = last_line(capsys)
+        assert "in 1 partition(s)" in out
+    exported = tmp_path / "exported.csv"
+    assert main(["export", "--database-url", url, "--symbols", "SPY", "--timeframes", tf,
+                 "--start", "2013-10-07", "--end", "2013-10-07", "--output",
+                 str(exported)]) == 0
+    assert last_line(capsys)[0] == whole_hash
+    assert exported.read_bytes() == (tmp_path / "w.csv").read_bytes()

@@ -223,3 +223,52 @@ def test_read_canonical_csv_missing_file(tmp_path):
     with pytest.raises(CanonicalFormatError, match="cannot read") as err:
         read_canonical_csv(tmp_path / "nope.csv")
     assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------- atomic write: no temp file left (12)
+def _leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+def test_write_into_a_folder_path_names_it_and_leaves_nothing(tmp_path):
+    from phase1_platform.core.errors import InputError
+
+    target = tmp_path / "bars.csv"
+    target.mkdir()
+    with pytest.raises(InputError, match=f"cannot write {target}: it is a directory"):
+        CanonicalExporter(frame(bar())).write(target)
+    assert _leftovers(tmp_path) == [] and target.is_dir()
+
+
+@pytest.mark.parametrize("fail", ["replace", "write"])
+def test_failed_write_removes_its_temp_file_and_keeps_the_old_file(tmp_path, monkeypatch,
+                                                                   fail):
+    import errno
+    import os
+    from pathlib import Path
+
+    from phase1_platform.core import export as export_module
+    from phase1_platform.core.export import OutputWriteError
+
+    target = tmp_path / "bars.csv"
+    target.write_bytes(b"old\n")
+    if fail == "replace":
+        def broken(src, dst):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(export_module.os, "replace", broken)
+    else:
+        real = Path.write_bytes
+
+        def full_disk(self, data):  # half the bytes land, then the disk is full
+            real(self, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(OutputWriteError) as err:
+        CanonicalExporter(frame(bar())).write(target)
+    message = str(err.value)
+    assert str(target) in message and "\n" not in message
+    assert ("No space left" in message) if fail == "write" else ("cross-device" in message)
+    assert _leftovers(tmp_path) == []
+    assert target.read_bytes() == b"old\n"

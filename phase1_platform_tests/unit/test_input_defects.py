@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from phase1_platform.app.replay import replay
 from phase1_platform.core import BarEngine, CanonicalExporter, get_rules
 from phase1_platform.core.calendar import MAX_TS_NS, sessions_between
 from phase1_platform.core.identity import (
@@ -17,7 +18,6 @@ from phase1_platform.core.identity import (
 )
 from phase1_platform.core.normalizer import Reason, TickNormalizer
 from phase1_platform.core.schema import ts_ns
-from phase1_platform.app.replay import replay
 from phase1_platform.readers import read_tick_csv
 
 ALL = "1m,5m,15m,30m,1h,4h,1d"

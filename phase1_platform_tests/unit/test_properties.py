@@ -13,10 +13,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from phase1_platform.app.replay import replay
 from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer, get_rules
 from phase1_platform.core.engine import rollup
 from phase1_platform.core.rules import EligibilityRules
-from phase1_platform.app.replay import replay
 
 SETTINGS = settings(
     max_examples=30,

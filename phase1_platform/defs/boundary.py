@@ -1,0 +1,120 @@
+"""The boundary between Dagster and the use cases in ``app/``: partitions in, results out,
+user errors turned into one line.
+
+- ``user_errors``: a ``core.errors.UserError`` (bad file, bad partition key, missing key,
+  unreachable store...) becomes ``dg.Failure`` with its one-line message and no chained
+  traceback; any other exception is a bug and propagates untouched, traceback and all
+  (DESIGN section 7). Works for plain and generator bodies (checks yield per partition).
+- ``partitions_of``: the run's partitions as ``core.partition.Partition`` values, validated
+  before any file or SQL is touched (a dynamic symbol such as ``../../x`` added through the
+  UI or API is refused here with one line).
+- ``materialize_result`` / ``check_outcome``: one partition's metadata, or, for a run over
+  several partitions (a backfill range), totals plus each partition's metadata; checks
+  record one evaluation per partition, each with its partition.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Iterator
+
+import dagster as dg
+
+from ..core.errors import ConfigError, UserError, one_line
+from ..core.partition import Partition
+from . import compat
+
+NO_PARTITION = ("this run has no partition: choose one, e.g. "
+                "--partition '2013-10-07|SPY' (phase1 symbols add SPY first)")
+
+
+def _failure(exc: UserError) -> dg.Failure:
+    return dg.Failure(description=one_line(exc), allow_retries=False)
+
+
+def user_errors(fn):
+    """Turn ``UserError`` (only) into a one-line ``dg.Failure``."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except UserError as exc:
+                raise _failure(exc) from None
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            raise _failure(exc) from None
+
+    return wrapper
+
+
+def partitions_of(context) -> list[Partition]:
+    """The run's partitions (one normally, several in a backfill run), each parsed and
+    validated (``InvalidPartitionError``, a ``UserError``, for a bad key)."""
+    if not context.has_partition_key and not context.has_partition_key_range:
+        raise ConfigError(NO_PARTITION)
+    return [Partition.parse(str(k)) for k in context.partition_keys]
+
+
+def run_id(context) -> str:
+    return context.run.run_id
+
+
+def _scalars(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if isinstance(v, (int, float, str, bool))}
+
+
+def materialize_result(parts: list[Partition], per_part: list[dict],
+                       asset_key: dg.AssetKey | None = None) -> dg.MaterializeResult:
+    """One partition: its metadata; several: totals of the integer entries, the number of
+    partitions and each partition's scalar metadata under ``by_partition``."""
+    if len(per_part) == 1:
+        return dg.MaterializeResult(asset_key=asset_key, metadata=per_part[0])
+    merged: dict[str, object] = {"partitions": len(parts)}
+    for key in per_part[0]:
+        vals = [m.get(key) for m in per_part]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            merged[key] = int(sum(vals))
+    merged["by_partition"] = dg.MetadataValue.json(
+        {p.key: _scalars(m) for p, m in zip(parts, per_part, strict=True)})
+    return dg.MaterializeResult(asset_key=asset_key, metadata=merged)
+
+
+def check_outcome(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey,
+                  check_name: str, parts: list[Partition],
+                  results: list[tuple[bool, dict]]) -> Iterator:
+    """What a partitioned check yields for its partitions (blocking, severity ERROR).
+
+    One partition: an ``AssetCheckResult`` (Dagster records it with the run's partition).
+    Several (a range run): one ``AssetCheckEvaluation`` per partition, each with its
+    partition and its materialization, then the check's output, since 1.13 would record a
+    single result of a range run without a partition.
+    """
+    if len(parts) == 1:
+        passed, meta = results[0]
+        yield dg.AssetCheckResult(passed=passed, metadata=meta,
+                                  severity=dg.AssetCheckSeverity.ERROR)
+        return
+    for part, (passed, meta) in zip(parts, results, strict=True):
+        yield dg.AssetCheckEvaluation(
+            asset_key=asset_key, check_name=check_name, passed=passed, metadata=meta,
+            severity=dg.AssetCheckSeverity.ERROR, blocking=True, partition=part.key,
+            target_materialization_data=compat.target_materialization(
+                context.instance, asset_key, part.key),
+        )
+    (output,) = context.op_def.output_defs
+    yield dg.Output(None, output_name=output.name)
+
+
+def require_live(mode: str, what: str) -> None:
+    """Refuse a network source outside live mode (one line naming the fix)."""
+    if mode != "live":
+        raise ConfigError(f"{what} needs the network: run with INGESTION_MODE=live "
+                          f"(settings.mode is {mode!r}); mock mode uses the file drop")
