@@ -271,7 +271,7 @@ def rejected_ratio_check(context: dg.AssetCheckExecutionContext, store: StoreRes
     results = []
     for part in parts:
         quarantined = quarantine_repo.read(part.key)
-        accepted = ticks_repo.count_canonical(part.symbol, part.start_ns, part.end_ns)
+        accepted = ticks_repo.count_canonical(part)
         r = rejected_ratio(accepted + len(quarantined), len(quarantined),
                            settings.max_rejected_ratio)
         reasons = quarantined["reason"].value_counts()

@@ -90,15 +90,13 @@ def test_stored_mask_by_full_identity(store):
     assert repo.stored_mask(spy(n=10).iloc[0:0]).shape == (0,)
 
 
-def test_stored_mask_chunks_large_batches(store, monkeypatch):
-    from phase1_platform.storage import ticks as ticks_module
-
-    monkeypatch.setattr(ticks_module, "PROBE_ROWS", 7)
+def test_stored_mask_of_a_partly_stored_batch_writes_nothing(store):
     repo = TickRepository(store)
     ticks = spy(n=200)
     repo.land(ticks.iloc[50:120])
     mask = repo.stored_mask(ticks)
     np.testing.assert_array_equal(np.flatnonzero(mask), np.arange(50, 120))
+    assert repo.count("SPY") == 70 and repo.stored_mask(ticks).sum() == 70
 
 
 def test_count_at_counts_id_less_ticks_of_one_instant(store):
