@@ -68,7 +68,6 @@ def parse_symbols(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.errors import UserError as CoreUserError
     from ..ingestion.logs import setup_logging
     from ..ingestion.runner import IngestConfig, default_mode, main
 
@@ -82,16 +81,14 @@ def run(args: argparse.Namespace) -> int:
     if args.flush_interval <= 0:
         raise UserError("--flush-interval must be > 0")
     setup_logging(level)
-    try:
-        cfg = IngestConfig(
-            symbols=parse_symbols(args.symbols), mode=args.mode or default_mode(),
-            source=args.source, database_url=args.database_url,
-            broadcast_port=args.broadcast_port, broadcast_host=args.broadcast_host,
-            csv=list(args.csv), speed=args.speed, backfill_from=args.backfill_from,
-            source_name=args.source_name, timeframes=args.timeframes, rules=args.rules,
-            flush_interval=args.flush_interval, max_batch_rows=args.max_batch_rows,
-            poll_interval=args.poll_interval,
-        )
-        return main(cfg)
-    except CoreUserError as exc:  # a bad setting, key, vendor or store: one line, exit 2
-        raise UserError(exc.one_line()) from None
+    # a bad setting, key, vendor or store is a UserError: cli.main prints one line, exit 2
+    cfg = IngestConfig(
+        symbols=parse_symbols(args.symbols), mode=args.mode or default_mode(),
+        source=args.source, database_url=args.database_url,
+        broadcast_port=args.broadcast_port, broadcast_host=args.broadcast_host,
+        csv=list(args.csv), speed=args.speed, backfill_from=args.backfill_from,
+        source_name=args.source_name, timeframes=args.timeframes, rules=args.rules,
+        flush_interval=args.flush_interval, max_batch_rows=args.max_batch_rows,
+        poll_interval=args.poll_interval,
+    )
+    return main(cfg)

@@ -9,14 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
-from ..core import TickNormalizer, get_rules, read_canonical_csv
-from ..core.calendar import DEFAULT_CALENDAR, exchange_tz
-from ..core.parity import BarComparator
-from ..core.timeframes import parse_timeframes
-from ..readers import read_lean_bars, read_ticks
-from . import UserError
+from ..core.calendar import DEFAULT_CALENDAR
 
 
 def add_parser(sub) -> None:
@@ -50,47 +43,19 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _read_reference(path: str, contract: str | None, gen: pd.DataFrame,
-                    calendar: str) -> pd.DataFrame:
-    if Path(path).suffix.lower() != ".zip":
-        return read_canonical_csv(path)
-    daily = gen[gen["timeframe"] == "1d"]
-    start = end = None
-    if len(daily):  # a LEAN daily zip holds years: keep the generated dates only
-        days = pd.to_datetime(daily["ts"].to_numpy("int64"), utc=True).tz_convert(
-            exchange_tz(calendar))
-        start, end = days.min().strftime("%Y-%m-%d"), days.max().strftime("%Y-%m-%d")
-    return read_lean_bars(path, contract=contract, start=start, end=end)
-
-
 def run(args: argparse.Namespace) -> int:
-    rules = get_rules(args.rules)
-    comparator = BarComparator(args.price_tolerance, args.volume_tolerance,
-                               calendar=args.calendar)
-    gen = read_canonical_csv(args.csv)
-    ref = _read_reference(args.reference, args.contract, gen, args.calendar)
-    if args.timeframes:
-        keep = [t.name for t in parse_timeframes(args.timeframes)]
-    else:
-        keep = list(dict.fromkeys(ref["timeframe"])) or list(dict.fromkeys(gen["timeframe"]))
-    skipped = sorted(set(gen["timeframe"]) - set(keep))
-    gen = gen[gen["timeframe"].isin(keep)]
-    ref = ref[ref["timeframe"].isin(keep)]
-    ticks = None
-    if args.ticks:
-        kwargs = {"contract": args.contract} if args.contract else {}
-        frames = [read_ticks(p, **kwargs) if p.lower().endswith(".zip") else read_ticks(p)
-                  for p in args.ticks]
-        raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        ticks = TickNormalizer().normalize(raw).ticks
-        if len(ticks) == 0:
-            raise UserError(f"no valid ticks in {', '.join(args.ticks)}")
-    report = comparator.compare(gen, ref, ticks=ticks, rules=rules if ticks is not None else None)
+    from ..app.parity import compare_files
+
+    result = compare_files(
+        args.reference, args.csv, price_tolerance=args.price_tolerance,
+        volume_tolerance=args.volume_tolerance, ticks=args.ticks, rules=args.rules,
+        timeframes=args.timeframes, contract=args.contract, calendar=args.calendar)
     print(f"reference: {args.reference}")
     print(f"generated: {args.csv}")
-    print(f"timeframes compared: {','.join(keep)}"
-          + (f" (generated also has {','.join(skipped)}, not compared)" if skipped else ""))
-    print(report.to_text())
+    print(f"timeframes compared: {','.join(result.timeframes)}"
+          + (f" (generated also has {','.join(result.skipped)}, not compared)"
+             if result.skipped else ""))
+    print(result.report.to_text())
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    return 0 if report.is_parity else 1
+        Path(args.json).write_text(json.dumps(result.report.to_dict(), indent=2) + "\n")
+    return 0 if result.is_parity else 1

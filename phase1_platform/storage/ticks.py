@@ -75,9 +75,8 @@ class TickRepository(Repository):
         if len(ticks) == 0:
             return LandResult(0, 0, empty_ticks())
         ticks = ticks.reset_index(drop=True)
-        repeats = find_repeats(ticks)
-        keep = ~repeats.repeated
-        batch_conflicts = ticks[repeats.conflicting]
+        keep, conflicting = _repeats_in_batch(ticks)
+        batch_conflicts = ticks[conflicting]
         batch = ticks[keep].reset_index(drop=True)
         columns = _db_columns(batch)
         spans = _symbol_spans(columns)
@@ -201,6 +200,25 @@ class TickRepository(Repository):
                     for r in conn.exec_driver_sql(loose.format(c=c))}
 
         return self._run(scan, write=False)
+
+
+def _repeats_in_batch(ticks: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to land, rows refused as conflicting) of a batch by ``core.identity``: the
+    first arrival (frame order) of an identity lands. Only rows sharing a timestamp (and,
+    without a trade id, a source row) with another can repeat one: ``find_repeats`` looks
+    at those alone (normalized batches rarely hold any)."""
+    n = len(ticks)
+    keep, conflicting = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    has_id = ticks["trade_id"].astype("str").to_numpy(object) != ""
+    second = np.where(has_id, -1, ticks["source_row"].to_numpy("int64"))
+    cand = pd.DataFrame({"ts": ts_ns(ticks["ts"]), "k": second}).duplicated(
+        keep=False).to_numpy(bool)
+    if cand.any():
+        at = np.flatnonzero(cand)
+        repeats = find_repeats(ticks.iloc[at])
+        keep[at[repeats.repeated]] = False
+        conflicting[at[repeats.conflicting]] = True
+    return keep, conflicting
 
 
 def _stage(conn: Connection) -> None:
