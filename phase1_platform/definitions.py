@@ -1,6 +1,14 @@
 """The one Dagster entry point: ``dagster dev`` (pyproject [tool.dagster]) and
 ``dagster asset materialize -m phase1_platform.definitions``.
 
+The assets, checks, jobs, sensors and schedules are loaded from the ``defs/`` folder the
+way Dagster 1.13 recommends (``dg.load_from_defs_folder``: every module under
+``phase1_platform/defs`` is scanned for definitions; the project is found through
+``[tool.dg.project] root_module`` in pyproject.toml), grouped by concern: ``ticks/``,
+``bars/``, ``reference/``, ``export/`` (each with its assets and their checks),
+``automation/`` (sensors, schedules) and ``jobs.py``. The resources and the executor are
+merged in here.
+
 Runs execute in-process by default: one partition is a few seconds of work, and a
 subprocess per step would cost more than the work itself. Large backfills ask for the
 multiprocess executor through run config (``defs.jobs.multiprocess_config``).
@@ -12,23 +20,16 @@ Automation (started by ``dagster dev`` / ``dagster-daemon run``): ``live_ticks_s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-from .defs.assets import ALL_ASSETS
-from .defs.checks import ALL_CHECKS
-from .defs.jobs import ALL_JOBS, bars_pipeline, in_process_or_multiprocess
+from .defs.jobs import bars_pipeline, in_process_or_multiprocess
 from .defs.resources import default_resources
-from .defs.schedules import ALL_SCHEDULES
-from .defs.sensors import ALL_SENSORS
 
 __all__ = ["bars_pipeline", "defs"]
 
-defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    asset_checks=ALL_CHECKS,
-    jobs=ALL_JOBS,
-    sensors=ALL_SENSORS,
-    schedules=ALL_SCHEDULES,
-    resources=default_resources(),
-    executor=in_process_or_multiprocess,
+defs = dg.Definitions.merge(
+    dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+    dg.Definitions(resources=default_resources(), executor=in_process_or_multiprocess),
 )

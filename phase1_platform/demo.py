@@ -17,34 +17,48 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
-    partitions = list(argv if argv is not None else sys.argv[1:]) or list(PARTITIONS)
+    from .core.errors import UserError, one_line
+    from .core.partition import Partition
+
+    keys = list(argv if argv is not None else sys.argv[1:]) or list(PARTITIONS)
+    try:  # a bad key is one line naming the fix, before Dagster sees it
+        parts = [Partition.parse(k.strip()) for k in keys]
+    except UserError as exc:
+        print(f"phase1 demo: error: {one_line(exc)}", file=sys.stderr)
+        return 2
     from .defs.instance import ensure_dagster_home
 
     home = ensure_dagster_home()
     import dagster as dg
 
     from .definitions import defs
-    from .defs.partitions import SYMBOLS_PARTITION, split_key
+    from .defs.partitions import SYMBOLS_PARTITION, date_partitions
     from .defs.resources import FileDropResource, PipelineSettings
     from .storage.store import mask_url, resolve_url
 
+    outside = [p.key for p in parts if not date_partitions.has_partition_key(p.date)]
+    if outside:
+        print(f"phase1 demo: error: {', '.join(outside)}: outside the date partitions "
+              "(PHASE1_FIRST_DATE to the next session): choose a trading day in that range",
+              file=sys.stderr)
+        return 2
     print(f"Dagster instance: {home}")
     print(f"store: {mask_url(resolve_url())}")
     print(f"file drop: {FileDropResource().describe()} (fixtures are used when the drop is empty)")
     ok_all = True
     with dg.DagsterInstance.get() as instance:
-        symbols = sorted({split_key(p)[1] for p in partitions})
+        symbols = sorted({p.symbol for p in parts})
         known = set(instance.get_dynamic_partitions(SYMBOLS_PARTITION))
         new = [s for s in symbols if s not in known]
         if new:
             instance.add_dynamic_partitions(SYMBOLS_PARTITION, new)
         job = defs.resolve_job_def("bars_pipeline")
-        for pk in partitions:
+        for part in parts:
             t0 = time.perf_counter()
-            result = job.execute_in_process(partition_key=pk, instance=instance,
+            result = job.execute_in_process(partition_key=part.key, instance=instance,
                                             run_config=QUIET, raise_on_error=False)
             elapsed = time.perf_counter() - t0
-            ok_all &= print_partition(pk, result, elapsed)
+            ok_all &= print_partition(part.key, result, elapsed)
     settings = PipelineSettings()
     print()
     print(f"exports: {settings.export_path().resolve()}/<date>/<SYMBOL>.csv")

@@ -14,7 +14,8 @@ import sys
 
 from ..core.errors import UserError, one_line
 
-SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export", "ingest"]
+SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export", "ingest",
+               "materialize"]
 
 
 def build_parser() -> argparse.ArgumentParser:

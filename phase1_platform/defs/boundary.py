@@ -20,13 +20,25 @@ import inspect
 from collections.abc import Iterator
 
 import dagster as dg
+from pydantic import Field
 
 from ..core.errors import ConfigError, UserError, one_line
 from ..core.partition import Partition
 from . import compat
+from .partitions import to_partition
 
 NO_PARTITION = ("this run has no partition: choose one, e.g. "
                 "--partition '2013-10-07|SPY' (phase1 symbols add SPY first)")
+
+
+class RecomputeConfig(dg.Config):
+    """Run config of normalized_ticks and bars (the live_bars job sets it)."""
+
+    incremental: bool = Field(
+        default=False,
+        description="Read only the ticks landed since the partition's last build and "
+        "rewrite only the bars they touch (live runs); false: recompute the whole partition.",
+    )
 
 
 def _failure(exc: UserError) -> dg.Failure:
@@ -60,7 +72,7 @@ def partitions_of(context) -> list[Partition]:
     validated (``InvalidPartitionError``, a ``UserError``, for a bad key)."""
     if not context.has_partition_key and not context.has_partition_key_range:
         raise ConfigError(NO_PARTITION)
-    return [Partition.parse(str(k)) for k in context.partition_keys]
+    return [to_partition(k) for k in context.partition_keys]
 
 
 def run_id(context) -> str:
@@ -118,3 +130,27 @@ def require_live(mode: str, what: str) -> None:
     if mode != "live":
         raise ConfigError(f"{what} needs the network: run with INGESTION_MODE=live "
                           f"(settings.mode is {mode!r}); mock mode uses the file drop")
+
+
+# ------------------------------------------------- resources -> the app's per-partition values
+# The one place the assets and checks ask the drop and the per-symbol setting about a
+# partition (rule set, sources, files), so each concern asks the same way.
+def tick_files(drop, part: Partition) -> list:
+    return drop.tick_files(part.date, part.symbol)
+
+
+def reference_files(drop, part: Partition) -> list:
+    return drop.reference_files(part.date, part.symbol)
+
+
+def rule_set_of(drop, sources, part: Partition) -> str:
+    """The rule set that builds (and judges) the partition's bars."""
+    return sources.rules_for(part.symbol, tick_files(drop, part))
+
+
+def tick_source_of(sources, part: Partition) -> str:
+    return sources.tick_source(part.symbol)
+
+
+def reference_source_of(sources, part: Partition) -> str:
+    return sources.reference_source(part.symbol)

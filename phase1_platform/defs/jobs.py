@@ -17,17 +17,17 @@ step would cost more than the work), multiprocess on request through run config
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.definitions.executor_definition import IN_PROC_CONFIG, MULTI_PROC_CONFIG
 
-from .assets import BAR_ASSETS, normalized_ticks, reference_bars
-from .checks import PARITY_CHECKS
+from .keys import BAR_ASSETS, NORMALIZED_TICKS, PARITY_CHECK_KEYS, REFERENCE_BARS
 
 MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
 
 in_process_or_multiprocess = dg.ExecutorDefinition(
     name="in_process_or_multiprocess",
+    # the public executors' own config schemas, with in_process as the default choice
     config_schema=dg.Field(
-        dg.Selector({"in_process": IN_PROC_CONFIG, "multiprocess": MULTI_PROC_CONFIG}),
+        dg.Selector({"in_process": dg.in_process_executor.config_schema.as_field(),
+                     "multiprocess": dg.multiprocess_executor.config_schema.as_field()}),
         default_value={"in_process": {}},
     ),
     executor_creation_fn=dg.multi_or_in_process_executor.executor_creation_fn,
@@ -56,13 +56,13 @@ bars_pipeline = dg.define_asset_job(
 )
 
 # a live run reads only the ticks landed since the partition's last build and rewrites
-# only the bars they touch (phase1_platform/recompute.py)
+# only the bars they touch (app.build)
 LIVE_RUN_CONFIG = {"ops": {"normalized_ticks": {"config": {"incremental": True}},
                            "bars": {"config": {"incremental": True}}}}
 
 live_bars = dg.define_asset_job(
     "live_bars",
-    selection=dg.AssetSelection.assets(normalized_ticks).downstream(),
+    selection=dg.AssetSelection.assets(NORMALIZED_TICKS).downstream(),
     description="Live micro-batch of a partition: the ticks the ingestion service landed "
     "since the last build -> the bars they touch (incremental recompute) -> checked export "
     "(launched by live_ticks_sensor).",
@@ -72,8 +72,8 @@ live_bars = dg.define_asset_job(
 
 reconcile_vendor_bars = dg.define_asset_job(
     "reconcile_vendor_bars",
-    selection=dg.AssetSelection.assets(reference_bars)
-    | dg.AssetSelection.checks(*PARITY_CHECKS),
+    selection=dg.AssetSelection.assets(REFERENCE_BARS)
+    | dg.AssetSelection.checks(*PARITY_CHECK_KEYS),
     description="Stored bars against the vendor's bars: reference_bars, then the parity "
     "check of every bar timeframe (launched weekly by weekly_reconciliation).",
     tags={"phase1/trigger": "reconciliation"},

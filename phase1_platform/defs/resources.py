@@ -171,6 +171,16 @@ class PipelineSettings(dg.ConfigurableResource):
     def export_path(self) -> Path:
         return Path(self.export_dir or os.environ.get("PHASE1_EXPORT_DIR") or "exports")
 
+    def parity_thresholds(self):
+        """The parity checks' thresholds as ``app.parity.ParityThresholds``."""
+        from ..app.parity import ParityThresholds
+
+        return ParityThresholds(
+            min_match_pct=self.min_parity_match_pct,
+            max_unexplained_pct=self.max_unexplained_pct,
+            min_bars_for_match_pct=self.min_bars_for_match_pct,
+            price_tolerance=self.price_tolerance, volume_tolerance=self.volume_tolerance)
+
     def export_file(self, date: str, symbol: str) -> Path:
         return self.export_path() / date / f"{symbol}.csv"
 

@@ -29,7 +29,7 @@ from ..core.schema import (
 )
 from ..core.timeframes import TIMEFRAMES
 from . import bulk
-from ._base import Repository, insert_for, require_columns, window
+from ._base import Repository, insert_for, require_columns, rows_frame, window
 from .store import StoreError
 from .tables import bars as bars_t
 from .tables import quarantine as quarantine_t
@@ -143,7 +143,7 @@ class BarRepository(Repository):
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         if not rows:
             return empty_volume_only()
-        return pd.DataFrame.from_records(rows, columns=list(VOLUME_ONLY_COLUMNS)).astype(
+        return rows_frame(rows, list(VOLUME_ONLY_COLUMNS)).astype(
             VOLUME_ONLY_COLUMNS)
 
     def rule_sets(self, part: Partition) -> set[str]:
@@ -202,13 +202,13 @@ class BarRepository(Repository):
         if symbol is not None:
             query = query.where(bars_t.c.symbol == symbol)
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
-        return pd.DataFrame.from_records(rows, columns=["symbol", "timeframe", "bars"])
+        return rows_frame(rows, ["symbol", "timeframe", "bars"])
 
 
 def bars_frame(rows) -> pd.DataFrame:
     if not rows:
         return empty_bars()
-    frame = pd.DataFrame.from_records(rows, columns=list(BAR_COLUMNS)).astype(BAR_COLUMNS)
+    frame = rows_frame(rows, list(BAR_COLUMNS)).astype(BAR_COLUMNS)
     return sort_bars(frame)
 
 
@@ -239,7 +239,7 @@ class QuarantineRepository(Repository):
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         if not rows:
             return empty_quarantine()
-        frame = pd.DataFrame.from_records(rows, columns=list(QUARANTINE_COLUMNS))
+        frame = rows_frame(rows, list(QUARANTINE_COLUMNS))
         frame = frame.astype(QUARANTINE_COLUMNS)
         order = np.lexsort((frame["reason"].to_numpy(str), frame["source_row"].to_numpy(),
                             frame["source"].to_numpy(str)))
@@ -332,7 +332,7 @@ class LandingRepository(Repository):
         c = landings_t.c
         rows = self._run(lambda conn: conn.execute(
             select(c.id, c.symbol, c.lo_ts, c.hi_ts).order_by(c.id)).all(), write=False)
-        frame = pd.DataFrame.from_records(rows, columns=["id", "symbol", "lo_ts", "hi_ts"])
+        frame = rows_frame(rows, ["id", "symbol", "lo_ts", "hi_ts"])
         return frame.astype({"id": "int64", "symbol": "str", "lo_ts": "int64",
                              "hi_ts": "int64"})
 

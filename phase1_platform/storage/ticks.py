@@ -28,7 +28,7 @@ from ..core.normalizer import canonical_sort
 from ..core.partition import Partition
 from ..core.schema import TICK_COLUMNS, empty_ticks, ts_ns
 from . import bulk
-from ._base import Repository, require_columns, window
+from ._base import Repository, require_columns, rows_frame, window
 from .tables import tick_landings as landings_t
 from .tables import ticks as ticks_t
 
@@ -297,7 +297,7 @@ def ticks_frame(rows) -> pd.DataFrame:
     if not rows:
         return empty_ticks()
     names = [c.name for c in ticks_t.columns]
-    frame = pd.DataFrame.from_records(rows, columns=names)
+    frame = rows_frame(rows, names)
     frame["ts"] = pd.to_datetime(frame["ts"].to_numpy("int64"), utc=True).as_unit("ns")
     frame = canonical_sort(frame.astype({k: v for k, v in TICK_COLUMNS.items() if k != "ts"}))
     return frame.reset_index(drop=True).astype(TICK_COLUMNS)[list(TICK_COLUMNS)]

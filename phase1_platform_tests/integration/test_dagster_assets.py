@@ -266,7 +266,16 @@ def test_a_run_over_a_date_range_processes_each_partition(env):
     expected = replay([FIXTURES / "2013-10-07" / "AAPL.csv"], symbols=["AAPL"], window=(start, end))
     assert first == CanonicalExporter(expected.bars).compute_hash()
     assert (tmp / "exports" / "2013-10-08" / "AAPL.csv").read_text().count("2013-10-08T") > 300
-    assert all(e.passed for e in result.get_asset_check_evaluations())
+    evals = result.get_asset_check_evaluations()
+    assert all(e.passed for e in evals)
+    # a run over a range records each check's result once per partition, with it
+    by_check: dict[str, list[str]] = {}
+    for e in evals:
+        by_check.setdefault(e.check_name, []).append(e.partition)
+    assert len(by_check) == 11
+    assert all(sorted(p) == ["2013-10-07|AAPL", "2013-10-08|AAPL"] for p in by_check.values())
+    records = _history(instance, dg.AssetCheckKey(dg.AssetKey("bars_1m"), "parity_1m"))
+    assert sorted(r.partition for r in records) == ["2013-10-07|AAPL", "2013-10-08|AAPL"]
 
 
 def _retag(line: str) -> str:
@@ -294,3 +303,80 @@ def test_bad_file_and_unreachable_store_are_one_line_failures(env, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
     text = _failure_text(run(instance, AAPL, selection=["raw_ticks"]))
     assert "127.0.0.1:1" in text and "secret" not in text and "\n" not in text
+
+
+def _history(instance, check: dg.AssetCheckKey) -> list:
+    return instance.event_log_storage.get_asset_check_execution_history(check, limit=100)
+
+
+def test_each_partition_s_check_results_are_recorded_with_the_partition(env):
+    """Partitioned checks (issue section 3): the UI's partitions view and check history
+    show each partition's parity and quality result, not one latest result under "-";
+    and the parity check's worst rows hold the largest differences (defect 16)."""
+    from phase1_platform.defs.keys import PARITY_CHECK_KEYS, QUALITY_CHECK_KEYS
+
+    _, instance = env
+    for key in (SPY, AAPL):
+        result = run(instance, key)
+        assert result.success, key
+        assert {e.partition for e in result.get_asset_check_evaluations()} == {key}
+    for check in [*PARITY_CHECK_KEYS, *QUALITY_CHECK_KEYS,
+                  dg.AssetCheckKey(dg.AssetKey("normalized_ticks"), "rejected_ratio")]:
+        records = _history(instance, check)
+        assert sorted(r.partition for r in records) == sorted([SPY, AAPL]), check
+        for r in records:
+            assert r.event.dagster_event.event_specific_data.metadata["partition"].value == \
+                r.partition
+    latest = {r.partition: r for r in _history(instance, PARITY_CHECK_KEYS[0])}
+    md = latest[SPY].event.dagster_event.event_specific_data.metadata
+    assert md["bars_matched"].value < md["bars_compared"].value  # SPY has mismatches
+    worst = md["worst_rows"].value
+    assert worst and all(rows for rows in worst.values())
+    row = next(iter(worst.values()))[0]
+    assert {"symbol", "timeframe", "ts", "generated", "reference", "diff"} <= set(row)
+    assert row["symbol"] == "SPY" and row["timeframe"] == "1m"
+
+
+def test_a_symbol_that_is_a_path_is_refused_before_any_file_or_sql(env):
+    """Defect 6: a dynamic partition added through the UI or API is not validated by
+    Dagster; every asset refuses it with one line before touching the store or a file."""
+    tmp, instance = env
+    bad = "../../../outside/x"
+    instance.add_dynamic_partitions("symbols", [bad])
+    result = run(instance, f"2013-10-07|{bad}")
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert {e.step_key for e in failures} >= {"raw_ticks", "reference_bars"}
+    for e in failures:
+        text = e.step_failure_data.user_failure_data.description
+        assert "invalid symbol" in text and bad in text and "\n" not in text
+    assert not (tmp / "store.sqlite").exists()  # no SQL
+    assert not (tmp.parent / "outside").exists() and not (tmp / "exports").exists()
+
+
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(env, monkeypatch):
+    """Only core.errors.UserError becomes a one-line Failure; a bug is not disguised."""
+    import phase1_platform.defs.reference.assets as reference_assets
+    from phase1_platform.core.errors import InputError
+
+    _, instance = env
+
+    def user_error(files, part):
+        raise InputError(f"{part.key}: the vendor file is\nunreadable: re-download it")
+
+    monkeypatch.setattr(reference_assets, "reference_from_lean", user_error)
+    result = run(instance, SPY, selection=["reference_bars"])
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    text = failure.step_failure_data.user_failure_data.description
+    assert text == "2013-10-07|SPY: the vendor file is unreadable: re-download it"
+
+    def bug(files, part):  # a ValueError that is no UserError: a bug, not bad input
+        return int("not a number")
+
+    monkeypatch.setattr(reference_assets, "reference_from_lean", bug)
+    result = run(instance, SPY, selection=["reference_bars"])
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_failure_data.user_failure_data is None
+    error = failure.step_failure_data.error
+    assert error.cls_name == "ValueError"
+    assert any("in bug" in line for line in error.stack)

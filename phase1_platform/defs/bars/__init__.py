@@ -1,0 +1,1 @@
+"""Bars: every bar timeframe of a partition from one build, with the quality checks."""

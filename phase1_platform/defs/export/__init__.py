@@ -1,0 +1,1 @@
+"""Export: the canonical bar CSV of a partition."""

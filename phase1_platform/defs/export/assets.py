@@ -1,0 +1,69 @@
+"""canonical_export: the canonical bar CSV of the partition (every stored timeframe in one
+file) at ``$PHASE1_EXPORT_DIR/<date>/<SYMBOL>.csv``, through ``app.export.export_bars``
+(the bytes ``phase1 export`` writes for the same selection), with its sha256 and a
+``.meta.json`` sidecar naming the rule set. Blocked by failing parity or quality checks.
+"""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from ...app.export import export_bars
+from ...core.export import read_canonical_csv, write_atomic
+from ...core.partition import Partition
+from ...core.rules import get_rules
+from ...core.timeframes import TIMEFRAMES
+from ..boundary import materialize_result, partitions_of, rule_set_of, user_errors
+from ..keys import BAR_ASSETS, CANONICAL_EXPORT, OWNERS
+from ..metadata import bars_chart_md, bars_preview_md, time_range
+from ..partitions import backfill_policy, partitions_def
+from ..resources import FileDropResource, PipelineSettings, SourcesResource, StoreResource
+
+
+def export_partition(context, part: Partition, store, drop, sources, settings) -> dict:
+    path = settings.export_file(part.date, part.symbol)
+    exported = export_bars(store.get(), part.symbol, list(TIMEFRAMES), part.date, part.date,
+                           calendar=part.calendar, path=path)
+    bars = read_canonical_csv(path)
+    rule_set = rule_set_of(drop, sources, part)
+    counts = {tf: n for tf, n in exported.counts.items() if n}
+    sidecar = {"partition": part.key, "hash": exported.sha256, "rule_set": rule_set,
+               "rule_set_description": get_rules(rule_set).describe(),
+               "bars_by_timeframe": counts}
+    write_atomic(Path(str(path) + ".meta.json"), (json.dumps(sidecar, indent=2) + "\n").encode())
+    chart_tf = "5m" if "5m" in counts else next(iter(counts), "1m")
+    context.log.info(f"{part.key}: exported {exported.bars} bars to {path} ({exported.sha256})")
+    return {
+        "partition": part.key,
+        "path": dg.MetadataValue.path(str(path)),
+        "hash": exported.sha256,
+        "rows": int(exported.bars),
+        "bars_by_timeframe": dg.MetadataValue.json(counts),
+        "time_range": time_range(bars["ts"].to_numpy("int64")),
+        "rule_set": rule_set,
+        "preview": bars_preview_md(bars),
+        "chart": bars_chart_md(bars[bars["timeframe"] == chart_tf],
+                               f"{part.symbol} {chart_tf} bars, {part.date}"),
+    }
+
+
+@dg.asset(
+    key=CANONICAL_EXPORT,
+    group_name="export",
+    kinds={"csv"},
+    deps=list(BAR_ASSETS.values()),
+    description="The canonical bar CSV of the partition (every timeframe in one file) at "
+    "$PHASE1_EXPORT_DIR/<date>/<SYMBOL>.csv, read back from the store; sha256 in metadata. "
+    "Blocked by failing parity or data-quality checks.",
+    partitions_def=partitions_def,
+    backfill_policy=backfill_policy,
+    owners=OWNERS,
+)
+@user_errors
+def canonical_export(context: dg.AssetExecutionContext, store: StoreResource,
+                     drop: FileDropResource, sources: SourcesResource,
+                     settings: PipelineSettings) -> dg.MaterializeResult:
+    parts = partitions_of(context)
+    out = [export_partition(context, p, store, drop, sources, settings) for p in parts]
+    return materialize_result(parts, out)

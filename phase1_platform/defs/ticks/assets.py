@@ -1,0 +1,172 @@
+"""raw_ticks -> normalized_ticks.
+
+- ``raw_ticks``: lands the partition's tick batches (the file drop's files, or a vendor's
+  trades in live mode) through ``app.land.land_ticks``: new ticks stored by the tick
+  identity, bad rows and conflicting duplicates quarantined with their reason. A
+  partition's raw ticks are what landed for its symbol and trading date, whichever way.
+- ``normalized_ticks``: the partition's canonical tick set (all sources merged, one row per
+  trade id, canonical order) read through ``app.build.prepare_build_for``, which the bars
+  step of the same run then builds from (``take_prepared``), in full or incrementally.
+"""
+
+import hashlib
+
+import dagster as dg
+import pandas as pd
+
+from ...app.build import Full, prepare_build_for
+from ...app.land import land_ticks
+from ...core.errors import ConfigError, InputError
+from ...core.normalizer import TickNormalizer
+from ...core.partition import Partition
+from ...core.schema import ts_ns
+from ...readers import read_ticks
+from ...storage import QuarantineRepository, TickRepository
+from ..boundary import (
+    RecomputeConfig,
+    materialize_result,
+    partitions_of,
+    require_live,
+    rule_set_of,
+    run_id,
+    tick_files,
+    tick_source_of,
+    user_errors,
+)
+from ..keys import BAR_TIMEFRAMES, OWNERS, RAW_TICKS
+from ..metadata import counts_table_md, ticks_preview_md, time_range
+from ..partitions import backfill_policy, partitions_def
+from ..resources import (
+    AlpacaResource,
+    FileDropResource,
+    PipelineSettings,
+    SourcesResource,
+    StoreResource,
+)
+
+COMMON = {"partitions_def": partitions_def, "backfill_policy": backfill_policy, "owners": OWNERS}
+
+
+def tick_batches(source: str, part: Partition, drop: FileDropResource, mode: str,
+                 alpaca: AlpacaResource) -> list[tuple[str, object]]:
+    """(source name, loader of a raw tick frame) for each batch the partition lands."""
+    if source == "drop":
+        # the readers name each row's source (file name, zip member): the landing identity
+        return [(str(p), lambda p=p: read_ticks(p)) for p in tick_files(drop, part)]
+    if source == "alpaca":
+        require_live(mode, f"tick source alpaca for {part.symbol}")
+        conn = alpaca.connector()
+        start = pd.Timestamp(part.start_ns, tz="UTC")
+        end = pd.Timestamp(part.end_ns, tz="UTC")
+        return [(conn.source, lambda: conn.fetch_trades(part.symbol, start, end))]
+    raise ConfigError(f"tick source {source!r} of {part.symbol} has no batch history for "
+                      "Dagster runs: use drop or alpaca (live-only sources land through "
+                      "`phase1 ingest`)")
+
+
+def ticks_fingerprint(ticks: pd.DataFrame) -> str:
+    """sha256 of the canonical ticks' values: equal fingerprints, equal tick sets."""
+    if len(ticks) == 0:
+        return "sha256:" + hashlib.sha256(b"").hexdigest()
+    cols = ["symbol", "price", "size", "exchange", "conditions", "trade_id", "sequence"]
+    h = pd.util.hash_pandas_object(ticks[cols], index=False).to_numpy()
+    digest = hashlib.sha256(ts_ns(ticks["ts"]).tobytes() + h.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def land_partition(context, part: Partition, store, drop, sources, settings, alpaca) -> dict:
+    source = tick_source_of(sources, part)
+    batches = tick_batches(source, part, drop, settings.mode, alpaca)
+    files = [name for name, _ in batches]
+    rows_in = accepted = new = already = conflicting = 0
+    reasons: dict[str, int] = {}
+    normalizer = TickNormalizer(symbols=[part.symbol], window=part.window)
+    for name, load in batches:
+        landed = land_ticks(store.get(), normalizer.normalize(load(), source=name), part.key)
+        rows_in += landed.rows_read
+        accepted += landed.accepted
+        new += landed.new
+        already += landed.already
+        conflicting += landed.conflicting
+        for reason, n in landed.quarantined_by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    if accepted == 0 and TickRepository(store.get()).count_canonical(part) == 0:
+        found = f"{len(files)} file(s) without a valid tick of that date" if files else "no file"
+        raise InputError(
+            f"no ticks for {part.symbol} on {part.date} ({found}): drop a tick file at "
+            f"{drop.drop_path() / part.date / (part.symbol + '.csv')} or a LEAN tick zip "
+            f"(searched {drop.describe()})")
+    context.log.info(f"{part.key}: {len(files)} file(s), {rows_in} rows, {new} new, "
+                     f"{sum(reasons.values())} quarantined")
+    return {
+        "partition": part.key,
+        "source": source,
+        "files": "\n".join(str(p) for p in files) or "(none: ticks already landed)",
+        "rows_read": rows_in,
+        "ticks_accepted": accepted,
+        "ticks_new": new,
+        "ticks_already_landed": already,
+        "conflicting_duplicates": conflicting,
+        "rejected": sum(reasons.values()),
+        "rejected_by_reason": dg.MetadataValue.json(reasons),
+        "rejected_table": counts_table_md(reasons),
+        "mode": settings.mode,
+    }
+
+
+@dg.asset(
+    key=RAW_TICKS,
+    group_name="ingest",
+    kinds={"python", "sql"},
+    description="Tick files of the partition (file drop: <drop>/<date>/<SYMBOL>.csv or LEAN "
+    "tick zips) landed into the store's landing table; bad rows quarantined with a reason.",
+    **COMMON,
+)
+@user_errors
+def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
+              sources: SourcesResource, settings: PipelineSettings,
+              alpaca: AlpacaResource) -> dg.MaterializeResult:
+    parts = partitions_of(context)
+    out = [land_partition(context, p, store, drop, sources, settings, alpaca) for p in parts]
+    return materialize_result(parts, out)
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"pandas"},
+    deps=[RAW_TICKS],
+    description="The partition's canonical ticks: every source landed for the symbol and "
+    "trading date, merged, one row per trade_id, in canonical order (DESIGN sections 3, 7).",
+    **COMMON,
+)
+@user_errors
+def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
+                     store: StoreResource, drop: FileDropResource,
+                     sources: SourcesResource) -> dg.MaterializeResult:
+    parts = partitions_of(context)
+    out = []
+    for part in parts:
+        read = prepare_build_for(run_id(context), store.get(), part,
+                                 rule_set_of(drop, sources, part), config.incremental,
+                                 BAR_TIMEFRAMES)
+        res = read.normalized
+        full = isinstance(read.plan, Full)
+        QuarantineRepository(store.get()).add(res.quarantine, part.key)  # across sources
+        ticks = res.ticks
+        per_source = ticks["source"].astype(str).value_counts().sort_index()
+        meta = {
+            "partition": part.key,
+            "recompute": read.plan.describe(),
+            "ticks": int(len(ticks)) if full else TickRepository(store.get()).count_canonical(
+                part),
+            "ticks_read": int(len(ticks)),
+            "landings_pending": len(read.landings),
+            "time_range": time_range(ts_ns(ticks["ts"])),
+            "duplicates_removed": int(res.rejected),
+            "sources": dg.MetadataValue.json({str(k): int(v) for k, v in per_source.items()}),
+            "preview": ticks_preview_md(ticks),
+        }
+        if full:  # the whole tick set was read
+            meta["fingerprint"] = ticks_fingerprint(ticks)
+        out.append(meta)
+    return materialize_result(parts, out)
