@@ -17,12 +17,12 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cli.materialize import parse_key
     from .core.errors import UserError, one_line
-    from .core.partition import Partition
 
     keys = list(argv if argv is not None else sys.argv[1:]) or list(PARTITIONS)
     try:  # a bad key is one line naming the fix, before Dagster sees it
-        parts = [Partition.parse(k.strip()) for k in keys]
+        parts = [parse_key(k) for k in keys]
     except UserError as exc:
         print(f"phase1 demo: error: {one_line(exc)}", file=sys.stderr)
         return 2

@@ -100,6 +100,27 @@ def touched_partitions(ticks: pd.DataFrame, calendar: str = DEFAULT_CALENDAR
             for d, s in zip(keys["date"], keys["symbol"], strict=True)]
 
 
+def _file_is_the_partition(store, part: Partition, ticks: pd.DataFrame):
+    """A ``BuildInput`` of the replay's own ticks of ``part`` when they are every tick the
+    store holds for it (then a rebuild reads back exactly them: skip the read), else None.
+
+    Every one of them is stored (none was refused), so equal counts mean equal sets.
+    The landings are read first, as ``prepare_build`` does: a landing after them stays
+    pending for the next build."""
+    from ..core.schema import empty_quarantine
+    from ..storage import LandingRepository, TickRepository
+    from .build import BuildInput, Full
+
+    landings = LandingRepository(store).pending(part)
+    ts = ts_ns(ticks["ts"])
+    mine = ticks[(ticks["symbol"].astype("str").to_numpy(object) == part.symbol)
+                 & (ts >= part.start_ns) & (ts < part.end_ns)].reset_index(drop=True)
+    if TickRepository(store).count_canonical(part) != len(mine):
+        return None
+    return BuildInput(part, Full("the replayed ticks are all the partition holds"), landings,
+                      NormalizeResult(mine, empty_quarantine(), len(mine)))
+
+
 def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR) -> PersistResult:
     """Store a replay: land its ticks and quarantine, then rebuild each partition it
     touched from every tick stored for it, with the replay's rule set and timeframes.
@@ -113,8 +134,10 @@ def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR) -> Pe
     parts = touched_partitions(result.normalized.ticks, calendar)
     written = 0
     for part in parts:
+        prepared = None if landed.conflicting else _file_is_the_partition(
+            store, part, result.normalized.ticks)
         built = build_bars(store, part, result.rules_name, incremental=False,
-                           timeframes=result.timeframes)
+                           timeframes=result.timeframes, prepared=prepared)
         written += len(built.bars)
         if tuple(result.timeframes) != tuple(DEFAULT_TIMEFRAMES):
             LandingRepository(store).mark(part)

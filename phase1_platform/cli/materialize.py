@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import ConfigError
-from ..core.partition import Partition
+from ..core.partition import InvalidPartitionError, Partition
 
 MODULE = "phase1_platform.definitions"
 
@@ -38,11 +38,21 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def parse_key(key: str) -> Partition:
+    """``Partition.parse``, its one-line error always naming the whole key."""
+    try:
+        return Partition.parse(key.strip())
+    except InvalidPartitionError as exc:
+        if repr(key) in str(exc):
+            raise
+        raise InvalidPartitionError(f"partition key {key!r}: {exc.one_line()}") from None
+
+
 def check_partition(key: str, instance) -> Partition:
     """The partition of ``key`` when Dagster has it; else ``ConfigError`` naming the fix."""
     from ..defs.partitions import FIRST_DATE, SYMBOLS_PARTITION, date_partitions
 
-    part = Partition.parse(key.strip())
+    part = parse_key(key)
     if not date_partitions.has_partition_key(part.date):
         raise ConfigError(f"partition key {key!r}: {part.date} is outside the date partitions "
                           f"(trading days from {FIRST_DATE}, PHASE1_FIRST_DATE, to the next "

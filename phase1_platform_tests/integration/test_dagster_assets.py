@@ -377,6 +377,6 @@ def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(env, monkeypatch
     result = run(instance, SPY, selection=["reference_bars"])
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert failure.step_failure_data.user_failure_data is None
-    error = failure.step_failure_data.error
-    assert error.cls_name == "ValueError"
+    error = failure.step_failure_data.error.cause  # Dagster wraps the user code's error
+    assert error.cls_name == "ValueError" and "not a number" in error.message
     assert any("in bug" in line for line in error.stack)

@@ -96,3 +96,34 @@ def test_dagster_asset_materialize_cli(tmp_path, home):
     assert unknown.returncode != 0
     assert "DagsterUnknownPartitionError" in unknown.stderr
     assert "2013-10-07|QQQ" in unknown.stderr
+
+
+def test_materialize_refuses_a_bad_partition_with_one_line(home, capsys, monkeypatch):
+    """Defect 7: `dagster asset materialize --partition` of a non-trading day or an unknown
+    symbol is a long traceback naming no fix (Dagster checks the key before our code runs);
+    `phase1 materialize` checks it first: one line naming the key and the fix, exit 2."""
+    import subprocess as sp
+
+    launched: list[list[str]] = []
+    monkeypatch.setattr(sp, "call", lambda cmd: launched.append(cmd) or 0)
+    assert phase1(["symbols", "add", "SPY"]) == 0
+    capsys.readouterr()
+    cases = {
+        "2013-10-05|SPY": "partition key '2013-10-05|SPY': 2013-10-05 is not a XNYS trading",
+        "2013-10-07|QQQ": "add it with `phase1 symbols add QQQ`",
+        "2012-10-08|SPY": "choose a trading day",
+        "2013-10-07|../x": "invalid symbol '../x'",
+        "SPY": "is not <YYYY-MM-DD>|<SYMBOL>",
+    }
+    for key, expected in cases.items():
+        assert phase1(["materialize", key]) == 2, key
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("phase1 materialize: error:") and "\n" not in err, err
+        assert expected in err, err
+    assert launched == []  # nothing reached Dagster
+
+    assert phase1(["materialize", "2013-10-07|SPY", "--config-json", "{}"]) == 0
+    (cmd,) = launched
+    assert cmd[1:] == ["asset", "materialize", "-m", "phase1_platform.definitions",
+                       "--select", "*", "--partition", "2013-10-07|SPY", "--config-json", "{}"]
+    assert Path(cmd[0]).name == "dagster"

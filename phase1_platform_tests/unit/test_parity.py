@@ -255,3 +255,55 @@ def test_rule_entries_with_negation():
     )
     assert price_ok.tolist() == [False, True, False]
     assert volume_ok.tolist() == [True, True, False]
+
+
+# ---------------------------------------------------------------- app.parity: the verdict
+def _verdict(gen, ref, **thresholds):
+    from phase1_platform.app.parity import ParityThresholds, judge
+    from phase1_platform.core.partition import Partition
+
+    t = ParityThresholds(**thresholds)
+    report = t.comparator().compare(gen, ref)
+    return judge(report, Partition("2024-03-04", "AAA"), "1m", "default", t)
+
+
+def _minutes(n: int, close_bump: dict[int, float] | None = None) -> pd.DataFrame:
+    bump = close_bump or {}
+    start = pd.Timestamp(T0)
+    rows = [((start + pd.Timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"), 10, 11, 9,
+             10.5 + bump.get(i, 0.0), 100) for i in range(n)]
+    return bars(*rows)
+
+
+def test_verdict_worst_rows_hold_the_largest_differences():
+    """Defect 16: the check's worst_rows read a key the report never wrote (always {})."""
+    gen = _minutes(4)
+    v = _verdict(gen, _minutes(4, {1: 0.25, 3: 0.5}))
+    assert v.compared and not v.report.is_parity
+    worst = v.worst_rows
+    assert list(worst) == ["close"]  # fields without a difference are left out
+    assert [r["diff"] for r in worst["close"]] == [-0.5, -0.25]
+    assert {"symbol", "timeframe", "ts", "generated", "reference"} <= set(worst["close"][0])
+    assert _verdict(gen, gen.copy()).worst_rows == {}
+
+
+def test_verdict_thresholds():
+    gen, ref = _minutes(40), _minutes(40, {i: 0.25 for i in range(5)})  # 5 of 40 differ
+    # uncategorized differences count as unexplained: 12.5% > 10% allowed
+    v = _verdict(gen, ref)
+    assert v.unexplained_bars == 5 and v.unexplained_pct == pytest.approx(12.5)
+    assert v.match_pct_judged and not v.passed
+    assert _verdict(gen, ref, max_unexplained_pct=15.0).passed  # 87.5% matched >= 75%
+    assert not _verdict(gen, ref, max_unexplained_pct=15.0, min_match_pct=90.0).passed
+    # with fewer bars than min_bars_for_match_pct, only the unexplained share is judged
+    few = _verdict(gen, ref, max_unexplained_pct=15.0, min_match_pct=90.0,
+                   min_bars_for_match_pct=41)
+    assert not few.match_pct_judged and few.passed
+
+
+def test_nothing_to_compare_passes_and_says_why():
+    from phase1_platform.app.parity import ParityThresholds, not_compared
+    from phase1_platform.core.partition import Partition
+
+    v = not_compared(Partition("2024-03-04", "AAA"), "1m", ParityThresholds(), "none here")
+    assert v.passed and not v.compared and v.worst_rows == {} and v.note == "none here"
