@@ -133,24 +133,24 @@ def require_live(mode: str, what: str) -> None:
 
 
 # ------------------------------------------------- resources -> the app's per-partition values
-# The one place the assets and checks ask the drop and the per-symbol setting about a
-# partition (rule set, sources, files), so each concern asks the same way.
+# The one place the assets and checks ask the drop (``app.drop``) and the per-symbol setting
+# (``app.sources``) about a partition, so each concern asks the same way.
 def tick_files(drop, part: Partition) -> list:
-    return drop.tick_files(part.date, part.symbol)
+    return drop.tick_files(part)
 
 
 def reference_files(drop, part: Partition) -> list:
-    return drop.reference_files(part.date, part.symbol)
+    return drop.reference_files(part)
 
 
-def rule_set_of(drop, sources, part: Partition) -> str:
-    """The rule set that builds (and judges) the partition's bars."""
-    return sources.rules_for(part.symbol, tick_files(drop, part))
+def rule_set_of(sources, part: Partition) -> str:
+    """The rule set that builds (and judges) the partition's bars: the symbol's setting."""
+    return sources.for_symbol(part.symbol).rule_set
 
 
 def tick_source_of(sources, part: Partition) -> str:
-    return sources.tick_source(part.symbol)
+    return sources.for_symbol(part.symbol).tick_source
 
 
 def reference_source_of(sources, part: Partition) -> str:
-    return sources.reference_source(part.symbol)
+    return sources.for_symbol(part.symbol).reference_source

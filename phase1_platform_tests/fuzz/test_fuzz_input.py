@@ -340,7 +340,7 @@ def check_accepted(frame: pd.DataFrame, result) -> None:
         key = (t.symbol, alone_ts[j], tid) if tid else (src, row)
         assert key in twins, f"{why} without an accepted twin: {src}:{row}"
         content, arrived = twins[key]
-        assert arrived < (src, row), f"{why}: the later arrival {arrived} was kept"
+        assert arrived <= (src, row), f"{why}: the later arrival {arrived} was kept"
         same = content == (t.price, t.size, t.exchange, t.conditions, t.sequence)
         assert same == (why != "conflicting duplicate"), f"{why} but same content: {same}"
 

@@ -30,7 +30,7 @@ from ..boundary import (
 from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, NORMALIZED_TICKS, OWNERS
 from ..metadata import bars_chart_md, bars_preview_md, time_range
 from ..partitions import backfill_policy, partitions_def
-from ..resources import FileDropResource, SourcesResource, StoreResource
+from ..resources import SourcesResource, StoreResource
 
 
 def bar_metadata(bars: pd.DataFrame, part: Partition, timeframe: str, rule_set: str) -> dict:
@@ -63,10 +63,10 @@ def _bar_spec(timeframe: str) -> dg.AssetSpec:
     )
 
 
-def build_partition(context, part: Partition, incremental: bool, store, drop,
+def build_partition(context, part: Partition, incremental: bool, store,
                     sources) -> dict[str, dict]:
     """Build and store the partition's bars; each timeframe's metadata."""
-    rule_set = rule_set_of(drop, sources, part)
+    rule_set = rule_set_of(sources, part)
     prepared = take_prepared(run_id(context), store.get(), part, rule_set, incremental,
                              BAR_TIMEFRAMES)
     built = build_bars(store.get(), part, rule_set, incremental, BAR_TIMEFRAMES,
@@ -98,7 +98,7 @@ def build_partition(context, part: Partition, incremental: bool, store, drop,
 )
 @user_errors
 def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: StoreResource,
-         drop: FileDropResource, sources: SourcesResource):
+         sources: SourcesResource):
     """One build for all timeframes: exactly ``BarEngine(rules).build(ticks, timeframes)``,
     or (incremental) the bars the ticks landed since the last build touch.
 
@@ -109,7 +109,7 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     stored volume-only rows to roll the 1d bar up exactly (``core.incremental``).
     """
     parts = partitions_of(context)
-    per_part = [build_partition(context, p, config.incremental, store, drop, sources)
+    per_part = [build_partition(context, p, config.incremental, store, sources)
                 for p in parts]
     return tuple(materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
                  for tf in BAR_TIMEFRAMES)

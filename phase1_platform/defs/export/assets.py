@@ -18,15 +18,15 @@ from ..boundary import materialize_result, partitions_of, rule_set_of, user_erro
 from ..keys import BAR_ASSETS, CANONICAL_EXPORT, OWNERS
 from ..metadata import bars_chart_md, bars_preview_md, time_range
 from ..partitions import backfill_policy, partitions_def
-from ..resources import FileDropResource, PipelineSettings, SourcesResource, StoreResource
+from ..resources import PipelineSettings, SourcesResource, StoreResource
 
 
-def export_partition(context, part: Partition, store, drop, sources, settings) -> dict:
+def export_partition(context, part: Partition, store, sources, settings) -> dict:
     path = settings.export_file(part.date, part.symbol)
     exported = export_bars(store.get(), part.symbol, list(TIMEFRAMES), part.date, part.date,
                            calendar=part.calendar, path=path)
     bars = read_canonical_csv(path)
-    rule_set = rule_set_of(drop, sources, part)
+    rule_set = rule_set_of(sources, part)
     counts = {tf: n for tf, n in exported.counts.items() if n}
     sidecar = {"partition": part.key, "hash": exported.sha256, "rule_set": rule_set,
                "rule_set_description": get_rules(rule_set).describe(),
@@ -62,8 +62,7 @@ def export_partition(context, part: Partition, store, drop, sources, settings) -
 )
 @user_errors
 def canonical_export(context: dg.AssetExecutionContext, store: StoreResource,
-                     drop: FileDropResource, sources: SourcesResource,
-                     settings: PipelineSettings) -> dg.MaterializeResult:
+                     sources: SourcesResource, settings: PipelineSettings) -> dg.MaterializeResult:
     parts = partitions_of(context)
-    out = [export_partition(context, p, store, drop, sources, settings) for p in parts]
+    out = [export_partition(context, p, store, sources, settings) for p in parts]
     return materialize_result(parts, out)

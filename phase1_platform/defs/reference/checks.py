@@ -19,7 +19,7 @@ from .. import compat  # noqa: F401  (filters the partitioned-check preview warn
 from ..boundary import check_outcome, partitions_of, rule_set_of, user_errors
 from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, PARITY_CHECK_KEYS, REFERENCE_BARS
 from ..partitions import partitions_def
-from ..resources import FileDropResource, PipelineSettings, SourcesResource, StoreResource
+from ..resources import PipelineSettings, SourcesResource, StoreResource
 
 
 def verdict_metadata(verdict: ParityVerdict) -> dict:
@@ -51,11 +51,11 @@ def verdict_metadata(verdict: ParityVerdict) -> dict:
     }
 
 
-def parity_for(part: Partition, timeframe: str, store: StoreResource, drop: FileDropResource,
+def parity_for(part: Partition, timeframe: str, store: StoreResource,
                sources: SourcesResource, settings: PipelineSettings) -> tuple[bool, dict]:
     reference = read_reference_csv(settings.reference_file(part.date, part.symbol))
     verdict = judge_partition(store.get(), part, timeframe, reference,
-                              rule_set_of(drop, sources, part), settings.parity_thresholds())
+                              rule_set_of(sources, part), settings.parity_thresholds())
     return verdict.passed, verdict_metadata(verdict)
 
 
@@ -73,9 +73,9 @@ def parity_check(check_key: dg.AssetCheckKey, timeframe: str) -> dg.AssetChecksD
     )
     @user_errors
     def _parity(context: dg.AssetCheckExecutionContext, store: StoreResource,
-                drop: FileDropResource, sources: SourcesResource, settings: PipelineSettings):
+                sources: SourcesResource, settings: PipelineSettings):
         parts = partitions_of(context)
-        results = [parity_for(p, timeframe, store, drop, sources, settings) for p in parts]
+        results = [parity_for(p, timeframe, store, sources, settings) for p in parts]
         yield from check_outcome(context, asset, check_key.name, parts, results)
 
     return _parity

@@ -141,13 +141,12 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
 )
 @user_errors
 def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
-                     store: StoreResource, drop: FileDropResource,
-                     sources: SourcesResource) -> dg.MaterializeResult:
+                     store: StoreResource, sources: SourcesResource) -> dg.MaterializeResult:
     parts = partitions_of(context)
     out = []
     for part in parts:
         read = prepare_build_for(run_id(context), store.get(), part,
-                                 rule_set_of(drop, sources, part), config.incremental,
+                                 rule_set_of(sources, part), config.incremental,
                                  BAR_TIMEFRAMES)
         res = read.normalized
         full = isinstance(read.plan, Full)
