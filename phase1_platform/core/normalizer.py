@@ -190,7 +190,7 @@ class TickNormalizer:
         ticks = canonical_sort(ticks[good])
         quarantine = _quarantine_frame(raw_cols, ~good, reason, src, src_row, raw_lines)
 
-        repeats = find_repeats(ticks, arrival=_arrival_rank(ticks))
+        repeats = find_repeats(ticks, arrival=("source", "source_row"))
         if repeats.repeated.any():
             has_id = ticks["trade_id"].ne("").to_numpy(bool)
             dup_frames = [
@@ -263,14 +263,6 @@ def _quarantine_frame(raw, bad, reason, src, src_row, raw_lines=None) -> pd.Data
             "raw": raw_text.to_numpy(),
         }
     ).astype(QUARANTINE_COLUMNS)
-
-
-def _arrival_rank(ticks: pd.DataFrame) -> np.ndarray:
-    """Rank of each row in arrival order: (source, source_row), the persisted keys."""
-    rank = np.empty(len(ticks), dtype="int64")
-    src_codes = pd.factorize(ticks["source"], sort=True)[0]
-    rank[np.lexsort((ticks["source_row"].to_numpy("int64"), src_codes))] = np.arange(len(ticks))
-    return rank
 
 
 def _duplicates_frame(dups: pd.DataFrame, reason: str) -> pd.DataFrame:
