@@ -59,7 +59,7 @@ class ConnectorSettings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             mode = "" if self.live else f" (INGESTION_MODE={self.INGESTION_MODE})"
             raise ConnectorError(
-                f"missing API key {name}{mode}: set it in the environment or in keys.env, "
+                f"missing API key {name}{mode} (give it in the environment or in keys.env), "
                 f"or run with INGESTION_MODE=mock"
             )
         return value.get_secret_value().strip()

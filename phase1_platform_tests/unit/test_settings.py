@@ -67,6 +67,7 @@ def test_missing_key_in_live_mode_is_one_error_naming_it(name, monkeypatch):
     text = str(err.value)
     assert name in text and "keys.env" in text and "\n" not in text
     assert not any(v in text for v in SECRETS.values())
+    assert "***" not in text  # the fix it names is not masked as if it were a key
 
 
 def test_blank_key_counts_as_missing(monkeypatch):
