@@ -71,6 +71,7 @@ from .engine import (
     rollup_arrays,
     sort_bars,
 )
+from .errors import InputError
 from .rules import DEFAULT_RULES, EligibilityRules
 from .schema import BAR_COLUMNS, empty_bars, notional_units, qty_units, ts_ns
 from .timeframes import (
@@ -99,7 +100,7 @@ _BARS, _DIRTY, _SEEN, _LAST_MIN, _LAST_BAR, _FLOOR, _DAY_END, _DAYS = range(8)
 _NO_FLOOR = -(2**63)
 
 
-class StreamingError(ValueError):
+class StreamingError(InputError):
     pass
 
 
