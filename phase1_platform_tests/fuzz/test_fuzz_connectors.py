@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phase1_platform.connectors.alpaca import AlpacaConnector
@@ -22,14 +22,9 @@ from phase1_platform.connectors.finnhub import FinnhubConnector
 from phase1_platform.core import TickNormalizer
 from phase1_platform.core.calendar import MAX_TS_NS
 from phase1_platform.core.errors import VendorError
+from phase1_platform_tests.support.hypothesis_ci import bounded
 
-SETTINGS = settings(
-    max_examples=100,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = bounded(100)
 T0_MS = 1_381_152_600_000  # 2013-10-07T13:30Z
 
 scalars = st.one_of(

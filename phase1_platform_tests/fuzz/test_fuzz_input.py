@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import exchange_calendars as xcals
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from phase1_platform.core import BarEngine, get_rules
@@ -44,14 +44,9 @@ from phase1_platform.core.errors import InputError
 from phase1_platform.core.normalizer import TickNormalizer
 from phase1_platform.core.schema import ts_ns
 from phase1_platform.readers import read_tick_csv
+from phase1_platform_tests.support.hypothesis_ci import bounded
 
-SETTINGS = settings(
-    max_examples=120,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = bounded(120)
 
 NS = 10**9
 DAY_NS = 86_400 * NS

@@ -10,21 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from phase1_platform.app.replay import replay
 from phase1_platform.core import BarEngine, CanonicalExporter, TickNormalizer, get_rules
 from phase1_platform.core.engine import rollup
 from phase1_platform.core.rules import EligibilityRules
+from phase1_platform_tests.support.hypothesis_ci import bounded
 
-SETTINGS = settings(
-    max_examples=30,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = bounded(30)
 
 DAY0 = pd.Timestamp("2013-10-07T00:00:00Z").value  # Monday; Tuesday follows
 MINUTE = 60 * 10**9
