@@ -66,6 +66,8 @@ partitions_def = dg.MultiPartitionsDefinition(
 # PHASE1_BACKFILL_PARTITIONS_PER_RUN (read where the code location loads) overrides it.
 MAX_PARTITIONS_PER_RUN = int(os.environ.get("PHASE1_BACKFILL_PARTITIONS_PER_RUN", "20"))
 backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
+# how every partitioned asset of the graph is partitioned and backfilled
+PARTITIONED = {"partitions_def": partitions_def, "backfill_policy": backfill_policy}
 
 
 def to_partition(key: str | dg.MultiPartitionKey) -> Partition:

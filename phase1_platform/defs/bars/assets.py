@@ -29,7 +29,7 @@ from ..boundary import (
 )
 from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, NORMALIZED_TICKS, OWNERS
 from ..metadata import bars_chart_md, bars_preview_md, time_range
-from ..partitions import backfill_policy, partitions_def
+from ..partitions import PARTITIONED
 from ..resources import SourcesResource, StoreResource
 
 
@@ -91,8 +91,7 @@ def build_partition(context, part: Partition, incremental: bool, store,
 @dg.multi_asset(
     name="bars",
     specs=[_bar_spec(tf) for tf in BAR_TIMEFRAMES],
-    partitions_def=partitions_def,
-    backfill_policy=backfill_policy,
+    **PARTITIONED,
     description="Every bar timeframe of the partition from one BarEngine.build over the "
     "normalized ticks, written with one atomic BarRepository.write_partition.",
 )

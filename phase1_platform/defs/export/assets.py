@@ -17,7 +17,7 @@ from ...core.timeframes import TIMEFRAMES
 from ..boundary import materialize_result, partitions_of, rule_set_of, user_errors
 from ..keys import BAR_ASSETS, CANONICAL_EXPORT, OWNERS
 from ..metadata import bars_chart_md, bars_preview_md, time_range
-from ..partitions import backfill_policy, partitions_def
+from ..partitions import PARTITIONED
 from ..resources import PipelineSettings, SourcesResource, StoreResource
 
 
@@ -56,8 +56,7 @@ def export_partition(context, part: Partition, store, sources, settings) -> dict
     description="The canonical bar CSV of the partition (every timeframe in one file) at "
     "$PHASE1_EXPORT_DIR/<date>/<SYMBOL>.csv, read back from the store; sha256 in metadata. "
     "Blocked by failing parity or data-quality checks.",
-    partitions_def=partitions_def,
-    backfill_policy=backfill_policy,
+    **PARTITIONED,
     owners=OWNERS,
 )
 @user_errors

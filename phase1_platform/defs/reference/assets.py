@@ -23,7 +23,7 @@ from ..boundary import (
 )
 from ..keys import OWNERS, REFERENCE_BARS
 from ..metadata import bars_preview_md, time_range
-from ..partitions import backfill_policy, partitions_def
+from ..partitions import PARTITIONED
 from ..resources import (
     AlpacaResource,
     FileDropResource,
@@ -85,8 +85,7 @@ def keep_reference(part: Partition, drop, sources, settings, alpaca, yfinance) -
     description="The vendor's own bars for the partition (LEAN minute/second/daily files in "
     "the drop), kept as a canonical CSV under $PHASE1_EXPORT_DIR/_reference for the parity "
     "checks. A partition without vendor bars has no reference (not a failure).",
-    partitions_def=partitions_def,
-    backfill_policy=backfill_policy,
+    **PARTITIONED,
     owners=OWNERS,
 )
 @user_errors

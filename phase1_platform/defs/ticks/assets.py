@@ -35,7 +35,7 @@ from ..boundary import (
 )
 from ..keys import BAR_TIMEFRAMES, OWNERS, RAW_TICKS
 from ..metadata import counts_table_md, ticks_preview_md, time_range
-from ..partitions import backfill_policy, partitions_def
+from ..partitions import PARTITIONED
 from ..resources import (
     AlpacaResource,
     FileDropResource,
@@ -44,7 +44,7 @@ from ..resources import (
     StoreResource,
 )
 
-COMMON = {"partitions_def": partitions_def, "backfill_policy": backfill_policy, "owners": OWNERS}
+COMMON = {**PARTITIONED, "owners": OWNERS}
 
 
 def tick_batches(source: str, part: Partition, drop: FileDropResource, mode: str,
