@@ -1,10 +1,11 @@
-"""Store of record: ticks, bars, quarantine and watermarks in SQLite or PostgreSQL.
+"""Store of record: ticks, bars, quarantine, watermarks and check results in SQLite or PostgreSQL.
 
 ``Store.from_url(url)`` opens (and migrates) the database; the repositories read and
 write the core's frames; the tables stay private to this package. See DESIGN sections
 3, 6, 7 and 9.
 """
 
+from .checks import CheckResultRepository, StoredCheck
 from .repositories import (
     BarRepository,
     ConcurrentBuildError,
@@ -19,6 +20,7 @@ from .ticks import LandResult, TickRepository
 __all__ = [
     "DEFAULT_URL",
     "BarRepository",
+    "CheckResultRepository",
     "ConcurrentBuildError",
     "LandResult",
     "LandingRepository",
@@ -26,6 +28,7 @@ __all__ = [
     "QuarantineRepository",
     "Store",
     "StoreError",
+    "StoredCheck",
     "TickRepository",
     "WatermarkRepository",
     "mask_url",

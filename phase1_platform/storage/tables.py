@@ -24,6 +24,10 @@
   volume but none that sets prices (rule sets such as ``lean-equity``), their volume,
   notional and trade count: what the 1d bar holds beyond the 1m bars, so it can be
   rolled up again when only part of the day is rebuilt. Written with the bars.
+- ``check_results``: the latest verdict of each check of a partition (``check_name``:
+  ``parity``, ``quality``, ``rejected_ratio``; ``timeframe`` empty for checks of the
+  ticks): passed, a JSON summary, and the canonical sha256 of the bars it judged (empty
+  for checks of the ticks), so a reader can tell whether the bars changed since.
 
 Timestamps are BigInteger UTC nanoseconds everywhere.
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Double,
     Index,
@@ -153,4 +158,17 @@ volume_only_bars = Table(
     Column("notional", BigInteger, nullable=False),
     Column("trade_count", BigInteger, nullable=False),
     PrimaryKeyConstraint("symbol", "timeframe", "ts", name="pk_volume_only_bars"),
+)
+
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("partition", Key, nullable=False),
+    Column("check_name", Key, nullable=False),
+    Column("timeframe", Key, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("bars_sha256", Text, nullable=False),
+    Column("summary", Text, nullable=False),  # JSON
+    Column("evaluated_ns", BigInteger, nullable=False),  # wall clock, UTC ns
+    PrimaryKeyConstraint("partition", "check_name", "timeframe", name="pk_check_results"),
 )
