@@ -6,7 +6,7 @@ UV := $(BOOT)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint env clean live-demo ui
+.PHONY: run test bench lint env clean live-demo ui serve browser
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -21,8 +21,22 @@ env: $(VENV)/.synced
 run: env
 	$(PY) -m phase1_platform.demo
 
-test: env
+test: env browser
 	$(PY) -m pytest -q
+
+CHROMIUM := /usr/bin/chromium
+browser:  ## Debian's Chromium for the browser tests: apt-installed when missing and root
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	  else \
+	    echo "chromium is missing and this is not root: the browser tests skip (they fail in CI)"; \
+	  fi; \
+	fi
+
+serve: env  ## the read API (:8000) and the dashboard (:5100) on the store `make run` filled
+	$(VENV)/bin/phase1 serve $(ARGS)
 
 bench: env
 	$(PY) -m benchmarks
