@@ -3,8 +3,9 @@ streaming aggregator per tick and per micro-batch, normalization, peak memory.
 
 10M synthetic ticks of one symbol (seeded): 20 XNYS regular sessions, timestamps with
 nanosecond jitter, prices a random walk on a 0.01 grid, sizes mostly round lots.
-Timeframes 1m,5m,15m,1h,1d. Every engine figure is checked against the alternatives
-(same bars, field by field) before it is reported, so the comparison is honest.
+The default timeframes (``DEFAULT_TIMEFRAMES``: 1m,5m,15m,1h,1d). Every engine figure
+is checked against the alternatives (same bars, field by field) before it is reported,
+so the comparison is honest.
 
 Usage: ``python -m benchmarks --only engine`` (``--quick`` for a 200k-tick smoke run).
 """
@@ -22,8 +23,9 @@ from phase1_platform.core.engine import BarEngine
 from phase1_platform.core.normalizer import TickNormalizer
 from phase1_platform.core.schema import QTY_SCALE, TICK_COLUMNS, bar_vwap, ts_ns
 from phase1_platform.core.streaming import StreamingBarAggregator
+from phase1_platform.core.timeframes import DEFAULT_TIMEFRAMES
 
-TIMEFRAMES = "1m,5m,15m,1h,1d"
+TIMEFRAMES = DEFAULT_TIMEFRAMES  # the one home of the standard set
 INTRADAY = {"1m": ("1min", "1m"), "5m": ("5min", "5m"), "15m": ("15min", "15m"),
             "1h": ("1h", "1h")}  # name -> (pandas rule, polars every)
 SYMBOL = "SYN"
@@ -176,7 +178,7 @@ def _polars_view(agg) -> dict[str, np.ndarray]:
 def check_parity(bars: pd.DataFrame, pandas_out: dict, polars_out: dict) -> dict[str, str]:
     """Problems found, by 'alternative timeframe' (empty when every bar is the same)."""
     problems = {}
-    for tf in TIMEFRAMES.split(","):
+    for tf in TIMEFRAMES:
         mine = _engine_view(bars, tf)
         for name, view in (("pandas", _pandas_view(pandas_out[tf])),
                            ("polars", _polars_view(polars_out[tf]))):
@@ -271,7 +273,7 @@ def run(quick: bool = False) -> dict:
     pandas_s, pandas_out = _best(lambda: pandas_bars(pframe, tz), max(1, repeats - 1))
     problems = check_parity(bars, pandas_out, polars_out)
     rows += [
-        ("BarEngine.build", engine_s, n, "canonical ticks -> 5 timeframes"),
+        ("BarEngine.build", engine_s, n, f"canonical ticks -> {len(TIMEFRAMES)} timeframes"),
         ("polars group_by_dynamic", polars_s, n, "same ticks, no symbol grouping"),
         ("polars group_by_dynamic", polars_sym_s, n, "group_by='symbol' (info)"),
         ("pandas resample", pandas_s, n, "same ticks"),
@@ -299,7 +301,7 @@ def run(quick: bool = False) -> dict:
     rows.append(("TickNormalizer", norm_s, n_norm, "text rows -> canonical ticks"))
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"engine benchmark: {n:,} ticks of {SYMBOL}, 20 sessions, {TIMEFRAMES} "
+    print(f"engine benchmark: {n:,} ticks of {SYMBOL}, 20 sessions, {','.join(TIMEFRAMES)} "
           f"(data made in {gen_s:.1f} s); best of {repeats}")
     print(f"{'what':26s} {'seconds':>9s} {'ticks':>12s} {'ticks/s':>14s}  note")
     for name, secs, count, note in rows:

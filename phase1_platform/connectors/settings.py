@@ -91,3 +91,23 @@ def load_settings(env_file: str | None = "keys.env", **overrides) -> ConnectorSe
     for name in SECRET_FIELDS:  # masked in every message from now on
         register_secret(settings.optional(name))
     return settings
+
+
+def resolve_key(given: str | None, variable: str,
+                settings: ConnectorSettings | None = None) -> str:
+    """The key (or secret) ``variable`` names: ``given`` unless it is None, else the
+    setting from ``settings`` (loaded from the environment and ``keys.env`` when None).
+
+    The credential prelude of every keyed connector's constructor, in one place: the key
+    comes back stripped and registered with ``net.register_secret`` (masked in every
+    message from now on, wherever it came from); a missing or blank key is a
+    ``ConnectorError`` naming the variable and the fix, never showing a value.
+    """
+    if given is None:
+        key = (settings or load_settings()).require(variable)
+    else:
+        key = given.strip()
+        if not key:
+            raise ConnectorError(f"missing API key {variable}: set it or pass the key")
+    register_secret(key)
+    return key

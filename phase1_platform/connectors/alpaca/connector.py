@@ -35,7 +35,7 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from ...core.calendar import exchange_tz
 from ..base import BaseConnector, ConnectorError, quarantine_frame
 from ..fields import raw_text
-from ..settings import ConnectorSettings, load_settings
+from ..settings import ConnectorSettings, load_settings, resolve_key
 from . import client as _client
 from .parsing import (
     bars_frame,
@@ -82,8 +82,9 @@ class AlpacaConnector(BaseConnector):
     ) -> None:
         super().__init__()
         settings = settings or load_settings()
-        key = api_key or settings.require("APCA_API_KEY_ID")
-        secret = secret_key or settings.require("APCA_API_SECRET_KEY")
+        # an empty key or secret counts as not given: it comes from the settings
+        key = resolve_key(api_key or None, "APCA_API_KEY_ID", settings)
+        secret = resolve_key(secret_key or None, "APCA_API_SECRET_KEY", settings)
         self.base_url = base_url or settings.ALPACA_DATA_URL
         self.feed = (feed or settings.ALPACA_FEED).lower()
         if self.feed not in FEEDS:

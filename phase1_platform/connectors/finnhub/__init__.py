@@ -1,4 +1,4 @@
-"""Finnhub: trade WebSocket (``stream``), REST (``rest``), message parsing (``parsing``).
+"""Finnhub: trade WebSocket (``stream``, loop in ``session``), REST (``rest``), parsing.
 
 The public names of the former ``connectors/finnhub.py`` are re-exported here, so
 ``from phase1_platform.connectors.finnhub import FinnhubConnector, mask_secret`` works

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..net import register_secret
-
 DEFAULT_WS_URL = "wss://ws.finnhub.io"
 DEFAULT_REST_URL = "https://finnhub.io/api/v1"
 KEY_VARIABLE = "FINNHUB_API_KEY"
@@ -21,11 +19,10 @@ class FinnhubConfig:
 
 def load_finnhub_config() -> FinnhubConfig:
     """Key and URLs from the connector settings (environment or ``keys.env``)."""
-    from ..settings import load_settings
+    from ..settings import load_settings, resolve_key
 
     settings = load_settings()
-    key = settings.require(KEY_VARIABLE)
-    register_secret(key)
+    key = resolve_key(None, KEY_VARIABLE, settings)
     return FinnhubConfig(key, settings.FINNHUB_WS_URL, settings.FINNHUB_REST_URL)
 
 

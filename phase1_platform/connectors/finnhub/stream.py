@@ -18,6 +18,10 @@ with a reason and the stream goes on; while the stream is down ``/quote`` is pol
 (``rest_fallback``) for the quote callbacks (quotes never enter the tick stream).
 ``connect`` returns promptly when ``disconnect`` is called or ``stop`` is set meanwhile.
 The API key never appears in a log line, an error or a repr.
+
+This module holds the connector's settings, callbacks, lifecycle and subscriptions;
+the reconnect loop, the session and frame handling are ``session.StreamLoop``, the REST
+side is ``fallback.RestSide`` and batching and delivery are ``delivery.Deliveries``.
 """
 
 from __future__ import annotations
@@ -34,29 +38,20 @@ from collections.abc import Callable, Iterable
 import httpx
 import numpy as np
 import pandas as pd
-import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import ConnectionClosed
 
 from ...core.calendar import DEFAULT_CALENDAR, sessions_between
 from ..base import BaseConnector, ConnectorError, call, wait_or_stop
-from ..net import Backoff, mask_secret, masked_logger, register_secret
-from .config import DEFAULT_REST_URL, DEFAULT_WS_URL, KEY_VARIABLE, load_finnhub_config, with_token
+from ..net import mask_secret
+from ..settings import ConnectorSettings, load_settings, resolve_key
+from .config import DEFAULT_REST_URL, DEFAULT_WS_URL, KEY_VARIABLE
 from .delivery import Deliveries, ErrorCallback, QuoteCallback, StreamStats
 from .fallback import RestSide
-from .parsing import decode
 from .rest import FinnhubRestClient
+from .session import StreamLoop
 
 log = logging.getLogger(__name__)
-_WS_LOGGER = masked_logger("phase1_platform.connectors.finnhub.websocket")
-
-
-class _IdleTimeout(Exception):
-    pass
-
-
-class _Fatal(Exception):
-    pass
 
 
 def xnys_open(now: pd.Timestamp, calendar: str = DEFAULT_CALENDAR) -> bool:
@@ -66,7 +61,21 @@ def xnys_open(now: pd.Timestamp, calendar: str = DEFAULT_CALENDAR) -> bool:
     return bool(sessions.locate(np.array([ns], dtype="int64"))[0] >= 0)
 
 
-class FinnhubConnector(RestSide, Deliveries, BaseConnector):
+def _base_urls(ws_url: str | None, rest_url: str | None,
+               settings: ConnectorSettings | None) -> tuple[str, str]:
+    """Stream and REST base URLs: as given, else ``FINNHUB_WS_URL`` / ``FINNHUB_REST_URL``
+    from the environment, then from ``settings`` (loaded when the key was not given),
+    then the public defaults."""
+    if settings is None and ws_url is not None and rest_url is not None:
+        return ws_url, rest_url
+    env_ws = os.environ.get("FINNHUB_WS_URL")
+    env_rest = os.environ.get("FINNHUB_REST_URL")
+    if settings is not None:
+        env_ws, env_rest = env_ws or settings.FINNHUB_WS_URL, env_rest or settings.FINNHUB_REST_URL
+    return ws_url or env_ws or DEFAULT_WS_URL, rest_url or env_rest or DEFAULT_REST_URL
+
+
+class FinnhubConnector(StreamLoop, RestSide, Deliveries, BaseConnector):
     """Finnhub trades over WebSocket, delivered as raw tick frames to the callbacks."""
 
     name = "finnhub"
@@ -96,21 +105,9 @@ class FinnhubConnector(RestSide, Deliveries, BaseConnector):
         max_batch_rows: int = 10_000,
     ) -> None:
         BaseConnector.__init__(self)
-        if api_key is None or ws_url is None or rest_url is None:
-            env_ws = os.environ.get("FINNHUB_WS_URL")
-            env_rest = os.environ.get("FINNHUB_REST_URL")
-            if api_key is None:
-                cfg = load_finnhub_config()
-                api_key = cfg.api_key
-                env_ws, env_rest = env_ws or cfg.ws_url, env_rest or cfg.rest_url
-            ws_url = ws_url or env_ws or DEFAULT_WS_URL
-            rest_url = rest_url or env_rest or DEFAULT_REST_URL
-        if not api_key or not api_key.strip():
-            raise ConnectorError(f"missing API key {KEY_VARIABLE}: set it or pass api_key")
-        self._key = api_key.strip()
-        register_secret(self._key)
-        self.ws_url = ws_url
-        self.rest_url = rest_url
+        settings = load_settings() if api_key is None else None  # read only when needed
+        self._key = resolve_key(api_key, KEY_VARIABLE, settings)
+        self.ws_url, self.rest_url = _base_urls(ws_url, rest_url, settings)
         stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
         self.source = source or f"finnhub:{stamp}:{uuid.uuid4().hex[:8]}"
         Deliveries.__init__(self, batch_linger=batch_linger, max_batch_rows=max_batch_rows)
@@ -277,144 +274,3 @@ class FinnhubConnector(RestSide, Deliveries, BaseConnector):
                     await ws.send(json.dumps({"type": kind, "symbol": s}))
             except ConnectionClosed:
                 pass  # the run loop reconnects and resubscribes everything
-
-    # -- the stream loop ---------------------------------------------------------------
-    async def _run(self) -> None:
-        backoff = Backoff(self.backoff_initial, self.backoff_max, self.stable_period, self._rng)
-        loop = asyncio.get_running_loop()
-        try:
-            while not self._stopping:
-                ws = await self._open()
-                if ws is not None:
-                    backoff.up(loop.time())
-                    await self._stop_fallback()
-                    try:
-                        await self._session(ws)
-                    except _IdleTimeout:
-                        self.stats.idle_reconnects += 1
-                        self.last_error = f"no data for {self.idle_timeout:g}s in market hours"
-                    except ConnectionClosed as exc:
-                        self.last_error = f"connection closed ({_close_text(exc)})"
-                    finally:
-                        self._ws = None
-                        self._connected.clear()
-                        with contextlib.suppress(Exception):
-                            await asyncio.wait_for(ws.close(), 2.0)
-                        self.stats.disconnects += 1
-                        backoff.down(loop.time())
-                    if self._stopping:
-                        break
-                    log.warning("Finnhub stream: %s, reconnecting", self.last_error)
-                failures = backoff.attempt
-                if self.max_reconnects is not None and failures >= self.max_reconnects:
-                    raise _Fatal(f"Finnhub stream: gave up after {failures + 1} attempts "
-                                 f"(last error: {self.last_error})")
-                await self._start_fallback()
-                await asyncio.sleep(backoff.failed())
-        except _Fatal as exc:
-            await self._set_fatal(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must end the stream loudly
-            log.exception("Finnhub stream loop failed")
-            await self._set_fatal(f"Finnhub stream failed: {type(exc).__name__}: {exc}")
-        finally:
-            await self._stop_fallback()
-            if self._first_outcome is not None:
-                self._first_outcome.set()
-
-    async def _set_fatal(self, message: str) -> None:
-        self.fatal_error = ConnectorError(message)
-        log.error("%s", self.fatal_error)
-        await self._tell_errors(str(self.fatal_error))
-
-    async def _open(self) -> ClientConnection | None:
-        """One handshake: the connection, None for a transient failure, _Fatal for 4xx."""
-        url = with_token(self.ws_url, self._key)
-        shown = mask_secret(self.ws_url)
-        try:
-            ws = await websockets.connect(url, open_timeout=self.open_timeout,
-                                          max_size=2**24, close_timeout=2.0,
-                                          logger=_WS_LOGGER)
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            if 400 <= status < 500 and status != 429:
-                hint = (f": the API key was refused, check {KEY_VARIABLE}"
-                        if status in (401, 403) else "")
-                raise _Fatal(f"Finnhub stream {shown} rejected the connection "
-                             f"with HTTP {status}{hint}") from None
-            self.last_error = f"handshake answered HTTP {status}"
-        except InvalidURI:
-            raise _Fatal(f"Finnhub stream URL is not a WebSocket URL: {shown}") from None
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            self.last_error = mask_secret(f"{type(exc).__name__}: {exc}", self._key)
-        else:
-            self.stats.connections += 1
-            if self.stats.connections > 1:
-                self.stats.reconnects += 1
-            self._ws = ws
-            log.info("Finnhub stream connected to %s", shown)
-            return ws
-        log.warning("Finnhub stream %s: %s", shown, self.last_error)
-        return None
-
-    async def _session(self, ws: ClientConnection) -> None:
-        loop = asyncio.get_running_loop()
-        async with self._send_lock:
-            for s in sorted(self.symbols):  # resubscribe after every (re)connect
-                await ws.send(json.dumps({"type": "subscribe", "symbol": s}))
-        self._last_data = loop.time()
-        self._connected.set()
-        if self._first_outcome is not None:
-            self._first_outcome.set()
-        poll = min(5.0, max(0.05, (self.idle_timeout or 20.0) / 4))
-        try:
-            while True:
-                if self._open_items:
-                    age = loop.time() - self._open_since
-                    if age >= self.batch_linger or len(self._open_items) >= self.max_batch_rows:
-                        await self._seal_and_flush()
-                        continue
-                    timeout = self.batch_linger - age
-                else:
-                    timeout = poll
-                try:
-                    message = await asyncio.wait_for(ws.recv(), timeout)
-                except TimeoutError:
-                    if not self._open_items and self._idle_expired(loop.time()):
-                        raise _IdleTimeout() from None
-                    continue
-                await self._handle(message, loop.time())
-        finally:
-            await self._seal_and_flush()  # what was received is delivered, never dropped
-
-    def _idle_expired(self, now: float) -> bool:
-        if self.idle_timeout is None or not self.symbols:
-            return False
-        if now - self._last_data < self.idle_timeout:
-            return False
-        return bool(self._market_open(self._clock()))
-
-    # -- messages ----------------------------------------------------------------------
-    async def _handle(self, message: str | bytes, now: float) -> None:
-        self.stats.messages += 1
-        frame = decode(message)
-        if frame.kind == "ping":
-            self.stats.pings += 1
-        elif frame.kind == "trade":
-            self._last_data = now
-            self.stats.trade_messages += 1
-            await self._on_trades(frame.data or [])
-        elif frame.kind == "error":
-            err = frame.error or ""
-            self.stats.errors += 1
-            self.errors.append(err)
-            log.warning("Finnhub server error: %s", err)
-            await self._tell_errors(err)
-        else:
-            await self._quarantine_frame(frame.text, frame.reason or "unreadable frame")
-
-
-def _close_text(exc: ConnectionClosed) -> str:
-    frame = exc.rcvd or exc.sent
-    if frame is None:
-        return "no close frame"
-    return f"code {frame.code}" + (f", {frame.reason}" if frame.reason else "")
