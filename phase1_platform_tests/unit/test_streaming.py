@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phase1_platform.core.engine import BarEngine
+from phase1_platform.core.engine import BarEngine, BarOverflowError
 from phase1_platform.core.export import CanonicalExporter
 from phase1_platform.core.normalizer import TickNormalizer
 from phase1_platform.core.rules import (
@@ -128,6 +128,92 @@ def test_large_sums_stay_exact_in_engine_and_stream():
     agg = StreamingBarAggregator("1m")
     feed_batches(agg, ticks, [100, 250])
     assert_same(agg, ticks, timeframes="1m")
+
+
+# ---------------------------------------------------------------- int64 overflow (DESIGN 4)
+def _one_minute_overflow() -> pd.DataFrame:
+    """Twelve prints in the 10:00 New York minute: each fits, their notional sum
+    (~1.2e19 units) does not fit int64."""
+    raw = pd.DataFrame({"timestamp": ["2013-10-07T14:00:00Z"] * 12, "symbol": "X",
+                        "price": [1e6] * 12, "size": [9.9e5] * 12})
+    return TickNormalizer().normalize(raw).ticks
+
+
+def test_one_minute_totals_beyond_int64_are_refused_not_wrapped():
+    ticks = _one_minute_overflow()
+    assert len(ticks) == 12
+    with pytest.raises(BarOverflowError):
+        BarEngine().build(ticks, "1m")
+    msg = "1m bar opening 2013-10-07T14:00:00Z: its price x size total does not fit"
+    # per tick the sums are exact Python integers: refused when the bars are built
+    for out in ("bars", "drain_updates"):
+        agg = StreamingBarAggregator("1m,1h")
+        feed_ticks(agg, ticks)
+        with pytest.raises(BarOverflowError, match=msg):
+            getattr(agg, out)()
+    # across micro-batches each batch fits, their merged minute does not
+    agg = StreamingBarAggregator("1m")
+    feed_batches(agg, ticks, [6])
+    with pytest.raises(BarOverflowError, match=msg):
+        agg.bars()
+    with pytest.raises(BarOverflowError, match="price x size total does not fit"):
+        StreamingBarAggregator("1m").on_batch(ticks)  # one batch: refused on arrival
+    # a minute in no requested bar (pre-market, 1d only) is dropped, as the engine does
+    early = ticks.assign(ts=ticks["ts"] - pd.Timedelta(2, "h"))
+    agg = StreamingBarAggregator("1d")
+    feed_ticks(agg, early)
+    assert agg.bars().empty and BarEngine().build(early, "1d").empty
+
+
+# ten 9,999,999,999-share prints 6 minutes apart: every 1m, 5m and 15m bar fits int64
+# units, the 1h, 4h and 1d totals (~1e19 units) do not
+BIG_PRINTS = pd.DataFrame({
+    "timestamp": [f"2013-10-07T14:{m:02d}:00Z" for m in range(0, 60, 6)], "symbol": "X",
+    "price": 1.0, "size": 9_999_999_999.0})
+
+
+@pytest.mark.parametrize("timeframes", ["1m,1h", "1h", "5m,4h", "1m,5m,15m,1d", "1d"])
+def test_rolled_up_totals_beyond_int64_are_refused_not_wrapped(timeframes):
+    ticks = TickNormalizer().normalize(BIG_PRINTS).ticks
+    with pytest.raises(BarOverflowError, match="volume total does not fit"):
+        BarEngine().build(ticks, timeframes)
+    big = timeframes.split(",")[-1]
+    opening = "2013-10-07T04:00:00Z" if big == "1d" else (
+        "2013-10-07T12:00:00Z" if big == "4h" else "2013-10-07T14:00:00Z")
+    for feed in ("ticks", "batches"):
+        for out in ("bars", "drain_updates"):
+            agg = StreamingBarAggregator(timeframes)
+            if feed == "ticks":
+                feed_ticks(agg, ticks)
+            else:
+                feed_batches(agg, ticks, [3, 7])
+            with pytest.raises(BarOverflowError,
+                               match=f"the {big} bar opening {opening}: its volume total"):
+                getattr(agg, out)()
+    small = StreamingBarAggregator("1m,5m,15m")
+    feed_ticks(small, ticks)
+    assert_same(small, ticks, timeframes="1m,5m,15m")
+
+
+def test_a_tick_whose_units_do_not_fit_int64_is_refused_before_any_state_change():
+    agg = StreamingBarAggregator("1m")
+    minute = START + 90 * MINUTE
+    # 1e12 shares: 1e20 volume units; 1e9 x 1e5: 1e20 notional units
+    for price, size, what in ((1.0, 1e12, "volume"), (1e9, 1e5, "price x size")):
+        with pytest.raises(BarOverflowError, match=f"batch row 1 .*its {what} alone"):
+            agg.on_arrays("AAA", [minute, minute + 1], [10.0, price], [1.0, size],
+                          trade_id=["a", "b"])
+    assert agg.state_size() == {"symbols": 0, "minutes": 0, "trade_ids": 0}
+    assert agg.on_arrays("AAA", [minute], [10.0], [1.0], trade_id=["a"]) == 1
+    # per tick the units stay exact integers: the bar is refused when it is built
+    agg.on_tick("AAA", minute + 2, 1.0, 1e12)
+    with pytest.raises(BarOverflowError, match="1m bar .* volume total does not fit"):
+        agg.bars()
+    # infinite prices or sizes are bad ticks, not a bare OverflowError
+    with pytest.raises(StreamingError, match="finite"):
+        agg.on_tick("AAA", minute, 10.0, float("inf"))
+    with pytest.raises(StreamingError, match="row 0: .*finite"):
+        agg.on_arrays("AAA", [minute], [float("inf")], [1.0])
 
 
 # ---------------------------------------------------------------- per tick

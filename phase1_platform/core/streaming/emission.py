@@ -1,0 +1,148 @@
+"""What the aggregator hands out: ``bars()`` (every current bar) and ``drain_updates()``
+(the bars created or restated since the previous drain), both internal bar frames in
+canonical order, built from the minute book on demand (``rollup.bars_from_minutes``).
+
+A drain rebuilds only a window per symbol: the whole buckets, of every timeframe, that
+hold a minute changed since the last drain (for the 1d bar, the whole session), and keeps
+the bars of those buckets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..calendar import sessions_between
+from ..engine import bar_frame, bucket_for, sort_bars
+from ..schema import BAR_COLUMNS, empty_bars
+from ..timeframes import NS_PER_MINUTE, Timeframe
+from .book import (
+    BARS,
+    CLOSE,
+    COUNT,
+    DIRTY,
+    HIGH,
+    LAST_BAR,
+    LAST_MIN,
+    LOW,
+    NOTIONAL,
+    OPEN,
+    OPEN_KEY,
+    QTY,
+    MinuteBook,
+)
+from .rollup import Minutes, bars_from_minutes, exact_int64
+
+
+class BarEmitter:
+    """Bars of ``timeframes`` from the minute book of one aggregator."""
+
+    def __init__(self, book: MinuteBook, timeframes: list[Timeframe], calendar: str) -> None:
+        self.book = book
+        self.timeframes = timeframes
+        self.calendar = calendar
+
+    def bars(self) -> pd.DataFrame:
+        """Every current bar of every timeframe (internal bar frame, canonical order)."""
+        return self._build({s: None for s in self.book.state})
+
+    def drain_updates(self) -> pd.DataFrame:
+        """Bars created or restated since the previous drain, all timeframes touched."""
+        state = self.book.state
+        dirty = {s: st[DIRTY] for s, st in state.items() if st[DIRTY]}
+        if not dirty:
+            return empty_bars()
+        dirty_arr = {s: np.fromiter(d, dtype="int64", count=len(d)) for s, d in dirty.items()}
+        for st in state.values():
+            st[DIRTY] = set()
+            st[LAST_MIN] = st[LAST_BAR] = None  # the next tick must mark its minute dirty again
+        lo_all = min(int(a.min()) for a in dirty_arr.values())
+        hi_all = max(int(a.max()) for a in dirty_arr.values())
+        sessions = sessions_between(lo_all, hi_all, self.calendar)
+        select: dict[str, tuple[int, int]] = {}
+        touched: dict[tuple[str, str], np.ndarray] = {}
+        for s, mins in dirty_arr.items():
+            lo, hi = int(mins.min()), int(mins.max()) + NS_PER_MINUTE
+            for tf in self.timeframes:
+                b = bucket_for(mins, tf, sessions)
+                inside = b >= 0
+                if not inside.any():
+                    continue
+                touched[(s, tf.name)] = np.unique(b[inside])
+                if tf.is_session:
+                    idx = sessions.locate(mins[inside])
+                    lo = min(lo, int(sessions.opens[idx].min()))
+                    hi = max(hi, int(sessions.closes[idx].max()))
+                else:
+                    lo = min(lo, int(b[inside].min()))
+                    hi = max(hi, int(b[inside].max()) + tf.ns)
+            select[s] = (lo, hi)
+        out = self._build(select, sessions_hint=(lo_all, hi_all))
+        if len(out) == 0:
+            return out
+        sym = out["symbol"].to_numpy(object)
+        tfn = out["timeframe"].to_numpy(object)
+        ts = out["ts"].to_numpy("int64")
+        keep = np.zeros(len(out), dtype=bool)
+        for (s, name), buckets in touched.items():
+            rows = np.flatnonzero((sym == s) & (tfn == name))
+            keep[rows[np.isin(ts[rows], buckets)]] = True
+        return out[keep].reset_index(drop=True)
+
+    def _build(self, select: dict, sessions_hint: tuple[int, int] | None = None) -> pd.DataFrame:
+        """Bars from the minute state of ``select`` (symbol -> None for all minutes, or a
+        [lo, hi) window holding whole buckets of every timeframe)."""
+        symbols = sorted(select)
+        minutes = self._minutes(symbols, select)
+        if minutes is None:
+            return empty_bars()
+        minute = minutes.minute
+        lo_ns, hi_ns = sessions_hint or (int(minute.min()), int(minute.max()))
+        sessions = sessions_between(
+            min(lo_ns, int(minute.min())), max(hi_ns, int(minute.max())), self.calendar
+        )
+        names = np.asarray(symbols, dtype=object)
+        out = []
+        for tf in self.timeframes:
+            parts = bars_from_minutes(minutes, tf, sessions)
+            if parts is not None:
+                out.append(bar_frame(names, tf.name, *parts))
+        if not out:
+            return empty_bars()
+        return sort_bars(pd.concat(out, ignore_index=True).astype(BAR_COLUMNS))
+
+    def _minutes(self, symbols: list[str], select: dict) -> Minutes | None:
+        """The selected partial bars as columns in (symbol, minute) order (symbol codes
+        index ``symbols``); None when there is none."""
+        parts = []
+        for code, s in enumerate(symbols):
+            bars = self.book.state[s][BARS]
+            if not bars:
+                continue
+            mins = np.fromiter(bars.keys(), dtype="int64", count=len(bars))
+            vals = list(bars.values())
+            window = select[s]
+            if window is not None:
+                idx = np.flatnonzero((mins >= window[0]) & (mins < window[1]))
+                mins = mins[idx]
+                vals = [vals[i] for i in idx.tolist()]
+            if len(vals) == 0:
+                continue
+            order = np.argsort(mins, kind="stable")
+            mins = mins[order]
+            vals = [vals[i] for i in order.tolist()]
+            parts.append((code, mins, vals))
+        if not parts:
+            return None
+        sym = np.concatenate([np.full(len(m), c, dtype="int64") for c, m, _ in parts])
+        minute = np.concatenate([m for _, m, _ in parts])
+        vals = [v for _, _, vs in parts for v in vs]
+        cols = list(zip(*vals, strict=True))
+        o, h, lo, c = (np.array(cols[i], dtype="float64") for i in (OPEN, HIGH, LOW, CLOSE))
+        q, q_over = exact_int64(cols[QTY])
+        nv, nv_over = exact_int64(cols[NOTIONAL])
+        k = np.array(cols[COUNT], dtype="int64")
+        priced = np.fromiter((x is not None for x in cols[OPEN_KEY]), dtype=bool,
+                             count=len(vals))
+        return Minutes(sym, minute, o, h, lo, c, q, nv, k, priced,
+                       (("volume", q_over), ("price x size", nv_over)))
