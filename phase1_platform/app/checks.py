@@ -1,8 +1,9 @@
 """Check verdicts kept in the store of record: what the pipeline judged, for every reader.
 
-The Dagster checks (parity, quality, rejected ratio) record each partition's verdict with
-``record_check`` (after Dagster records its own evaluation); the read API and the dashboard
-read them with ``partition_checks``. A verdict on bars carries the canonical sha256 of the
+The use cases behind the Dagster checks (``app.parity.judge_and_record_partition``,
+``app.quality``) record each partition's verdict with ``record_check`` as they judge it, and
+the check then hands the same verdict to Dagster; the read API and the dashboard read them
+with ``partition_checks``. A verdict on bars carries the canonical sha256 of the
 bars it judged, so a reader is told when the bars changed since (``CheckView.stale``).
 """
 

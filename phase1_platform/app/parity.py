@@ -10,7 +10,9 @@
   categorized with the partition's normalized ticks and rule set, judged by
   ``ParityThresholds``: the share of differences no known vendor convention explains stays
   under ``max_unexplained_pct`` and, with at least ``min_bars_for_match_pct`` bars compared,
-  the exact-match share reaches ``min_match_pct``. Result: ``ParityVerdict``.
+  the exact-match share reaches ``min_match_pct``. Result: ``ParityVerdict``, whose
+  ``summary()`` is what ``judge_and_record_partition`` (the Dagster checks) keeps in the
+  store as the partition's parity verdict of the timeframe.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from ..core.timeframes import parse_timeframes
 from ..readers import read_lean_bars, read_ticks
 from ..storage import BarRepository, Store, TickRepository
 from .build import normalize_partition
+from .checks import PARITY, record_check
+from .quality import jsonable
 
 EPS = 1e-9
 
@@ -75,6 +79,35 @@ class ParityVerdict:
         largest = self.report.to_dict()["largest_differences"]
         return {f: rows for f, rows in largest.items() if rows}
 
+    def summary(self) -> dict:
+        """The verdict as the store keeps it (JSON-able, the same keys compared or not)."""
+        r, t = self.report, self.thresholds
+        out = {
+            "partition": self.partition.key,
+            "timeframe": self.timeframe,
+            "passed": self.passed,
+            "compared": self.compared,
+            "rule_set": self.rule_set,
+            "bars_compared": int(r.compared) if r else 0,
+            "bars_matched": int(r.matched) if r else 0,
+            "match_pct": float(round(r.match_pct, 4)) if r else None,
+            "required_match_pct": float(t.min_match_pct) if self.match_pct_judged else None,
+            "unexplained_bars": int(self.unexplained_bars),
+            "unexplained_pct": float(round(self.unexplained_pct, 4)) if r else None,
+            "allowed_unexplained_pct": float(t.max_unexplained_pct),
+            "is_exact_parity": bool(r.is_parity) if r else None,
+            "missing_in_generated": int(len(r.missing_in_generated)) if r else 0,
+            "missing_in_reference": int(len(r.missing_in_reference)) if r else 0,
+            "mismatched_by_field": {k: int(n) for k, n in r.field_mismatched.items()} if r
+            else {},
+            "mismatched_by_category": {k: int(n) for k, n in r.category_counts.items()} if r
+            else {},
+            "worst_rows": self.worst_rows,
+        }
+        if not self.compared:
+            out["note"] = self.note
+        return jsonable(out)
+
 
 def unexplained_bars(report: ParityReport) -> int:
     """Mismatched bars with at least one difference no known vendor convention explains."""
@@ -98,8 +131,8 @@ def judge(report: ParityReport, part: Partition, timeframe: str, rule_set: str |
 
 
 def not_compared(part: Partition, timeframe: str, thresholds: ParityThresholds,
-                 note: str) -> ParityVerdict:
-    return ParityVerdict(part, timeframe, True, thresholds, note=note)
+                 note: str, rule_set: str | None = None) -> ParityVerdict:
+    return ParityVerdict(part, timeframe, True, thresholds, note=note, rule_set=rule_set)
 
 
 # ------------------------------------------------------------------ a partition's reference
@@ -126,16 +159,26 @@ def judge_partition(store: Store, part: Partition, timeframe: str,
     if reference is None:
         return not_compared(part, timeframe, thresholds,
                             f"none: no vendor bars for {part.key}, nothing to compare "
-                            "(not a failure)")
+                            "(not a failure)", rule_set)
     ref = reference[reference["timeframe"] == timeframe]
     if len(ref) == 0:
         return not_compared(part, timeframe, thresholds,
-                            f"the reference has no {timeframe} bars (not a failure)")
+                            f"the reference has no {timeframe} bars (not a failure)", rule_set)
     gen = BarRepository(store).read_partition(part, [timeframe])
     ticks = normalize_partition(TickRepository(store).read(part), part).ticks
     report = thresholds.comparator(part.calendar).compare(
         to_canonical(gen), ref, ticks=ticks, rules=rule_set)
     return judge(report, part, timeframe, rule_set, thresholds)
+
+
+def judge_and_record_partition(store: Store, part: Partition, timeframe: str,
+                               reference: pd.DataFrame | None, rule_set: str,
+                               thresholds: ParityThresholds) -> ParityVerdict:
+    """``judge_partition``, its verdict kept in the store as the partition's ``PARITY``
+    check of ``timeframe`` (the Dagster parity checks; ``phase1 parity`` records nothing)."""
+    verdict = judge_partition(store, part, timeframe, reference, rule_set, thresholds)
+    record_check(store, part, PARITY, verdict.passed, verdict.summary(), timeframe)
+    return verdict
 
 
 # ------------------------------------------------------------------------ files (the CLI)

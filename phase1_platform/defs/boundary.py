@@ -5,6 +5,7 @@ user errors turned into one line.
   unreachable store...) becomes ``dg.Failure`` with its one-line message and no chained
   traceback; any other exception is a bug and propagates untouched, traceback and all
   (DESIGN section 7). Works for plain and generator bodies (checks yield per partition).
+  ``partitioned_asset`` declares an asset with it, partitioned and owned like the others.
 - ``partitions_of``: the run's partitions as ``core.partition.Partition`` values, validated
   before any file or SQL is touched (a dynamic symbol such as ``../../x`` added through the
   UI or API is refused here with one line).
@@ -25,7 +26,8 @@ from pydantic import Field
 from ..core.errors import ConfigError, UserError, one_line
 from ..core.partition import Partition
 from . import compat
-from .partitions import to_partition
+from .keys import OWNERS
+from .partitions import PARTITIONED, to_partition
 
 NO_PARTITION = ("this run has no partition: choose one, e.g. "
                 "--partition '2013-10-07|SPY' (phase1 symbols add SPY first)")
@@ -65,6 +67,16 @@ def user_errors(fn):
             raise _failure(exc) from None
 
     return wrapper
+
+
+def partitioned_asset(**asset_args):
+    """``dg.asset(**asset_args)`` as every partitioned asset of the graph is declared:
+    partitioned and backfilled alike (``PARTITIONED``), owned by ``OWNERS``, its user
+    errors turned into one line (``user_errors``)."""
+    def decorate(fn):
+        return dg.asset(**PARTITIONED, owners=OWNERS, **asset_args)(user_errors(fn))
+
+    return decorate
 
 
 def partitions_of(context) -> list[Partition]:

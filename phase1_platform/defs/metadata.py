@@ -124,3 +124,10 @@ def counts_table_md(counts: dict[str, int], key: str = "reason",
     lines = [f"| {key} | {value} |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in counts.items()]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def json_entries(values: dict) -> dict:
+    """``values`` as Dagster metadata: dicts and lists as JSON entries, scalars as they are
+    (a verdict's ``summary()`` shown under the same keys it is stored with)."""
+    return {k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v
+            for k, v in values.items()}

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 from collections.abc import Iterable
@@ -43,6 +44,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ..connectors.net import masked_logger
+from ..core.errors import ConfigError
 from ..core.normalizer import TickNormalizer
 from ..core.schema import ts_ns
 from ..readers import read_ticks
@@ -50,6 +52,27 @@ from ..readers import read_ticks
 log = logging.getLogger(__name__)
 
 TOO_MANY_SYMBOLS = "Subscribing to too many symbols"
+
+
+class ListenError(ConfigError):
+    """The simulator cannot listen on the host and port it was given."""
+
+
+def listen_error(exc: OSError, host: str, port: int) -> ListenError | None:
+    """The one-line error (naming the address and the fix) for a failed bind, or None
+    when ``exc`` is not one the user can fix by choosing another address."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return ListenError(f"cannot listen on {where}: port {port} is already in use; "
+                           "choose another port (phase1 simulate --port N, 0 picks a free "
+                           "one) or stop the process listening there")
+    if exc.errno == errno.EACCES:
+        return ListenError(f"cannot listen on {where}: permission denied (ports below 1024 "
+                           "need privileges); choose a port from 1024 up, or 0 for a free one")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ListenError(f"cannot listen on {where}: {host} is not an address of this "
+                           "machine; use 127.0.0.1 (phase1 simulate --host)")
+    return None
 
 
 @dataclass(eq=False)
@@ -171,10 +194,19 @@ class FinnhubSimulator:
         return f"ws://{self.host}:{self.port}"
 
     async def start(self) -> FinnhubSimulator:
-        self._server = await serve(
-            self._handler, self.host, self.port, process_request=self._check_token,
-            ping_interval=20, max_size=2**20, logger=masked_logger(__name__ + ".websocket"),
-        )
+        """Listen and start the market clock; ``ListenError`` (one line) when the address
+        cannot be used (port in use, privileged port, not a local address)."""
+        try:
+            self._server = await serve(
+                self._handler, self.host, self.port, process_request=self._check_token,
+                ping_interval=20, max_size=2**20,
+                logger=masked_logger(__name__ + ".websocket"),
+            )
+        except OSError as exc:
+            error = listen_error(exc, self.host, self.port)
+            if error is None:
+                raise
+            raise error from None
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         self._market_task = asyncio.create_task(self._market(), name="finnhub-sim-market")

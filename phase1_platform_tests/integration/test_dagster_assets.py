@@ -51,6 +51,21 @@ def materialized(result) -> dict[str, dict]:
             for e in result.get_asset_materialization_events()}
 
 
+def stored_verdicts(key: str) -> dict:
+    """The partition's verdicts kept in the store of record (``DATABASE_URL``), by (check,
+    timeframe)."""
+    from phase1_platform.app.checks import partition_checks
+    from phase1_platform.defs.partitions import to_partition
+    from phase1_platform.storage.store import Store
+
+    store = Store.from_url()
+    try:
+        return {(v.check.check_name, v.check.timeframe): v.check
+                for v in partition_checks(store, to_partition(key))}
+    finally:
+        store.dispose()
+
+
 def test_fixture_partitions_materialize_with_every_check_passing(env):
     tmp, instance = env
     for key in (SPY, AAPL):
@@ -126,6 +141,9 @@ def test_corrupted_reference_fails_parity_and_blocks_the_export(env):
     assert parity.metadata["unexplained_bars"].value >= 10
     assert "canonical_export" not in materialized(result)
     assert not (tmp / "exports" / "2013-10-07" / "SPY.csv").exists()
+    kept = stored_verdicts(SPY)[("parity", "1m")]  # the store keeps the failed verdict
+    assert not kept.passed and not kept.summary["passed"]
+    assert kept.summary["unexplained_bars"] == parity.metadata["unexplained_bars"].value
 
 
 def test_corrupted_bars_fail_quality_and_block_the_export(env):
@@ -159,6 +177,61 @@ def test_corrupted_bars_fail_quality_and_block_the_export(env):
     assert quality.metadata["great_expectations_success"].value is False
     assert "canonical_export" not in materialized(result)
     assert export.read_bytes() == good  # the previous export is left as it was
+    kept = stored_verdicts(AAPL)[("quality", "5m")]
+    assert not kept.passed and kept.summary["rule_violations"]["ohlc"] == 1
+    assert kept.summary["great_expectations"]["success"] is False
+
+
+def test_every_check_keeps_the_partition_s_verdict_in_the_store(env):
+    """The parity, quality and rejected-ratio checks record each partition's verdict in
+    check_results (for the read API): Dagster's pass flags, and summaries that agree with
+    the check's metadata, each verdict on bars with the hash of the bars it judged."""
+    from phase1_platform.app.checks import bars_sha256, partition_checks
+    from phase1_platform.defs.keys import BAR_TIMEFRAMES
+    from phase1_platform.defs.partitions import to_partition
+    from phase1_platform.storage.store import Store
+
+    _, instance = env
+    result = run(instance, SPY)
+    assert result.success
+    evals = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    kept = stored_verdicts(SPY)
+    assert set(kept) == {("rejected_ratio", "")} | {
+        (name, tf) for name in ("parity", "quality") for tf in BAR_TIMEFRAMES}
+    for (name, tf), check in kept.items():
+        e = evals[f"{name}_{tf}" if tf else name]
+        md = {k: v.value for k, v in e.metadata.items()}
+        s = check.summary
+        assert check.passed is e.passed is s["passed"] is True, (name, tf)
+        assert s["partition"] == SPY and check.timeframe == tf
+        if name == "parity":
+            assert s["compared"] is md["compared"]
+            if s["compared"]:
+                assert [s[k] for k in ("bars_compared", "bars_matched", "match_pct",
+                                       "rule_set", "mismatched_by_category",
+                                       "mismatched_by_field")] == [
+                    md[k] for k in ("bars_compared", "bars_matched", "match_pct", "rule_set",
+                                    "mismatched_by_category", "mismatched_by_field")]
+            else:
+                assert s["note"] == md["reference"] and s["bars_compared"] == 0
+        elif name == "quality":
+            assert s["bars"] == md["bars"] > 0
+            assert s["rule_violations"] == md["rule_violations"]
+            assert s["great_expectations"]["expectations"] == md["great_expectations"]
+        else:
+            assert [s[k] for k in ("rows", "rejected", "rejected_ratio", "rejected_by_reason")] \
+                == [md[k] for k in ("rows", "rejected", "rejected_ratio", "rejected_by_reason")]
+    parity = kept[("parity", "1m")].summary
+    assert parity["compared"] and parity["bars_compared"] == 32
+    assert parity["rule_set"] == "lean-equity" and parity["match_pct"] >= 75
+    store = Store.from_url()
+    try:
+        part = to_partition(SPY)
+        assert not any(v.stale for v in partition_checks(store, part))
+        for tf in BAR_TIMEFRAMES:
+            assert kept[("quality", tf)].bars_sha256 == bars_sha256(store, part, tf)
+    finally:
+        store.dispose()
 
 
 def test_unknown_partition_keys_are_refused(env):

@@ -83,6 +83,19 @@ def connector(sim: FinnhubSimulator, **kwargs) -> FinnhubConnector:
     return FinnhubConnector(key, **opts)
 
 
+async def connected(sim: FinnhubSimulator, **kwargs
+                    ) -> tuple[FinnhubConnector, list[pd.DataFrame], list[pd.DataFrame]]:
+    """A connector to ``sim`` (``connector(sim, **kwargs)``), connected, with the lists its
+    frames and its quarantine rows are appended to."""
+    conn = connector(sim, **kwargs)
+    frames: list[pd.DataFrame] = []
+    quarantined: list[pd.DataFrame] = []
+    conn.register_callback(frames.append)
+    conn.register_quarantine_callback(quarantined.append)
+    await conn.connect()
+    return conn, frames, quarantined
+
+
 async def collect_all(sim: FinnhubSimulator, conn: FinnhubConnector, symbols) -> list:
     frames: list[pd.DataFrame] = []
     conn.register_callback(frames.append)
@@ -237,12 +250,7 @@ def test_malformed_frames_are_quarantined_not_fatal(small_csv):
     async def main():
         sim = FinnhubSimulator.from_files([small_csv], token=TOKEN, batch_size=20)
         async with sim:
-            conn = connector(sim)
-            quarantined = []
-            conn.register_quarantine_callback(quarantined.append)
-            frames: list[pd.DataFrame] = []
-            conn.register_callback(frames.append)
-            await conn.connect()
+            conn, frames, quarantined = await connected(sim)
             await conn.wait_connected(10)
             # the bad frames go out before any trade, on the same connection, so the
             # connector reads them in order ahead of the tape (no race with its end)
@@ -641,10 +649,7 @@ def test_server_pings_are_counted_not_data(small_csv):
     async def main():
         sim = FinnhubSimulator.from_files([small_csv], token=TOKEN, ping_interval=0.02)
         async with sim:
-            conn = connector(sim)
-            frames = []
-            conn.register_callback(frames.append)
-            await conn.connect()
+            conn, frames, _ = await connected(sim)
             while conn.stats.pings < 3:
                 await asyncio.sleep(0.02)
             await conn.disconnect()
@@ -674,11 +679,7 @@ def test_non_numeric_trade_fields_are_quarantined_and_the_rest_of_the_frame_kept
     async def main():
         sim = FinnhubSimulator.from_files([small_csv], token=TOKEN)
         async with sim:
-            conn = connector(sim)
-            quarantined, frames = [], []
-            conn.register_quarantine_callback(quarantined.append)
-            conn.register_callback(frames.append)
-            await conn.connect()
+            conn, frames, quarantined = await connected(sim)
             await conn.wait_connected(10)
             items = [good] + [b for b, _ in bad] + [{**good, "p": 172.0}]
             await sim.inject_raw(json.dumps({"type": "trade", "data": items}))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from contextlib import asynccontextmanager
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,20 @@ async def start_service(sim: FinnhubSimulator, store: Store, backoff_initial: fl
                            **{"flush_interval": 0.05, "rules": DEFAULT_RULES, **options})
     await svc.start()
     return svc
+
+
+@asynccontextmanager
+async def service_on_tape(url: str, tape: MarketTape, timeout: float = 60.0):
+    """(simulator, service, store): the simulator has served all of ``tape`` as fast as it
+    can to the started service; the store is disposed on the way out."""
+    store = Store.from_url(url)
+    try:
+        async with FinnhubSimulator(tape, speed=0) as sim:
+            svc = await start_service(sim, store)
+            await asyncio.wait_for(sim.done.wait(), timeout)
+            yield sim, svc, store
+    finally:
+        store.dispose()
 
 
 async def wait_for(predicate, timeout: float = 60.0, step: float = 0.05) -> None:
@@ -223,14 +238,9 @@ def test_restarted_simulator_replays_and_nothing_is_counted_twice(tmp_path):
     tape = morning_tape(5_000)
 
     async def once():
-        store = Store.from_url(url)
-        async with FinnhubSimulator(tape, speed=0) as sim:
-            svc = await start_service(sim, store)
-            await asyncio.wait_for(sim.done.wait(), 60)
+        async with service_on_tape(url, tape) as (_, svc, _):
             await wait_for(lambda: svc.stats.rows_received >= len(tape))
-            stats = await svc.stop()
-        store.dispose()
-        return stats, svc
+            return await svc.stop(), svc
 
     first, _ = run(once())
     second, svc = run(once())
@@ -247,10 +257,7 @@ def test_bad_rows_are_quarantined_per_partition(tmp_path):
     tape = morning_tape(200)
 
     async def scenario():
-        store = Store.from_url(url)
-        async with FinnhubSimulator(tape, speed=0) as sim:
-            svc = await start_service(sim, store)
-            await asyncio.wait_for(sim.done.wait(), 30)
+        async with service_on_tape(url, tape, timeout=30) as (sim, svc, store):
             t = int(tape.t_ms[0])
             await sim.inject_raw(json.dumps({"type": "trade", "data": [
                 {"s": "SPY", "p": -1, "t": t, "v": 100, "c": []},
@@ -261,7 +268,6 @@ def test_bad_rows_are_quarantined_per_partition(tmp_path):
             stats = await svc.stop()
             q_day = QuarantineRepository(store).read(f"{DAY}|SPY")
             q_svc = QuarantineRepository(store).read("ingest|finnhub@127.0.0.1")
-        store.dispose()
         return stats, q_day, q_svc
 
     stats, q_day, q_svc = run(scenario())
@@ -347,3 +353,18 @@ def test_slow_client_never_blocks_publish_and_its_drops_are_counted():
     assert sorted(s["dropped"] > 0 for s in stats) == [False, True]  # the slow one only
     assert sum(s["dropped"] for s in stats) == dropped
     assert all(m["trade_count"] == 1000 for m in fast.latest.values())
+
+
+# ------------------------------------------------------------------------ phase1 simulate
+def test_simulate_on_a_port_in_use_is_one_line_naming_the_port_and_the_fix(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = cli_main(["simulate", "--port", str(port), "--csv",
+                         str(FIXTURES / "2013-10-07" / "AAPL.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"127.0.0.1:{port}" in err and "already in use" in err and "--port" in err

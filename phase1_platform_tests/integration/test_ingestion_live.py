@@ -100,6 +100,17 @@ async def started(connector, store, symbols, **kw) -> tuple[IngestionService, Re
     return svc, rec
 
 
+async def fed(store, symbols, *batches: list[dict]):
+    """(stats, recorder) of a service on a mock feed that got each batch of ticks in turn,
+    flushed after each, then stopped."""
+    mock = MockConnector()
+    svc, rec = await started(mock, store, symbols)
+    for batch in batches:
+        await mock.inject_ticks(batch)
+        await svc.flush()
+    return await svc.stop(), rec
+
+
 def tick(ts: str, price: float, size: float = 100, trade_id: str = "", symbol: str = "AAPL",
          **extra) -> dict:
     return {"timestamp": ts, "symbol": symbol, "price": price, "size": size,
@@ -119,16 +130,10 @@ def test_each_symbol_streams_with_its_rule_set_unless_overridden(tmp_path, monke
     forced = IngestionService(MockConnector(), store, ["SPY", "AAPL"], rules=DEFAULT_RULES)
     assert {forced.aggregator.rule_set(s) for s in ("SPY", "AAPL")} == {"default"}
 
-    async def scenario():  # zero-size prints set prices under lean-future only
-        mock = MockConnector()
-        svc, rec = await started(mock, store, ["AAPL", "MSFT"])
-        await mock.inject_ticks([tick("2013-10-07T14:00:01Z", 100.0, size=0, symbol=s)
-                                 for s in ("AAPL", "MSFT")])
-        await svc.flush()
-        await svc.stop()
-        return rec
-
-    rec = run(scenario())
+    # zero-size prints set prices under lean-future only
+    _, rec = run(fed(store, ["AAPL", "MSFT"],
+                     [tick("2013-10-07T14:00:01Z", 100.0, size=0, symbol=s)
+                      for s in ("AAPL", "MSFT")]))
     assert set(rec.latest()["symbol"]) == {"AAPL"}
     store.dispose()
 
@@ -137,19 +142,12 @@ def test_each_symbol_streams_with_its_rule_set_unless_overridden(tmp_path, monke
 def test_a_trade_id_reused_on_another_day_lands_and_streams(tmp_path):
     store = Store.from_url(f"sqlite:///{tmp_path / 'reuse.sqlite'}")
 
-    async def scenario():
-        mock = MockConnector()
-        svc, rec = await started(mock, store, ["AAPL"])
-        await mock.inject_ticks([tick("2013-10-07T14:00:01Z", 100.0, trade_id="42"),
-                                 tick("2013-10-07T14:00:02Z", 100.5, trade_id="43")])
-        await svc.flush()
-        # the vendor reuses the ids the next day: other trades
-        await mock.inject_ticks([tick("2013-10-08T14:00:01Z", 101.0, trade_id="42"),
-                                 tick("2013-10-08T14:00:03Z", 101.5, trade_id="43")])
-        await svc.flush()
-        return await svc.stop(), rec
-
-    stats, rec = run(scenario())
+    stats, rec = run(fed(store, ["AAPL"],
+                         [tick("2013-10-07T14:00:01Z", 100.0, trade_id="42"),
+                          tick("2013-10-07T14:00:02Z", 100.5, trade_id="43")],
+                         # the vendor reuses the ids the next day: other trades
+                         [tick("2013-10-08T14:00:01Z", 101.0, trade_id="42"),
+                          tick("2013-10-08T14:00:03Z", 101.5, trade_id="43")]))
     assert stats.landed == 4 and stats.duplicates == 0
     for date in ("2013-10-07", "2013-10-08"):
         assert len(TickRepository(store).read(Partition(date, "AAPL"))) == 2
@@ -162,23 +160,13 @@ def test_a_trade_id_reused_on_another_day_lands_and_streams(tmp_path):
 def test_same_identity_with_other_content_is_quarantined_as_conflicting(tmp_path):
     store = Store.from_url(f"sqlite:///{tmp_path / 'conflict.sqlite'}")
 
-    async def scenario():
-        mock = MockConnector()
-        svc, rec = await started(mock, store, ["AAPL"])
-        await mock.inject_ticks([tick("2013-10-07T14:00:01Z", 100.0, trade_id="7"),
-                                 tick("2013-10-07T14:00:05Z", 100.2, trade_id="8")])
-        await svc.flush()
-        await mock.inject_ticks([
-            tick("2013-10-07T14:00:01Z", 99.0, trade_id="7"),  # stored, with another price
-            tick("2013-10-07T14:00:09Z", 100.4, trade_id="9"),
-            tick("2013-10-07T14:00:09Z", 100.4, size=5, trade_id="9"),  # inside one batch
-        ])
-        await svc.flush()
-        await mock.inject_ticks([tick("2013-10-07T14:00:01Z", 100.0, trade_id="7")])  # resend
-        await svc.flush()
-        return await svc.stop(), rec
-
-    stats, rec = run(scenario())
+    stats, rec = run(fed(store, ["AAPL"],
+                         [tick("2013-10-07T14:00:01Z", 100.0, trade_id="7"),
+                          tick("2013-10-07T14:00:05Z", 100.2, trade_id="8")],
+                         [tick("2013-10-07T14:00:01Z", 99.0, trade_id="7"),  # another price
+                          tick("2013-10-07T14:00:09Z", 100.4, trade_id="9"),
+                          tick("2013-10-07T14:00:09Z", 100.4, size=5, trade_id="9")],  # in a batch
+                         [tick("2013-10-07T14:00:01Z", 100.0, trade_id="7")]))  # resent
     stored = TickRepository(store).read(Partition("2013-10-07", "AAPL"))
     assert stored["trade_id"].tolist() == ["7", "8", "9"]
     assert stored["price"].tolist() == [100.0, 100.2, 100.4]  # the first arrivals stay

@@ -39,36 +39,49 @@ def _local_date(when: datetime) -> str:
     return trading_date_of(pd.Timestamp(when).value)
 
 
-def _symbols(context: dg.ScheduleEvaluationContext) -> list[str]:
+def _per_symbol(context: dg.ScheduleEvaluationContext, request):
+    """``request(symbol)`` for each valid registered symbol, or why there is none; an
+    invalid key is named in the log with the fix."""
     valid, invalid = registered_symbols(context.instance)
     if invalid:
         context.log.warning(
             f"skipping invalid symbol partition(s) {', '.join(map(repr, invalid))}: remove "
             "them with `phase1 symbols remove KEY`")
-    return valid
+    if not valid:
+        return dg.SkipReason(NO_SYMBOLS)
+    return [request(s) for s in valid]
 
 
-@dg.schedule(
-    name="daily_backfill",
-    job=bars_pipeline,
-    cron_schedule="30 16 * * 1-5",
-    execution_timezone=TZ,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="After the close on trading days: the day's partition of every registered "
-    "symbol from its configured historical source (bars_pipeline); holidays are skipped.",
+def _exchange_schedule(name: str, job, cron: str, description: str):
+    """A schedule on the exchange's clock (America/New_York), running by default; its
+    function gets the trading date of the tick."""
+    def decorate(fn):
+        @dg.schedule(name=name, job=job, cron_schedule=cron, execution_timezone=TZ,
+                     default_status=dg.DefaultScheduleStatus.RUNNING, description=description)
+        def schedule(context: dg.ScheduleEvaluationContext):
+            return fn(context, _local_date(context.scheduled_execution_time))
+
+        return schedule
+
+    return decorate
+
+
+@_exchange_schedule(
+    "daily_backfill", bars_pipeline, "30 16 * * 1-5",
+    "After the close on trading days: the day's partition of every registered symbol from "
+    "its configured historical source (bars_pipeline); holidays are skipped.",
 )
-def daily_backfill(context: dg.ScheduleEvaluationContext):
-    date = _local_date(context.scheduled_execution_time)
+def daily_backfill(context: dg.ScheduleEvaluationContext, date: str):
     if not is_trading_date(date):
         return dg.SkipReason(f"{date} is not an XNYS trading session (weekend or holiday): "
                              "nothing to backfill")
-    symbols = _symbols(context)
-    if not symbols:
-        return dg.SkipReason(NO_SYMBOLS)
-    keys = [Partition(date, s).key for s in symbols]
-    return [dg.RunRequest(run_key=f"daily|{pk}", partition_key=pk,
-                          tags={"phase1/trigger": "daily_backfill"})
-            for pk in keys]
+
+    def request(symbol: str) -> dg.RunRequest:
+        key = Partition(date, symbol).key
+        return dg.RunRequest(run_key=f"daily|{key}", partition_key=key,
+                             tags={"phase1/trigger": "daily_backfill"})
+
+    return _per_symbol(context, request)
 
 
 def week_sessions(end_exclusive: str, days: int = 7) -> list[str]:
@@ -81,29 +94,20 @@ def week_sessions(end_exclusive: str, days: int = 7) -> list[str]:
     return [k for k in keys if is_trading_date(k)]
 
 
-@dg.schedule(
-    name="weekly_reconciliation",
-    job=reconcile_vendor_bars,
-    cron_schedule="0 9 * * 6",
-    execution_timezone=TZ,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every Saturday: the past week's stored bars of every registered symbol "
-    "against the vendor's bars; the outcome shows as parity asset-check results.",
+@_exchange_schedule(
+    "weekly_reconciliation", reconcile_vendor_bars, "0 9 * * 6",
+    "Every Saturday: the past week's stored bars of every registered symbol against the "
+    "vendor's bars; the outcome shows as parity asset-check results.",
 )
-def weekly_reconciliation(context: dg.ScheduleEvaluationContext):
-    today = _local_date(context.scheduled_execution_time)
+def weekly_reconciliation(context: dg.ScheduleEvaluationContext, today: str):
     dates = week_sessions(today)
     if not dates:
         return dg.SkipReason(f"no trading session in the week before {today}")
-    symbols = _symbols(context)
-    if not symbols:
-        return dg.SkipReason(NO_SYMBOLS)
     first, last = dates[0], dates[-1]
-    return [dg.RunRequest(run_key=f"weekly|{first}..{last}|{s}",
-                          tags={RANGE_START: Partition(first, s).key,
-                                RANGE_END: Partition(last, s).key,
-                                "phase1/trigger": "weekly_reconciliation"})
-            for s in symbols]
+    return _per_symbol(context, lambda s: dg.RunRequest(
+        run_key=f"weekly|{first}..{last}|{s}",
+        tags={RANGE_START: Partition(first, s).key, RANGE_END: Partition(last, s).key,
+              "phase1/trigger": "weekly_reconciliation"}))
 
 
 ALL_SCHEDULES = [daily_backfill, weekly_reconciliation]

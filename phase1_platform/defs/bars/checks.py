@@ -4,44 +4,40 @@ great-expectations (``expectations.GE``) and the pure rules of ``core.quality`` 
 the partition's stored bars of the timeframe: low <= open, close <= high, volume >= 0,
 unique (symbol, timeframe, timestamp), timestamps aligned, daily bars inside the session.
 A failure (severity ERROR) blocks ``canonical_export`` in the same run. Each partition's
-result is recorded with its partition (Dagster 1.13 ``partitions_def`` on the check).
+result is recorded with its partition (Dagster 1.13 ``partitions_def`` on the check), and
+its verdict kept in the store by ``app.quality.judge_quality``.
 """
 
 import dagster as dg
 
-from ...core.partition import Partition
-from ...core.quality import evaluate_bars, quality_frame
+from ...app.quality import QualityVerdict, judge_quality
 from ...core.timeframes import TIMEFRAMES
-from ...storage import BarRepository
 from .. import compat  # noqa: F401  (filters the partitioned-check preview warning)
 from ..boundary import check_outcome, partitions_of, user_errors
 from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, QUALITY_CHECK_KEYS
 from ..partitions import partitions_def
 from ..resources import StoreResource
-from .expectations import GE, bar_expectations, summarize_ge
+from .expectations import GEVerdict, judge_bars_with_ge
 
 
-def quality_for(part: Partition, timeframe: str, store) -> tuple[bool, dict]:
-    bars = BarRepository(store).read_partition(part, [timeframe])
-    frame = quality_frame(bars)
-    ge_ok, summary, broken = summarize_ge(GE.validate("bars", frame, bar_expectations))
-    core = evaluate_bars(bars)
-    passed = ge_ok and core.passed and not broken
-    failed = [k for k, v in summary.items() if not v["success"]]
+def quality_metadata(verdict: QualityVerdict) -> dict:
+    """The check's metadata for one partition's verdict (judged with great-expectations)."""
+    ge, core = verdict.extra, verdict.report
+    assert isinstance(ge, GEVerdict), "the quality checks judge with great-expectations"
     meta = {
-        "partition": part.key,
-        "bars": int(len(bars)),
-        "great_expectations_success": ge_ok,
-        "expectations_evaluated": len(summary),
-        "expectations_failed": len(failed),
-        "failed_expectations": "\n".join(failed) or "none",
-        "great_expectations": dg.MetadataValue.json(summary),
+        "partition": verdict.partition.key,
+        "bars": int(verdict.bars),
+        "great_expectations_success": ge.success,
+        "expectations_evaluated": len(ge.expectations),
+        "expectations_failed": len(ge.failed),
+        "failed_expectations": "\n".join(ge.failed) or "none",
+        "great_expectations": dg.MetadataValue.json(ge.expectations),
         "rule_violations": dg.MetadataValue.json(core.violations),
         "examples": dg.MetadataValue.json(core.examples),
     }
-    if broken:
-        meta["broken_expectations"] = "\n".join(broken)
-    return passed, meta
+    if ge.broken:
+        meta["broken_expectations"] = "\n".join(ge.broken)
+    return meta
 
 
 def quality_check(check_key: dg.AssetCheckKey, timeframe: str) -> dg.AssetChecksDefinition:
@@ -59,8 +55,10 @@ def quality_check(check_key: dg.AssetCheckKey, timeframe: str) -> dg.AssetChecks
     @user_errors
     def _quality(context: dg.AssetCheckExecutionContext, store: StoreResource):
         parts = partitions_of(context)
-        results = [quality_for(p, timeframe, store.get()) for p in parts]
-        yield from check_outcome(context, asset, check_key.name, parts, results)
+        verdicts = [judge_quality(store.get(), p, timeframe, extra=judge_bars_with_ge)
+                    for p in parts]
+        yield from check_outcome(context, asset, check_key.name, parts,
+                                 [(v.passed, quality_metadata(v)) for v in verdicts])
 
     return _quality
 

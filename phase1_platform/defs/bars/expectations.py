@@ -2,12 +2,14 @@
 
 One ephemeral context per process, imported lazily (its import takes seconds), progress
 bars off. The expectations validate the same derived columns the pure rules in
-``core.quality`` compute (``quality_frame``); the quality checks report both verdicts.
+``core.quality`` compute (``quality_frame``); ``judge_bars_with_ge`` is the further judge
+the quality checks hand ``app.quality.judge_quality``, which reports both verdicts.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -66,8 +68,35 @@ def bar_expectations(gxe) -> list:
     ]
 
 
-def summarize_ge(result) -> tuple[bool, dict, list[str]]:
-    """(success, per-expectation summary, broken expectations) of a GE validation result."""
+@dataclass(frozen=True)
+class GEVerdict:
+    """great-expectations' verdict on a bar quality frame (an ``app.quality.ExtraVerdict``).
+
+    ``broken`` lists expectations that raised instead of judging (a timestamp bound of the
+    wrong type, say): they fail the verdict, since they judged nothing.
+    """
+
+    success: bool
+    expectations: dict[str, dict]  # "type(target)" -> success, unexpected, raised
+    broken: tuple[str, ...] = ()
+    name: str = "great_expectations"
+
+    @property
+    def passed(self) -> bool:
+        return self.success and not self.broken
+
+    @property
+    def failed(self) -> list[str]:
+        return [k for k, v in self.expectations.items() if not v["success"]]
+
+    def summary(self) -> dict:
+        return {"success": self.success, "passed": self.passed,
+                "evaluated": len(self.expectations), "failed": self.failed,
+                "broken": list(self.broken), "expectations": self.expectations}
+
+
+def summarize_ge(result) -> GEVerdict:
+    """The verdict of a GE validation result, per expectation."""
     summary = {}
     broken = []
     for r in result.results:
@@ -84,4 +113,10 @@ def summarize_ge(result) -> tuple[bool, dict, list[str]]:
         summary[key] = {"success": bool(r.success),
                         "unexpected": int((r.result or {}).get("unexpected_count") or 0),
                         "raised": raised}
-    return bool(result.success), summary, broken
+    return GEVerdict(bool(result.success), summary, tuple(broken))
+
+
+def judge_bars_with_ge(frame: pd.DataFrame) -> GEVerdict:
+    """great-expectations on a bar quality frame (``core.quality.quality_frame``): the
+    ``extra`` judge of ``app.quality.judge_quality``."""
+    return summarize_ge(GE.validate("bars", frame, bar_expectations))

@@ -14,10 +14,9 @@ from ...core.export import read_canonical_csv, write_atomic
 from ...core.partition import Partition
 from ...core.rules import get_rules
 from ...core.timeframes import TIMEFRAMES
-from ..boundary import materialize_result, partitions_of, rule_set_of, user_errors
-from ..keys import BAR_ASSETS, CANONICAL_EXPORT, OWNERS
+from ..boundary import materialize_result, partitioned_asset, partitions_of, rule_set_of
+from ..keys import BAR_ASSETS, CANONICAL_EXPORT
 from ..metadata import bars_chart_md, bars_preview_md, time_range
-from ..partitions import PARTITIONED
 from ..resources import PipelineSettings, SourcesResource, StoreResource
 
 
@@ -48,7 +47,7 @@ def export_partition(context, part: Partition, store, sources, settings) -> dict
     }
 
 
-@dg.asset(
+@partitioned_asset(
     key=CANONICAL_EXPORT,
     group_name="export",
     kinds={"csv"},
@@ -56,10 +55,7 @@ def export_partition(context, part: Partition, store, sources, settings) -> dict
     description="The canonical bar CSV of the partition (every timeframe in one file) at "
     "$PHASE1_EXPORT_DIR/<date>/<SYMBOL>.csv, read back from the store; sha256 in metadata. "
     "Blocked by failing parity or data-quality checks.",
-    **PARTITIONED,
-    owners=OWNERS,
 )
-@user_errors
 def canonical_export(context: dg.AssetExecutionContext, store: StoreResource,
                      sources: SourcesResource, settings: PipelineSettings) -> dg.MaterializeResult:
     parts = partitions_of(context)

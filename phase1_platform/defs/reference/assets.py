@@ -15,15 +15,14 @@ from ...core.export import CanonicalExporter
 from ...core.partition import Partition
 from ..boundary import (
     materialize_result,
+    partitioned_asset,
     partitions_of,
     reference_files,
     reference_source_of,
     require_live,
-    user_errors,
 )
-from ..keys import OWNERS, REFERENCE_BARS
+from ..keys import REFERENCE_BARS
 from ..metadata import bars_preview_md, time_range
-from ..partitions import PARTITIONED
 from ..resources import (
     AlpacaResource,
     FileDropResource,
@@ -78,17 +77,14 @@ def keep_reference(part: Partition, drop, sources, settings, alpaca, yfinance) -
     }
 
 
-@dg.asset(
+@partitioned_asset(
     key=REFERENCE_BARS,
     group_name="reference",
     kinds={"pandas", "csv"},
     description="The vendor's own bars for the partition (LEAN minute/second/daily files in "
     "the drop), kept as a canonical CSV under $PHASE1_EXPORT_DIR/_reference for the parity "
     "checks. A partition without vendor bars has no reference (not a failure).",
-    **PARTITIONED,
-    owners=OWNERS,
 )
-@user_errors
 def reference_bars(context: dg.AssetExecutionContext, drop: FileDropResource,
                    sources: SourcesResource, settings: PipelineSettings,
                    alpaca: AlpacaResource, yfinance: YFinanceResource) -> dg.MaterializeResult:

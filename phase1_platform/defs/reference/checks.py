@@ -9,11 +9,12 @@ when the unexplained share stays under ``settings.max_unexplained_pct`` and, wit
 ``settings.min_bars_for_match_pct`` bars compared, the exact-match share reaches
 ``settings.min_parity_match_pct``. A partition without vendor bars passes without comparing
 and says so. A corrupted reference or corrupted bars show up as unexplained differences.
+Each verdict is also kept in the store (``judge_and_record_partition``) for the read API.
 """
 
 import dagster as dg
 
-from ...app.parity import ParityVerdict, judge_partition, read_reference_csv
+from ...app.parity import ParityVerdict, judge_and_record_partition, read_reference_csv
 from ...core.partition import Partition
 from .. import compat  # noqa: F401  (filters the partitioned-check preview warning)
 from ..boundary import check_outcome, partitions_of, rule_set_of, user_errors
@@ -54,8 +55,9 @@ def verdict_metadata(verdict: ParityVerdict) -> dict:
 def parity_for(part: Partition, timeframe: str, store: StoreResource,
                sources: SourcesResource, settings: PipelineSettings) -> tuple[bool, dict]:
     reference = read_reference_csv(settings.reference_file(part.date, part.symbol))
-    verdict = judge_partition(store.get(), part, timeframe, reference,
-                              rule_set_of(sources, part), settings.parity_thresholds())
+    verdict = judge_and_record_partition(store.get(), part, timeframe, reference,
+                                         rule_set_of(sources, part),
+                                         settings.parity_thresholds())
     return verdict.passed, verdict_metadata(verdict)
 
 

@@ -6,7 +6,9 @@
   partition's raw ticks are what landed for its symbol and trading date, whichever way.
 - ``normalized_ticks``: the partition's canonical tick set (all sources merged, one row per
   trade id, canonical order) read through ``app.build.prepare_build_for``, which the bars
-  step of the same run then builds from (``take_prepared``), in full or incrementally.
+  step of the same run then builds from (``take_prepared``), in full or incrementally;
+  rows rejected while merging the sources join the partition's quarantine
+  (``app.quality.keep_rejects``), which the rejected-ratio check judges.
 """
 
 import hashlib
@@ -16,26 +18,25 @@ import pandas as pd
 
 from ...app.build import Full, prepare_build_for
 from ...app.land import land_ticks
+from ...app.quality import accepted_ticks, keep_rejects
 from ...core.errors import ConfigError, InputError
 from ...core.normalizer import TickNormalizer
 from ...core.partition import Partition
 from ...core.schema import ts_ns
 from ...readers import read_ticks
-from ...storage import QuarantineRepository, TickRepository
 from ..boundary import (
     RecomputeConfig,
     materialize_result,
+    partitioned_asset,
     partitions_of,
     require_live,
     rule_set_of,
     run_id,
     tick_files,
     tick_source_of,
-    user_errors,
 )
-from ..keys import BAR_TIMEFRAMES, OWNERS, RAW_TICKS
+from ..keys import BAR_TIMEFRAMES, RAW_TICKS
 from ..metadata import counts_table_md, ticks_preview_md, time_range
-from ..partitions import PARTITIONED
 from ..resources import (
     AlpacaResource,
     FileDropResource,
@@ -43,8 +44,6 @@ from ..resources import (
     SourcesResource,
     StoreResource,
 )
-
-COMMON = {**PARTITIONED, "owners": OWNERS}
 
 
 def tick_batches(source: str, part: Partition, drop: FileDropResource, mode: str,
@@ -90,7 +89,7 @@ def land_partition(context, part: Partition, store, drop, sources, settings, alp
         conflicting += landed.conflicting
         for reason, n in landed.quarantined_by_reason.items():
             reasons[reason] = reasons.get(reason, 0) + n
-    if accepted == 0 and TickRepository(store.get()).count_canonical(part) == 0:
+    if accepted == 0 and accepted_ticks(store.get(), part) == 0:
         found = f"{len(files)} file(s) without a valid tick of that date" if files else "no file"
         raise InputError(
             f"no ticks for {part.symbol} on {part.date} ({found}): drop a tick file at "
@@ -114,15 +113,13 @@ def land_partition(context, part: Partition, store, drop, sources, settings, alp
     }
 
 
-@dg.asset(
+@partitioned_asset(
     key=RAW_TICKS,
     group_name="ingest",
     kinds={"python", "sql"},
     description="Tick files of the partition (file drop: <drop>/<date>/<SYMBOL>.csv or LEAN "
     "tick zips) landed into the store's landing table; bad rows quarantined with a reason.",
-    **COMMON,
 )
-@user_errors
 def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: FileDropResource,
               sources: SourcesResource, settings: PipelineSettings,
               alpaca: AlpacaResource) -> dg.MaterializeResult:
@@ -131,15 +128,13 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
     return materialize_result(parts, out)
 
 
-@dg.asset(
+@partitioned_asset(
     group_name="ingest",
     kinds={"pandas"},
     deps=[RAW_TICKS],
     description="The partition's canonical ticks: every source landed for the symbol and "
     "trading date, merged, one row per trade_id, in canonical order (DESIGN sections 3, 7).",
-    **COMMON,
 )
-@user_errors
 def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
                      store: StoreResource, sources: SourcesResource) -> dg.MaterializeResult:
     parts = partitions_of(context)
@@ -150,14 +145,13 @@ def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
                                  BAR_TIMEFRAMES)
         res = read.normalized
         full = isinstance(read.plan, Full)
-        QuarantineRepository(store.get()).add(res.quarantine, part.key)  # across sources
+        keep_rejects(store.get(), part, res.quarantine)  # duplicates across sources
         ticks = res.ticks
         per_source = ticks["source"].astype(str).value_counts().sort_index()
         meta = {
             "partition": part.key,
             "recompute": read.plan.describe(),
-            "ticks": int(len(ticks)) if full else TickRepository(store.get()).count_canonical(
-                part),
+            "ticks": int(len(ticks)) if full else accepted_ticks(store.get(), part),
             "ticks_read": int(len(ticks)),
             "landings_pending": len(read.landings),
             "time_range": time_range(ts_ns(ticks["ts"])),
