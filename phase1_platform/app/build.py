@@ -15,7 +15,8 @@
 ``prepare_build`` plans and reads (``BuildInput``); ``build_bars`` builds and stores the
 bars, consuming the landings read before the ticks in the transaction that writes them,
 and reads again when a concurrent build consumed them first. Either way the stored bars
-equal a full recompute of the landed ticks.
+equal a full recompute of the landed ticks; ``bars_after_build`` returns them (the bars
+written by a full build, else ``read_built_bars`` of the partition).
 """
 
 from __future__ import annotations
@@ -208,6 +209,21 @@ def build_bars(store: Store, part: Partition, rule_set: str, incremental: bool =
             inp = None
     raise AssertionError("unreachable")
 
+
+
+def read_built_bars(store: Store, part: Partition, timeframes=None) -> pd.DataFrame:
+    """The partition's stored bars (of ``timeframes``; None: every timeframe)."""
+    return BarRepository(store).read_partition(part, timeframes)
+
+
+def bars_after_build(store: Store, built: BuildResult) -> pd.DataFrame:
+    """The partition's bars as stored once ``built`` is written: a full build's bars
+    replaced the whole partition, so they are returned as they are; an incremental build
+    rewrote only the bars its ticks touch (and an up-to-date one none), so the stored bars
+    are read again."""
+    if isinstance(built.plan, Full):
+        return built.bars
+    return read_built_bars(store, built.input.partition)
 
 # A build input read by one step of a run and built by the next (Dagster's
 # normalized_ticks, then bars, in one process): one slot, keyed by the run, so memory stays

@@ -5,6 +5,11 @@
 (``storage.TickRepository.land``) and quarantines, under ``partition``, the
 normalizer's rejects followed by the ticks the store refused as conflicting duplicates
 (identity stored with other content, DESIGN section 3): no row disappears silently.
+
+``keep_rejects`` / ``accepted_ticks`` are the two sides of a partition's rejected ratio
+(``app.quality.judge_rejected_ratio``) as the pipeline keeps them: rows rejected while
+merging the partition's sources (its landed ticks, normalized) join its quarantine, and
+the count of canonical ticks it holds.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import pandas as pd
 
 from ..core.identity import CONFLICTING_DUPLICATE
 from ..core.normalizer import NormalizeResult
+from ..core.partition import Partition
 from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine
 from ..storage import QuarantineRepository, Store, TickRepository
 
@@ -77,4 +83,15 @@ def land_ticks(store: Store, result: NormalizeResult, quarantine_partition: str)
                   quarantined_by_reason=dict(sorted(reasons.items())), quarantine_new=stored)
 
 
-__all__ = ["Landed", "conflicting_rows", "land_ticks"]
+def keep_rejects(store: Store, part: Partition, quarantine: pd.DataFrame) -> int:
+    """Add rows rejected while normalizing the partition (duplicates across its sources)
+    to its quarantine, where ``judge_rejected_ratio`` counts them; returns the rows new."""
+    return QuarantineRepository(store).add(quarantine, part.key)
+
+
+def accepted_ticks(store: Store, part: Partition) -> int:
+    """How many canonical ticks the partition holds in the store (without reading them)."""
+    return TickRepository(store).count_canonical(part)
+
+
+__all__ = ["Landed", "accepted_ticks", "conflicting_rows", "keep_rejects", "land_ticks"]

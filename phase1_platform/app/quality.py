@@ -8,9 +8,9 @@ checks, each verdict recorded in the store of record (``app.checks``).
   ``core.quality.evaluate_bars`` and, optionally, one further judge of the same derived
   frame (``extra``: the Dagster layer passes great-expectations, its own tool); recorded
   as ``QUALITY`` with the timeframe (and the sha256 of the bars judged).
-- ``keep_rejects`` / ``accepted_ticks``: the two sides of that ratio as the pipeline keeps
-  them: rows rejected while merging the partition's sources join its quarantine, and the
-  count of canonical ticks stored.
+
+The two sides of the ratio as the pipeline keeps them (``keep_rejects``,
+``accepted_ticks``) are landing steps: ``app.land``.
 
 Each verdict is a frozen dataclass with ``summary()``, a JSON-able dict (non-finite floats
 become ``None``): what the store keeps and the read API shows.
@@ -34,8 +34,9 @@ from ..core.quality import (
     quality_frame,
     rejected_ratio,
 )
-from ..storage import BarRepository, QuarantineRepository, Store, TickRepository
+from ..storage import BarRepository, QuarantineRepository, Store
 from .checks import QUALITY, REJECTED_RATIO, record_check
+from .land import accepted_ticks
 
 
 def jsonable(value):
@@ -91,17 +92,6 @@ class RejectedRatioVerdict:
             "threshold": float(self.threshold),
             "rejected_by_reason": dict(self.rejected_by_reason),
         }
-
-
-def accepted_ticks(store: Store, part: Partition) -> int:
-    """How many canonical ticks the partition holds in the store (without reading them)."""
-    return TickRepository(store).count_canonical(part)
-
-
-def keep_rejects(store: Store, part: Partition, quarantine: pd.DataFrame) -> int:
-    """Add rows rejected while normalizing the partition (duplicates across its sources)
-    to its quarantine, where ``judge_rejected_ratio`` counts them; returns the rows new."""
-    return QuarantineRepository(store).add(quarantine, part.key)
 
 
 def judge_rejected_ratio(store: Store, part: Partition, threshold: float
@@ -178,5 +168,4 @@ def judge_quality(store: Store, part: Partition, timeframe: str,
 
 
 __all__ = ["ExtraJudge", "ExtraVerdict", "QualityVerdict", "RejectedRatioVerdict",
-           "accepted_ticks", "judge_quality", "judge_rejected_ratio", "jsonable",
-           "keep_rejects"]
+           "judge_quality", "judge_rejected_ratio", "jsonable"]

@@ -2,11 +2,13 @@
 
 ``live_ticks_sensor`` (``defs.automation.live``) and ``symbol_registry_sensor``
 (``defs.automation.registry``); the objects are the same, so a loader that scans both
-modules sees each sensor once.
+modules sees each sensor once. What they read from the store is ``app.ingestion_state``
+(``Watermark`` and ``StoreNotReadyError`` are re-exported here for old importers).
 """
 
 from __future__ import annotations
 
+from ..app.ingestion_state import StoreNotReadyError, Watermark
 from .automation import ALL_SENSORS, live_ticks_sensor, symbol_registry_sensor
 from .automation.live import (
     CURSOR_HORIZON_NS,
@@ -18,13 +20,6 @@ from .automation.live import (
     pending_partitions,
     plan_live_runs,
     trading_dates_between,
-)
-from .automation.store_state import (
-    StoreNotReadyError,
-    Watermark,
-    open_store_at_head,
-    read_ingestion_state,
-    stored_symbols,
 )
 from .partitions import is_trading_date
 
@@ -40,11 +35,8 @@ __all__ = [
     "in_flight_partitions",
     "is_trading_date",
     "live_ticks_sensor",
-    "open_store_at_head",
     "pending_partitions",
     "plan_live_runs",
-    "read_ingestion_state",
-    "stored_symbols",
     "symbol_registry_sensor",
     "trading_dates_between",
 ]

@@ -19,19 +19,13 @@ from phase1_platform.app.checks import (
     bars_sha256,
     partition_checks,
 )
-from phase1_platform.app.land import land_ticks
+from phase1_platform.app.land import accepted_ticks, keep_rejects, land_ticks
 from phase1_platform.app.parity import (
     ParityThresholds,
     judge_and_record_partition,
     judge_partition,
 )
-from phase1_platform.app.quality import (
-    accepted_ticks,
-    jsonable,
-    judge_quality,
-    judge_rejected_ratio,
-    keep_rejects,
-)
+from phase1_platform.app.quality import jsonable, judge_quality, judge_rejected_ratio
 from phase1_platform.core.export import to_canonical
 from phase1_platform.core.normalizer import TickNormalizer
 from phase1_platform.core.partition import Partition

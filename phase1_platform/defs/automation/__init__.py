@@ -2,8 +2,9 @@
 
 - ``live``: ``live_ticks_sensor`` (ingestion watermarks -> incremental ``live_bars`` runs);
 - ``registry``: ``symbol_registry_sensor`` (the store's symbols -> ``symbols`` partitions);
-- ``schedules``: ``daily_backfill`` and ``weekly_reconciliation``;
-- ``store_state``: what they read from the store (repositories only, never migrating).
+- ``schedules``: ``daily_backfill`` and ``weekly_reconciliation``.
+
+What the sensors read from the store (never migrating it) is ``app.ingestion_state``.
 
 Each module holds its definitions at module level plus ``ALL_SENSORS``/``ALL_SCHEDULES``
 (a module-scan loader finds the objects; a plain import takes the lists); this package

@@ -1,20 +1,20 @@
 """``live_ticks_sensor``: live micro-batches from the ingestion watermarks.
 
 Every ``PHASE1_LIVE_SENSOR_INTERVAL_S`` seconds (default 15) the sensor reads the store's
-watermarks (``WatermarkRepository.all``): per (source, symbol) the latest tick time the
-ingestion service landed. A watermark that moved since the sensor's cursor marks its
-partition (``Partition.of_timestamp``: the tick's trading date from ``core.calendar``,
-symbol) as touched, and the sensor requests one ``live_bars`` run for it with run key
-``live|<date>|<SYMBOL>|<watermark ns>``: the same watermark never launches a second run,
-a new one launches exactly one. The cursor (JSON: ``"source|symbol" -> ns``) advances
-with every request. While a run of a partition is still queued or running, the sensor
-requests nothing for it and keeps its cursor entry behind, so the next tick asks again
-for everything landed since (micro-batches coalesce instead of piling up behind a slow
-run). Symbols not yet registered are added to the ``symbols`` dynamic partitions in the
-same evaluation (before the run requests).
+watermarks (``app.ingestion_state.read_ingestion_state``): per (source, symbol) the
+latest tick time the ingestion service landed. A watermark that moved since the
+sensor's cursor marks its partition (``Partition.of_timestamp``: the tick's trading date
+from ``core.calendar``, symbol) as touched, and the sensor requests one ``live_bars`` run
+for it with run key ``live|<date>|<SYMBOL>|<watermark ns>``: the same watermark never
+launches a second run, a new one launches exactly one. The cursor (JSON:
+``"source|symbol" -> ns``) advances with every request. While a run of a partition is
+still queued or running, the sensor requests nothing for it and keeps its cursor entry
+behind, so the next tick asks again for everything landed since (micro-batches coalesce
+instead of piling up behind a slow run). Symbols not yet registered are added to the
+``symbols`` dynamic partitions in the same evaluation (before the run requests).
 
 Late ticks behind the watermark do not move it, so the sensor also reads the store's
-pending tick landings (``LandingRepository.spans``: ticks landed whose bars are not
+pending tick landings (``IngestionState.pending``: ticks landed whose bars are not
 rebuilt yet) of the symbols streamed live (those with a watermark), within the horizon:
 a partition with pending landings gets a run too, its run key ending
 ``|<newest landing id>``. A ``live_bars`` run recomputes incrementally: it reads only the
@@ -39,13 +39,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from ...app.ingestion_state import Watermark, read_ingestion_state
 from ...core.calendar import trading_date_of, trading_dates
 from ...core.errors import UserError, one_line
 from ...core.partition import Partition, is_valid_symbol
 from ..jobs import LIVE_RUN_CONFIG, live_bars
 from ..partitions import SYMBOLS_PARTITION, is_trading_date
 from ..resources import StoreResource
-from .store_state import Watermark, read_ingestion_state
 
 LIVE_SENSOR_INTERVAL_S = int(os.environ.get("PHASE1_LIVE_SENSOR_INTERVAL_S", "15"))
 # watermarks older than this (market time) behind the newest one are no longer watched
@@ -167,14 +167,15 @@ def plan_live_runs(marks: list[Watermark], cursor: dict[str, int], registered: s
 )
 def live_ticks_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
     try:
-        marks, spans = read_ingestion_state(store)
+        state = read_ingestion_state(store.database_url or None)
     except UserError as exc:
         return dg.SkipReason(f"store not readable: {one_line(exc)}")
     cursor = _load_cursor(context.cursor)
     registered = set(context.instance.get_dynamic_partitions(SYMBOLS_PARTITION))
     busy = in_flight_partitions(context.instance)
+    marks = state.watermarks
     requests, new_symbols, new_cursor, notes = plan_live_runs(
-        marks, cursor, registered, busy, pending_partitions(spans, marks))
+        marks, cursor, registered, busy, pending_partitions(state.pending, marks))
     for note in notes:
         context.log.info(note)
     if new_cursor != cursor:

@@ -1,8 +1,8 @@
 """``symbol_registry_sensor``: the store's symbols become ``symbols`` dynamic partitions.
 
 Every minute, every valid symbol found in the store's landing table or watermarks
-(``TickRepository.symbols``, ``WatermarkRepository.all``) that is not registered yet is
-added (new symbols only). An invalid symbol (DESIGN section 3) is never registered: it
+(``app.ingestion_state.landed_symbols``) that is not registered yet is added (new
+symbols only). An invalid symbol (DESIGN section 3) is never registered: it
 is skipped and named in the sensor's log. A store that is missing or not migrated skips
 the tick with one line naming the fix; the sensor never migrates it.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ...app.ingestion_state import landed_symbols
 from ...core.errors import UserError, one_line
 from ...core.partition import is_valid_symbol
 from ..partitions import SYMBOLS_PARTITION
 from ..resources import StoreResource
-from .store_state import stored_symbols
 
 
 @dg.sensor(
@@ -27,7 +27,7 @@ from .store_state import stored_symbols
 )
 def symbol_registry_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
     try:
-        found = stored_symbols(store)
+        found = landed_symbols(store.database_url or None)
     except UserError as exc:
         return dg.SkipReason(f"store not readable: {one_line(exc)}")
     invalid = sorted(s for s in found if not is_valid_symbol(s))

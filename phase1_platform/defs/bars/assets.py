@@ -3,7 +3,8 @@ its own asset key.
 
 One ``app.build.build_bars`` of every timeframe from the normalized ticks with the symbol's
 rule set (exactly what ``phase1 replay`` builds, whatever the rule set), written with one
-atomic ``BarRepository.write_partition``. With config ``incremental: true`` (the
+atomic ``BarRepository.write_partition``; each timeframe's metadata describes the bars
+stored after the build (``app.build.bars_after_build``). With config ``incremental: true`` (the
 ``live_bars`` job) only the ticks landed since the partition's last build are read and only
 the bars they touch rewritten; the stored bars equal a full recompute.
 """
@@ -13,12 +14,11 @@ import time
 import dagster as dg
 import pandas as pd
 
-from ...app.build import Full, build_bars, take_prepared
+from ...app.build import bars_after_build, build_bars, take_prepared
 from ...core.partition import Partition
 from ...core.rules import get_rules
 from ...core.schema import QTY_SCALE
 from ...core.timeframes import TIMEFRAMES
-from ...storage import BarRepository
 from ..boundary import (
     RecomputeConfig,
     materialize_result,
@@ -76,9 +76,7 @@ def build_partition(context, part: Partition, incremental: bool, store,
                      f"{len(written)} bars written")
     lag = {} if read.landings.landed_ns is None else {
         "oldest_landing_age_s": round((time.time_ns() - read.landings.landed_ns) / 1e9, 3)}
-    # a full build wrote the whole partition; otherwise read what is stored now
-    stored = written if isinstance(read.plan, Full) else BarRepository(
-        store.get()).read_partition(part)
+    stored = bars_after_build(store.get(), built)
     tf_col = stored["timeframe"].astype(str).to_numpy()
     written_tf = written["timeframe"].astype(str).value_counts()
     return {tf: {**bar_metadata(stored[tf_col == tf].reset_index(drop=True), part, tf,

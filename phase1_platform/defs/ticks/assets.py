@@ -8,7 +8,7 @@
   trade id, canonical order) read through ``app.build.prepare_build_for``, which the bars
   step of the same run then builds from (``take_prepared``), in full or incrementally;
   rows rejected while merging the sources join the partition's quarantine
-  (``app.quality.keep_rejects``), which the rejected-ratio check judges.
+  (``app.land.keep_rejects``), which the rejected-ratio check judges.
 """
 
 import hashlib
@@ -17,8 +17,7 @@ import dagster as dg
 import pandas as pd
 
 from ...app.build import Full, prepare_build_for
-from ...app.land import land_ticks
-from ...app.quality import accepted_ticks, keep_rejects
+from ...app.land import accepted_ticks, keep_rejects, land_ticks
 from ...core.errors import ConfigError, InputError
 from ...core.normalizer import TickNormalizer
 from ...core.partition import Partition

@@ -1,11 +1,12 @@
-"""What the sensors read from the store of record, through its repositories only.
+"""What the live automation reads from the store of record: the ingestion service's
+watermarks, the pending tick landings and the symbols seen, through repositories only.
 
-A sensor tick opens the store **without migrating it** (a schema change is an
-operator's decision, ``phase1 db upgrade``, never a side effect of a 15-second poll)
-and closes it before returning. A store that cannot serve the sensor is a
-``StoreNotReadyError`` (a ``core.errors.StoreUnavailableError``): the SQLite file does
-not exist (it is not created), or the schema is not at the head revision (empty, or
-behind). The sensors turn exactly these user errors into a one-line ``SkipReason``.
+The readers open the store **without migrating it** (a schema change is an operator's
+decision, ``phase1 db upgrade``, never a side effect of a sensor's 15-second poll) and
+close it before returning. A store that cannot serve them is a ``StoreNotReadyError`` (a
+``core.errors.StoreUnavailableError``): the SQLite file does not exist (it is not
+created), or the schema is not at the head revision (empty, or behind). The Dagster
+sensors turn exactly these user errors into a one-line ``SkipReason``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import pandas as pd
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ...core.errors import StoreUnavailableError
-from ...storage import LandingRepository, Store, TickRepository, WatermarkRepository
-from ...storage.store import mask_url, resolve_url
-from ..resources import StoreResource
+from ..core.errors import StoreUnavailableError
+from ..storage import LandingRepository, Store, TickRepository, WatermarkRepository
+from ..storage.store import mask_url, resolve_url
 
 UPGRADE_FIX = "run `phase1 db upgrade` (with the same DATABASE_URL)"
 
@@ -42,6 +42,14 @@ class Watermark:
     @property
     def cursor_key(self) -> str:
         return f"{self.source}|{self.symbol}"
+
+
+@dataclass(frozen=True)
+class IngestionState:
+    """One consistent look at what ingestion landed and the bars not rebuilt yet."""
+
+    watermarks: list[Watermark]  # by source, then symbol
+    pending: pd.DataFrame  # every pending tick landing: id, symbol, lo_ts, hi_ts (by id)
 
 
 def _missing_sqlite_file(url: str) -> Path | None:
@@ -81,15 +89,20 @@ def open_store_at_head(url: str | None) -> Iterator[Store]:
         store.dispose()
 
 
-def read_ingestion_state(store: StoreResource) -> tuple[list[Watermark], pd.DataFrame]:
-    """(every watermark, every pending tick landing: id, symbol, lo_ts, hi_ts)."""
-    with open_store_at_head(store.database_url or None) as s:
-        marks = [Watermark(*row) for row in WatermarkRepository(s).all()]
-        spans = LandingRepository(s).spans()
-    return marks, spans
+def read_ingestion_state(url: str | None) -> IngestionState:
+    """Every watermark and every pending tick landing of the store at ``url``."""
+    with open_store_at_head(url) as store:
+        marks = [Watermark(*row) for row in WatermarkRepository(store).all()]
+        return IngestionState(marks, LandingRepository(store).spans())
 
 
-def stored_symbols(store: StoreResource) -> set[str]:
-    """Symbols in the landing table and the watermarks (not validated: callers do)."""
-    with open_store_at_head(store.database_url or None) as s:
-        return TickRepository(s).symbols() | {sym for _, sym, _ in WatermarkRepository(s).all()}
+def landed_symbols(url: str | None) -> set[str]:
+    """Symbols in the store's landing table and its watermarks (not validated: callers
+    do, an invalid symbol must be named, never registered)."""
+    with open_store_at_head(url) as store:
+        return TickRepository(store).symbols() | {
+            sym for _, sym, _ in WatermarkRepository(store).all()}
+
+
+__all__ = ["UPGRADE_FIX", "IngestionState", "StoreNotReadyError", "Watermark",
+           "landed_symbols", "open_store_at_head", "read_ingestion_state"]
