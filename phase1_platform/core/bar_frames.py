@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .bar_segments import Segments
 from .schema import BAR_COLUMNS, empty_bars
@@ -15,14 +16,15 @@ from .timeframes import TIMEFRAMES, timeframe_rank
 
 
 def bar_frame(
-    names: np.ndarray, timeframe: str, sym, bucket, o, h, lo, c, q, nv, k
+    names: np.ndarray, timeframe, sym, bucket, o, h, lo, c, q, nv, k
 ) -> pd.DataFrame:
-    """Internal bar frame from per-bar arrays; ``sym`` holds codes into ``names``."""
+    """Internal bar frame from per-bar arrays; ``sym`` holds codes into ``names``;
+    ``timeframe`` is one name or a name per bar."""
     if len(bucket) == 0:
         return empty_bars()
     return pd.DataFrame(
         {
-            "symbol": names[sym],
+            "symbol": _take_strings(names, sym),
             "timeframe": timeframe,
             "ts": bucket,
             "open": o,
@@ -36,12 +38,62 @@ def bar_frame(
     ).astype(BAR_COLUMNS)
 
 
+def _take_strings(names: np.ndarray, codes: np.ndarray):
+    """``names[codes]`` as the frame's string column: an Arrow take (about 15x faster than
+    converting a Python object per bar) when every name is a ``str``."""
+    if not all(isinstance(name, str) for name in names):
+        return names[codes]
+    taken = pa.array(list(names), type=pa.large_string()).take(pa.array(codes))
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([taken])), dtype="str")
+
+
 def segments_frame(seg: Segments, symbols: np.ndarray, timeframe: str) -> pd.DataFrame:
     """Internal bar frame of ``seg`` (its symbol codes index ``symbols``)."""
     return bar_frame(
         symbols, timeframe, seg.sym, seg.bucket, seg.open, seg.high, seg.low, seg.close,
         seg.qty, seg.notional, seg.count,
     )
+
+
+def bars_frame(parts: list[tuple[str, tuple]], names: np.ndarray) -> pd.DataFrame:
+    """One internal bar frame in canonical order from per-timeframe bar arrays.
+
+    ``parts`` holds (timeframe, (sym, ts, open, high, low, close, qty, notional, count))
+    in duration order, each in (symbol, ts) order, codes indexing the sorted ``names``.
+    Canonical order is (symbol, timeframe, ts) blocks: each bar's row follows from the
+    per-(symbol, timeframe) block sizes, so every column is written once into its place
+    (no concatenation, no sort)."""
+    parts = [(tf, arrays) for tf, arrays in parts if len(arrays[1])]
+    if not parts:
+        return empty_bars()
+    rows = _canonical_rows([arrays[0] for _, arrays in parts], len(names))
+    total = sum(len(arrays[1]) for _, arrays in parts)
+    cols = []
+    for i in range(9):
+        col = np.empty(total, dtype=np.result_type(*(arrays[i] for _, arrays in parts)))
+        for where, (_, arrays) in zip(rows, parts, strict=True):
+            col[where] = arrays[i]
+        cols.append(col)
+    tf_code = np.empty(total, dtype=np.int64)
+    for j, where in enumerate(rows):
+        tf_code[where] = j
+    tf_names = np.array([tf for tf, _ in parts], dtype=object)
+    return bar_frame(names, _take_strings(tf_names, tf_code), *cols)
+
+
+def _canonical_rows(syms: list[np.ndarray], nsym: int) -> list:
+    """Rows (a slice, or an index array for several symbols) of each timeframe's bars
+    in the (symbol, timeframe) block order; each timeframe's bars are sorted by symbol."""
+    if nsym <= 1:
+        ends = np.cumsum([len(s) for s in syms]).tolist()
+        return [slice(e - len(s), e) for s, e in zip(syms, ends, strict=True)]
+    per = np.stack([np.bincount(s, minlength=nsym) for s in syms], axis=1)  # sym x tf
+    block = (np.cumsum(per.ravel()) - per.ravel()).reshape(per.shape)  # first row per block
+    rows = []
+    for j, s in enumerate(syms):
+        sym_start = np.cumsum(per[:, j]) - per[:, j]  # first index of each symbol in tf j
+        rows.append(block[s, j] + (np.arange(len(s)) - sym_start[s]))
+    return rows
 
 
 def sort_bars(bars: pd.DataFrame) -> pd.DataFrame:

@@ -69,10 +69,17 @@ def rollup_arrays(sym, ts, o, h, lo, c, q, nv, k, tf: Timeframe, sessions, price
     priceless one (volume-only ticks) sets no price, and only its volume counts, in a
     bar that has a priced one (``None``: every bar is priced)."""
     bucket = bucket_for(ts, tf, sessions)
-    keep = np.flatnonzero(bucket >= 0)
+    inside = bucket >= 0
+    if bool(inside.all()):  # intraday bars always, daily ones when no bar is off-session
+        keep, kept = np.arange(len(bucket)), _whole
+    else:
+        keep = np.flatnonzero(inside)
+
+        def kept(values: np.ndarray) -> np.ndarray:
+            return values[keep]
     if len(keep) == 0:
         return None
-    s, b = sym[keep], bucket[keep]
+    s, b = kept(sym), kept(bucket)
     change = np.empty(len(keep), dtype=bool)
     change[0] = True
     change[1:] = (s[1:] != s[:-1]) | (b[1:] != b[:-1])
@@ -81,7 +88,7 @@ def rollup_arrays(sym, ts, o, h, lo, c, q, nv, k, tf: Timeframe, sessions, price
     if priced is None:
         first, last, has = keep[starts], keep[ends - 1], slice(None)
     else:
-        pr = np.flatnonzero(priced[keep])  # positions (within keep) of priced bars
+        pr = np.flatnonzero(kept(priced))  # positions (within keep) of priced bars
         fpos = np.searchsorted(pr, starts, side="left")
         lpos = np.searchsorted(pr, ends, side="left") - 1
         has = (fpos < len(pr)) & (fpos <= lpos)
@@ -91,10 +98,14 @@ def rollup_arrays(sym, ts, o, h, lo, c, q, nv, k, tf: Timeframe, sessions, price
         s[starts][has],
         opens[has],
         o[first],
-        np.maximum.reduceat(h[keep], starts)[has],
-        np.minimum.reduceat(lo[keep], starts)[has],
+        np.maximum.reduceat(kept(h), starts)[has],
+        np.minimum.reduceat(kept(lo), starts)[has],
         c[last],
-        checked_sums(q[keep], starts, "volume", tf.name, opens)[has],
-        checked_sums(nv[keep], starts, "price x size", tf.name, opens)[has],
-        np.add.reduceat(k[keep], starts)[has],
+        checked_sums(kept(q), starts, "volume", tf.name, opens)[has],
+        checked_sums(kept(nv), starts, "price x size", tf.name, opens)[has],
+        np.add.reduceat(kept(k), starts)[has],
     )
+
+
+def _whole(values: np.ndarray) -> np.ndarray:
+    return values

@@ -115,6 +115,12 @@ class EligibilityRules:
         price_ok = price_ok if self.zero_size_sets_price else price_ok & traded
         return price_ok, volume_ok
 
+    def all_eligible(self, size: np.ndarray) -> bool:
+        """Whether every tick sets prices and counts in volume (what ``evaluate`` would say
+        of each), decided without per-tick flags: with no exclusions only size > 0 matters."""
+        return (not self.exclude_from_price and not self.exclude_from_volume
+                and len(size) > 0 and bool(np.min(size) > 0))
+
     @property
     def volume_implies_price(self) -> bool:
         """Whether every tick that counts in volume also sets prices, whatever its conditions.

@@ -468,3 +468,84 @@ def test_incremental_and_streaming_roll_ups_refuse_overflow():
     agg.on_batch(ticks)
     with pytest.raises(BarOverflowError):
         agg.bars()
+
+
+# ---------------------------------------------------------------- fast path == masked path
+# A rule set whose only exclusion never matches judges every tick eligible, like the
+# default, but through per-tick flags and the masked aggregation: the oracle for the
+# blocked segmented reduction (bar_blocks) that eligible canonical ticks take.
+NO_OP_RULES = EligibilityRules(name="no-op", exclude_from_volume=frozenset({"NeverSeen"}))
+
+
+def synthetic(n: int, symbols: list[str], seed: int, spread_s: int = 3 * 86_400,
+              burst: int = 0) -> pd.DataFrame:
+    """Canonical ticks from 2013-10-07; ``burst`` ticks share one minute (a bar longer
+    than a reduction block)."""
+    from phase1_platform.core.normalizer import canonical_sort
+    from phase1_platform.core.schema import TICK_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2013-10-07T13:30:00Z").value
+    ts = start + rng.integers(0, spread_s * 10**9, n)
+    ts[:burst] = start + 60 * 10**9 + rng.integers(0, 60 * 10**9, burst)
+    ticks = pd.DataFrame({
+        "ts": pd.to_datetime(ts, utc=True).as_unit("ns"),
+        "symbol": np.array(symbols)[rng.integers(0, len(symbols), n)],
+        "price": rng.integers(100, 50_000, n) / 100, "size": rng.integers(1, 900, n) / 3,
+        "exchange": "Q", "conditions": "", "trade_id": "", "sequence": -1, "source": "t",
+        "source_row": np.arange(n),
+    }).astype(TICK_COLUMNS)
+    return canonical_sort(ticks).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("n", "symbols", "spread_s", "burst"), [
+    (3, ["AAPL"], 120, 0),
+    (200_000, ["SPY"], 3 * 86_400, 0),  # many blocks, bars searched per edge
+    (150_000, ["SPY"], 86_400, 100_000),  # one 1m bar longer than a block
+    (60_000, ["AAPL", "MSFT", "SPY"], 2 * 86_400, 0),  # a search per symbol
+    (30_000, [f"S{i:03d}" for i in range(80)], 86_400, 0),  # many symbols: ts // ns
+    (2_000, ["AAPL", "MSFT"], 40 * 86_400, 0),  # more bar edges than ticks: ts // ns
+])
+def test_blocked_reduction_equals_masked_aggregation(n, symbols, spread_s, burst, monkeypatch):
+    from phase1_platform.core import engine
+
+    calls = []
+    blocked = engine.eligible_bars
+    monkeypatch.setattr(engine, "eligible_bars", lambda *a: calls.append(a[-1]) or blocked(*a))
+    ticks = synthetic(n, symbols, seed=n, spread_s=spread_s, burst=burst)
+    tfs = "1m,5m,15m,30m,1h,4h,1d"
+    for rollup_on in (True, False):
+        fast = BarEngine(rollup=rollup_on).build(ticks, tfs)
+        masked = BarEngine(rules=NO_OP_RULES, rollup=rollup_on).build(ticks, tfs)
+        pd.testing.assert_frame_equal(fast, masked)
+    # the blocked path built 1m (then roll-ups), and every intraday timeframe without them
+    assert len(calls) == 1 + 6 and calls[0] == 60 * 10**9
+    assert (fast.groupby("timeframe")["trade_count"].sum().drop("1d") == n).all()
+
+
+def test_fast_path_falls_back_for_prices_at_or_below_zero():
+    ticks = synthetic(5_000, ["AAPL"], seed=3)
+    ticks.loc[17, "price"] = -2.5
+    ticks.loc[4000, "price"] = 0.0
+    fast = BarEngine().build(ticks, "1m,1h")
+    pd.testing.assert_frame_equal(fast, BarEngine(rules=NO_OP_RULES).build(ticks, "1m,1h"))
+    assert fast["low"].min() == -2.5
+
+
+def test_single_symbol_check_reads_every_value():
+    import pyarrow as pa
+
+    from phase1_platform.core.tick_order import symbol_codes
+
+    def col(*chunks):
+        arr = pa.chunked_array([pa.array(c, type=pa.large_string()) for c in chunks])
+        return pd.Series(pd.arrays.ArrowStringArray(arr), dtype="str")
+
+    codes, names = symbol_codes(col(["SPY"] * 5, ["SPY"] * 3))
+    assert codes is None and names.tolist() == ["SPY"]
+    for chunks in ((["SPY"] * 5, ["SPY", "SPX"]), (["SPY", "SPYSPY", ""],),
+                   (["AB", "AB", "BA"],), (["SPY"] * 3, ["QQQ"])):
+        codes, names = symbol_codes(col(*chunks))
+        assert codes is not None and names.tolist() == sorted(set(sum(chunks, [])))
+    codes, names = symbol_codes(col(["SPY"] * 4)[1:])  # a sliced array (offset > 0)
+    assert codes is None and names.tolist() == ["SPY"]
