@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the project; the last line is one JSON object.
 
-Usage: python -m benchmarks [--quick] [--only engine|store]
+Usage: python -m benchmarks [--quick] [--only engine|store|api]
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import importlib
 import json
 import sys
 
-SUITES = {"engine": "benchmarks.bench_engine", "store": "benchmarks.bench_store"}
+SUITES = {"engine": "benchmarks.bench_engine", "store": "benchmarks.bench_store",
+          "api": "benchmarks.bench_api"}
 
 
 def main(argv: list[str] | None = None) -> int:

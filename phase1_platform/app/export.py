@@ -1,10 +1,12 @@
 """Export: the canonical bar CSV (DESIGN section 5) of bars stored in the store of record.
 
-``export_bars(store, symbols, timeframes, start, end)`` reads the bars of the symbols
-and timeframes over trading dates ``start..end`` (inclusive, exchange time) and renders
-them once; ``Exported`` carries the bytes, their ``sha256:`` and the bar count per
-timeframe, and ``path`` when they were written (atomically, ``core.export``). Used by
-``phase1 export``; the same bytes are what the read API serves for the selection.
+``export_window(store, symbols, timeframes, start_ns, end_ns)`` reads the bars of the
+symbols and timeframes opening in ``[start_ns, end_ns)`` (UTC ns) and renders them once;
+``Exported`` carries the bytes, their ``sha256:`` and the bar count per timeframe, and
+``path`` when they were written (atomically, ``core.export``). It is the one export of
+stored bars: ``export_bars`` (``phase1 export``: trading dates ``start..end`` inclusive,
+exchange time) and the read API's ``format=csv`` both call it, so their bytes are equal
+for the same selection.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from ..core.calendar import DEFAULT_CALENDAR, trading_day_window
 from ..core.errors import ConfigError
@@ -33,6 +37,8 @@ class Exported:
     sha256: str  # "sha256:<hex>" of data
     counts: dict[str, int]  # bars per timeframe, in duration order
     path: Path | None = None  # where it was written (None: not written)
+    # the bars rendered (internal bar frame, canonical order)
+    frame: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def bars(self) -> int:
@@ -70,6 +76,16 @@ def parse_symbols(symbols: str | Iterable[str]) -> list[str]:
     return chosen
 
 
+def dates_window(start: str, end: str, calendar: str = DEFAULT_CALENDAR) -> tuple[int, int]:
+    """``[start_ns, end_ns)`` of trading dates ``start..end`` (inclusive): from the start of
+    ``start``'s partition window to the end of ``end``'s."""
+    start_day, end_day = parse_date(start, "start date"), parse_date(end, "end date")
+    if end_day < start_day:
+        raise ConfigError(f"end date {end_day} is before start date {start_day}: swap them")
+    return (trading_day_window(start_day, calendar)[0],
+            trading_day_window(end_day, calendar)[1])
+
+
 def export_bars(store: Store, symbols: str | Iterable[str],
                 timeframes: str | Iterable[str] = DEFAULT_TIMEFRAMES,
                 start: str = FIRST_DATE, end: str = LAST_DATE,
@@ -78,14 +94,19 @@ def export_bars(store: Store, symbols: str | Iterable[str],
     """The canonical CSV of the stored bars of ``symbols`` and ``timeframes`` over trading
     dates ``start..end`` (inclusive); written atomically to ``path`` when given."""
     names = parse_symbols(symbols)
+    start_ns, end_ns = dates_window(start, end, calendar)
+    return export_window(store, names, timeframes, start_ns, end_ns, path=path)
+
+
+def export_window(store: Store, symbols: str | Iterable[str],
+                  timeframes: str | Iterable[str], start_ns: int, end_ns: int,
+                  path: str | os.PathLike | None = None) -> Exported:
+    """The canonical CSV of the stored bars of ``symbols`` and ``timeframes`` opening in
+    ``[start_ns, end_ns)`` (UTC ns); written atomically to ``path`` when given."""
+    names = parse_symbols(symbols)
     tfs = [t.name for t in parse_timeframes(
         timeframes if isinstance(timeframes, str) else list(timeframes))]
-    start_day, end_day = parse_date(start, "start date"), parse_date(end, "end date")
-    if end_day < start_day:
-        raise ConfigError(f"end date {end_day} is before start date {start_day}: swap them")
-    start_ns = trading_day_window(start_day, calendar)[0]
-    end_ns = trading_day_window(end_day, calendar)[1]
-    bars = BarRepository(store).read(names, tfs, start_ns, end_ns)
+    bars = BarRepository(store).read(names, tfs, int(start_ns), int(end_ns))
     exporter = CanonicalExporter(bars)
     data = exporter.to_bytes()
     counts = bars["timeframe"].value_counts()
@@ -94,7 +115,8 @@ def export_bars(store: Store, symbols: str | Iterable[str],
     if path is not None:
         exporter.write(path)
         written = Path(path)
-    return Exported(data, exporter.compute_hash(), per_tf, written)
+    return Exported(data, exporter.compute_hash(), per_tf, written, exporter.bars)
 
 
-__all__ = ["Exported", "export_bars", "parse_date", "parse_symbols"]
+__all__ = ["FIRST_DATE", "LAST_DATE", "Exported", "dates_window", "export_bars",
+           "export_window", "parse_date", "parse_symbols"]

@@ -15,7 +15,7 @@ import sys
 from ..core.errors import UserError, one_line
 
 SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export", "ingest",
-               "materialize"]
+               "materialize", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

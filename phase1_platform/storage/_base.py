@@ -1,6 +1,7 @@
 """What every repository shares: one transaction per call, database errors as one line.
 
-``Repository._run(fn)`` runs ``fn(conn)`` in one transaction of the store. A database
+``Repository._run(fn)`` runs ``fn(conn)`` in one transaction of the store (inside
+``Store.read_snapshot()``, a read runs in the snapshot's transaction). A database
 failure the user can fix (unreachable server, read-only file, lock held past the busy
 timeout, full disk, I/O error) becomes a ``StoreError`` (a
 ``core.errors.StoreUnavailableError``) naming the database and the fix; anything else
@@ -53,7 +54,13 @@ class Repository:
     def _run(self, fn, write: bool = True):
         """Run ``fn(conn)`` in one transaction; database errors a user can fix become
         ``StoreError`` (see ``Store.operational_error``)."""
+        pinned = self.store.pinned_connection()
+        if pinned is not None and write:
+            raise RuntimeError("a write inside Store.read_snapshot(): writes need their own "
+                               "transaction")
         try:
+            if pinned is not None:
+                return fn(pinned)
             with self.store.begin(write=write) as conn:
                 return fn(conn)
         except (DBAPIError, self.store.driver_error) as exc:  # raw cursors (bulk): the latter

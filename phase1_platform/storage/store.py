@@ -12,20 +12,28 @@ default 60); write transactions start with ``BEGIN IMMEDIATE`` so concurrent wri
 queue on the lock instead of failing with "database is locked" when a read transaction
 tries to upgrade itself. A read-only, locked (past the busy timeout), full or failing
 database is a ``StoreError`` too (``Store.operational_error``).
+
+``Store.read_snapshot()`` pins one read-only transaction for the calls made inside it (in
+the same thread or task): every repository read there sees one consistent state of the
+store (PostgreSQL: ``REPEATABLE READ READ ONLY``, which never blocks writers; SQLite in
+WAL: one read transaction). The read API runs each request in one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from ..core.errors import StoreUnavailableError
 
@@ -41,6 +49,11 @@ URL_HINT = "use sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST:PORT/D
 
 class StoreError(StoreUnavailableError):
     """A database problem the user can fix; its message is one line."""
+
+
+# (store, connection) of the read snapshot pinned in this thread or task, if any
+_SNAPSHOT: ContextVar[tuple[Store, Connection] | None] = ContextVar("phase1_read_snapshot",
+                                                                      default=None)
 
 
 def busy_timeout_s() -> float:
@@ -90,11 +103,19 @@ class Store:
 
     # ------------------------------------------------------------------ creation
     @classmethod
-    def from_url(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+    def from_url(cls, url: str | None = None, *, migrate: bool = True,
+                 follow_file: bool = False) -> Store:
         """Open the store at ``url`` (None: ``DATABASE_URL``, else ``sqlite:///phase1.sqlite``).
 
         With ``migrate`` (default) a database behind the head revision (a fresh one
         included) is upgraded; a database at an unknown, newer revision is refused.
+        With ``follow_file`` a SQLite file store opens a connection per transaction
+        instead of pooling them: a long-lived reader (the read API) then follows the file
+        at the path when another process replaces, deletes or damages it (a pooled
+        connection keeps reading the old file, or its cached pages, forever), and never
+        creates it again once deleted (that is a ``StoreError``, not an empty new store).
+        It costs a fraction of a millisecond per transaction; other backends are
+        unaffected.
         """
         raw = resolve_url(url)
         masked = mask_url(raw)
@@ -102,7 +123,7 @@ class Store:
             parsed = make_url(raw)
         except (ArgumentError, ValueError):
             raise StoreError(f"invalid database URL {masked!r}: {URL_HINT}") from None
-        engine = _create_engine(parsed, masked)
+        engine = _create_engine(parsed, masked, follow_file)
         store = cls(engine, masked)
         try:
             current = store.current_revision()  # also checks that the server is reachable
@@ -138,6 +159,38 @@ class Store:
                 conn.execution_options(phase1_write=True)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[Connection]:
+        """One read-only transaction that every repository call of this store made inside
+        the block (same thread or task) runs in: one consistent view, one round of
+        ``BEGIN``/``COMMIT``. Nested blocks reuse the outer one; a write inside is a bug
+        (``RuntimeError``)."""
+        pinned = self.pinned_connection()
+        if pinned is not None:
+            yield pinned
+            return
+        with self.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ",
+                                              postgresql_readonly=True)
+            try:
+                txn = conn.begin()
+            except DBAPIError as exc:
+                raise (self.operational_error(exc) or self.connection_error(exc)) from None
+            token = _SNAPSHOT.set((self, conn))
+            try:
+                yield conn
+            finally:
+                _SNAPSHOT.reset(token)
+                if txn.is_active:  # nothing was written: ending it is all there is
+                    with suppress(DBAPIError):  # a lost connection: its pool discards it
+                        txn.rollback()
+
+    def pinned_connection(self) -> Connection | None:
+        """The connection of the read snapshot pinned here (``read_snapshot``), if any."""
+        pinned = _SNAPSHOT.get()
+        return pinned[1] if pinned is not None and pinned[0] is self else None
 
     def connection_error(self, exc: BaseException) -> StoreError:
         if self.dialect == "sqlite":
@@ -175,6 +228,11 @@ class Store:
                     "-wal/-shm files are readable and writable")
             if "unable to open" in text:
                 return self.connection_error(exc)
+            if "not a database" in text or "malformed" in text:
+                return StoreError(
+                    f"{what} is not a readable SQLite database (replaced, truncated or "
+                    "corrupt): restore the file or point --database-url / DATABASE_URL at "
+                    "the right one")
         elif self.dialect == "postgresql":
             state = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
             if state == "25006":
@@ -189,8 +247,8 @@ class Store:
             if state == "58030":
                 return StoreError(f"I/O error on {what} ({_one_line(exc)}): check the "
                                   "server's disk")
-            if state.startswith("08"):
-                return self.connection_error(exc)
+            if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+                return self.connection_error(exc)  # connection lost, server shut down
         if getattr(exc, "connection_invalidated", False) or isinstance(orig, OSError):
             return self.connection_error(exc)
         return None
@@ -262,7 +320,7 @@ class Store:
             command.upgrade(cfg, revision)
 
 
-def _create_engine(url: URL, masked: str) -> Engine:
+def _create_engine(url: URL, masked: str, follow_file: bool = False) -> Engine:
     kwargs: dict = {}
     backend = url.get_backend_name()
     if backend == "sqlite":
@@ -276,6 +334,17 @@ def _create_engine(url: URL, masked: str) -> Engine:
                 f"cannot open database {masked}: folder {Path(database).parent} does not "
                 "exist; create it or give another path"
             )
+        elif follow_file:
+            kwargs["poolclass"] = NullPool
+            try:  # create it now if new (connections below never do), in WAL mode for good
+                conn = sqlite3.connect(database)
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open database {masked}: {exc}; check that the "
+                                 "path is a file in a writable folder") from None
     elif backend == "postgresql":
         kwargs["pool_pre_ping"] = True
         if url.get_driver_name() in ("psycopg", "psycopg2"):
@@ -290,11 +359,27 @@ def _create_engine(url: URL, masked: str) -> Engine:
     except (ArgumentError, TypeError, ValueError) as exc:
         raise StoreError(f"invalid database URL {masked}: {_one_line(exc)}; {URL_HINT}") from None
     if backend == "sqlite":
-        _sqlite_events(engine)
+        _sqlite_events(engine, set_wal=not follow_file)
+        if follow_file and kwargs.get("poolclass") is NullPool:
+            _open_existing_only(engine, url.database or "")
     return engine
 
 
-def _sqlite_events(engine: Engine) -> None:
+def _open_existing_only(engine: Engine, database: str) -> None:
+    """Open the file read-write but never create it: a store deleted under a long-lived
+    reader is "unable to open" (a ``StoreError``), not an empty new file."""
+    uri = "file:" + quote(str(Path(database).resolve())) + "?mode=rw"
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect, _record, cargs, cparams):
+        cargs[:] = [uri]
+        cparams["uri"] = True
+
+
+def _sqlite_events(engine: Engine, set_wal: bool = True) -> None:
+    """Busy timeout and explicit transactions on every connection; WAL mode (persistent in
+    the file) and NORMAL sync unless ``set_wal`` is False: a connection per transaction
+    (``follow_file``) skips them, the file was put in WAL mode when it was opened."""
     timeout_ms = int(busy_timeout_s() * 1000)
 
     @event.listens_for(engine, "connect")
@@ -302,8 +387,9 @@ def _sqlite_events(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # transactions are begun below
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
+        if set_wal:
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
