@@ -93,6 +93,10 @@ def test_python_round_equals_schema_units():
     assert [round(z * QTY_SCALE) for z in size.tolist()] == q.tolist()
     assert [round(p * z * 1_000_000) for p, z in zip(price.tolist(), size.tolist(),
                                                      strict=True)] == nv.tolist()
+    # on_tick's form: float.__round__ with float constants, the same values
+    assert [float.__round__(z * 100_000_000.0) for z in size.tolist()] == q.tolist()
+    assert [float.__round__(p * z * 1_000_000.0) for p, z in zip(
+        price.tolist(), size.tolist(), strict=True)] == nv.tolist()
 
 
 def test_large_sums_stay_exact_in_engine_and_stream():
@@ -588,6 +592,72 @@ def test_retention_per_tick_evicts_and_counts_expired_ticks():
         StreamingBarAggregator(TFS, retain_dates=0)
 
 
+def _text_layouts():
+    """The same text columns as pyarrow strings (whole, sliced, two chunks) and objects."""
+    import pyarrow as pa
+
+    cases = [["AAA"] * 5, ["", "", ""], ["A", "AA", ""], ["AB", "", "ABAB"], ["x", "y", "x"],
+             ["ab", "ab", "ac"], ["é", "é"], ["A", None, "A"], ["", None]]
+    for values in cases:
+        arrow = pd.Series(["pad", *values, "pad"], dtype="string[pyarrow]").iloc[1:-1]
+        yield values, arrow.array
+        yield values, pd.Series(values, dtype="str").array
+        yield values, np.array(values, dtype=object)
+        chunks = pa.chunked_array([pa.array(values[:1], pa.large_string()),
+                                   pa.array(values[1:], pa.large_string())])
+        yield values, pd.arrays.ArrowStringArray(chunks)
+
+
+def test_frame_column_reads_equal_the_plain_pandas_reading():
+    from phase1_platform.core.streaming.frame_columns import (
+        CodedText,
+        all_empty,
+        objects,
+        single_or_array,
+        text_codes,
+    )
+
+    for values, arr in _text_layouts():
+        present = [v for v in values if isinstance(v, str)]
+        one = len(present) == len(values) and len(set(values)) == 1
+        got = single_or_array(arr)
+        if one:
+            assert got == values[0], (values, type(arr))
+        else:
+            assert isinstance(got, np.ndarray) and list(got[[isinstance(v, str)
+                                                            for v in values]]) == present
+        # a missing trade id counts as none in an object column, as a value in a text one
+        none_is_empty = isinstance(arr, np.ndarray)
+        assert all_empty(arr) == (not any(present) and (none_is_empty or present == values))
+        coded = text_codes(arr)
+        if isinstance(coded, CodedText):
+            assert [coded.uniques[c] for c in coded.codes] == values
+        else:
+            assert list(coded) == list(objects(arr))
+
+
+@pytest.mark.parametrize("layout", ["object text", "us stamps", "int stamps", "nulls"])
+def test_micro_batches_of_other_column_layouts_equal_batch(layout):
+    ticks = make_ticks(23, trade_ids=True)
+    fed = ticks.copy()
+    if layout == "object text":
+        for name in ("symbol", "conditions", "trade_id", "source"):
+            fed[name] = fed[name].astype(object)
+    elif layout == "us stamps":
+        ticks = ticks.assign(ts=ticks["ts"].dt.floor("us"))
+        fed = ticks.assign(ts=ticks["ts"].dt.as_unit("us"))
+    elif layout == "int stamps":
+        fed["ts"] = ticks["ts"].to_numpy("datetime64[ns]").view("int64")
+    else:  # a missing condition is read as its str() in both paths (no Arrow encoding)
+        fed["conditions"] = fed["conditions"].astype(object)
+        fed.loc[fed.index[::7], "conditions"] = None
+        ticks = fed.assign(conditions=fed["conditions"].map(str))
+    for rules in (DEFAULT_RULES, VOLUME_ONLY_RULES):
+        agg = StreamingBarAggregator(TFS, rules=rules)
+        feed_batches(agg, fed, range(0, len(fed), 250))
+        assert_same(agg, ticks, rules)
+
+
 def ts_minutes(ticks: pd.DataFrame) -> np.ndarray:
     return ticks["ts"].to_numpy("datetime64[ns]").view("int64") // MINUTE
 
@@ -596,3 +666,68 @@ def canonical(ticks: pd.DataFrame) -> pd.DataFrame:
     from phase1_platform.core.normalizer import canonical_sort
 
     return canonical_sort(ticks).reset_index(drop=True)
+
+
+def _one_symbol_ticks(seed: int, n: int = 4000, size=None,
+                      span: int = 3 * 3600 * 10**9) -> pd.DataFrame:
+    """One symbol, every tick eligible (sizes > 0, no condition): the fast batch path."""
+    rng = np.random.default_rng(seed)
+    ts = np.sort(START + rng.integers(0, span, n))
+    ts[rng.random(n) < 0.1] = ts[0]  # ties on ts: order by sequence, source, source_row
+    raw = pd.DataFrame({
+        "timestamp": pd.to_datetime(np.sort(ts), utc=True).as_unit("ns"),
+        "symbol": "AAA",
+        "price": np.round(100 + rng.normal(0, 1, n), 2),
+        "size": rng.choice([1.0, 100.0, 200.5, 0.123456785], n) if size is None else size,
+        "sequence": rng.integers(-1, 3, n),
+        "source": rng.choice(["feed-a", "feed-b"], n),
+        "source_row": rng.permutation(n),
+    })
+    return TickNormalizer().normalize(raw).ticks
+
+
+@pytest.mark.parametrize("batch", [1, 7, 250, 4000])
+def test_one_symbol_fast_batch_path_equals_general_path_and_engine(batch, monkeypatch):
+    import phase1_platform.core.streaming.batches as batches
+
+    ticks = _one_symbol_ticks(batch)
+    fast, general = StreamingBarAggregator(TFS), StreamingBarAggregator(TFS)
+    cuts = range(0, len(ticks), batch)
+    late = ticks.sample(frac=0.2, random_state=batch)  # resent late: restates opens/closes
+    feed_batches(fast, ticks, cuts)
+    feed_batches(fast, late, range(0, len(late), batch))
+    monkeypatch.setattr(batches, "merge_eligible_run", lambda *args: False)
+    feed_batches(general, ticks, cuts)
+    feed_batches(general, late, range(0, len(late), batch))
+    pd.testing.assert_frame_equal(fast.bars(), general.bars())
+    pd.testing.assert_frame_equal(fast.drain_updates(), general.drain_updates())
+    assert_same(fast, canonical(pd.concat([ticks, late], ignore_index=True)))
+
+
+def test_fast_batch_path_leaves_inexact_totals_to_the_general_path():
+    # 1e8 shares a tick: 1e16 units, float sums of a few exceed 2**53 (inexact in float),
+    # so the int64 path sums them; 1000 of them in one minute exceed int64: refused
+    ticks = _one_symbol_ticks(5, n=1000, size=1e8, span=MINUTE)
+    agg = StreamingBarAggregator(TFS)
+    feed_batches(agg, ticks.iloc[:50], [10, 20])
+    assert_same(agg, ticks.iloc[:50])
+    with pytest.raises(BarOverflowError):
+        StreamingBarAggregator("1m").on_batch(ticks)
+    spread = _one_symbol_ticks(6, n=1500, size=1e8)  # per minute fine, the 1d total not
+    agg = StreamingBarAggregator(TFS)
+    agg.on_batch(spread)
+    with pytest.raises(BarOverflowError):
+        agg.bars()
+
+
+def test_per_tick_accepts_numpy_integer_timestamps_like_python_ints():
+    ticks = _one_symbol_ticks(8, n=300)
+    py, npy = StreamingBarAggregator(TFS), StreamingBarAggregator(TFS)
+    for r in ticks.itertuples(index=False):
+        py.on_tick(r.symbol, r.ts.value, r.price, r.size)
+        npy.on_tick(r.symbol, np.int64(r.ts.value), r.price, r.size)
+    npy.drain_updates()  # the minute cache reset, then more numpy stamps
+    for r in ticks.iloc[:20].itertuples(index=False):
+        py.on_tick(r.symbol, r.ts.value, r.price, r.size)
+        npy.on_tick(r.symbol, np.int64(r.ts.value), r.price, r.size)
+    pd.testing.assert_frame_equal(py.bars(), npy.bars())

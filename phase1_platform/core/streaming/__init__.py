@@ -40,8 +40,9 @@ and counted in ``expired``. With ``N=2`` a session's bars can be restated until 
 of the next trading date.
 
 Per tick: ``on_tick`` (``per_tick``; pass Python ints and floats). Micro-batches:
-``on_batch`` (normalized tick frame) or ``on_arrays`` (lean arrays), vectorized with
-numpy and merged into the book per partial bar (``batches``). ``drain_updates()``
+``on_batch`` (normalized tick frame, its columns read by ``frame_columns``) or
+``on_arrays`` (lean arrays), vectorized with numpy and merged into the book per partial
+bar (``batches``; a one-symbol, fully eligible batch by ``minute_runs``). ``drain_updates()``
 returns the bars changed since the previous drain (every timeframe touched), ``bars()``
 all current bars; both are internal bar frames in canonical order.
 """

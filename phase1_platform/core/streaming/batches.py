@@ -4,21 +4,31 @@ arrays), vectorized with numpy and merged into the minute book per partial bar.
 A batch is put in canonical order (symbol, ts, sequence, source, source_row), rolled
 through retention, deduplicated by trade identity, judged for eligibility, aggregated
 into partial minute bars with the engine's kernel (``aggregate_arrays``, exact int64
-sums) and merged (``book.merge_segments``). A tick whose own volume or notional units do
-not fit int64 is refused before any state changes (``BarOverflowError``): numpy's cast
-would wrap it silently.
+sums) and merged (``book.merge_segments``); a one-symbol, fully eligible batch takes the
+shorter ``minute_runs`` path, with the same result. A tick whose own volume or notional
+units do not fit int64 is refused before any state changes (``BarOverflowError``):
+numpy's cast would wrap it silently.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
-from ..engine import BarOverflowError, _arrow_strings, aggregate_arrays
-from ..schema import NOTIONAL_SCALE, QTY_SCALE, notional_units, qty_units, ts_ns
+from ..engine import BarOverflowError, aggregate_arrays
+from ..schema import NOTIONAL_SCALE, QTY_SCALE, notional_units, qty_units
 from ..timeframes import NS_PER_MINUTE
 from .book import SEEN, MinuteBook, StreamingError, merge_segments
+from .frame_columns import (
+    CodedText,
+    all_empty,
+    column,
+    objects,
+    single_or_array,
+    text_codes,
+    ts_column,
+)
+from .minute_runs import merge_eligible_run
 from .retention import Retention
 from .rollup import OVERFLOW_HINT
 
@@ -34,33 +44,27 @@ class MicroBatches:
         self.retention = retention
 
     def on_batch(self, ticks: pd.DataFrame) -> int:
-        """Add a micro-batch of normalized ticks (TICK_COLUMNS); returns ticks accepted."""
+        """Add a micro-batch of normalized ticks (TICK_COLUMNS); returns ticks accepted.
+        Columns are read through ``frame_columns`` (backing arrays, no Series)."""
         n = len(ticks)
         if n == 0:
             return 0
-        col = ticks["ts"]
-        ts = col.to_numpy("int64") if pd.api.types.is_integer_dtype(col.dtype) else ts_ns(col)
-        symbol = _single_or_array(ticks["symbol"])
-        source = _single_or_array(ticks["source"]) if "source" in ticks.columns else "stream"
+        names = ticks.columns
+        has = names.__contains__
+        trade_id = column(ticks, "trade_id") if has("trade_id") else None
         return self.on_arrays(
-            symbol,
-            ts,
-            ticks["price"].to_numpy("float64"),
-            ticks["size"].to_numpy("float64"),
+            single_or_array(column(ticks, "symbol")),
+            ts_column(ticks),
+            _numbers(ticks, "price", "float64"),
+            _numbers(ticks, "size", "float64"),
             conditions=(
-                ticks["conditions"]
-                if not self.book.plain and "conditions" in ticks.columns else None
+                text_codes(column(ticks, "conditions"))
+                if not self.book.plain and has("conditions") else None
             ),
-            sequence=ticks["sequence"].to_numpy("int64") if "sequence" in ticks.columns else None,
-            trade_id=(
-                ticks["trade_id"]
-                if "trade_id" in ticks.columns and not _all_empty(ticks["trade_id"])
-                else None
-            ),
-            source=source,
-            source_row=(
-                ticks["source_row"].to_numpy("int64") if "source_row" in ticks.columns else None
-            ),
+            sequence=_numbers(ticks, "sequence", "int64") if has("sequence") else None,
+            trade_id=None if trade_id is None or all_empty(trade_id) else objects(trade_id),
+            source=single_or_array(column(ticks, "source")) if has("source") else "stream",
+            source_row=_numbers(ticks, "source_row", "int64") if has("source_row") else None,
         )
 
     def on_arrays(
@@ -150,6 +154,10 @@ class MicroBatches:
         book.counts[1] += n - accepted - excluded
         if accepted == 0:
             return 0
+        if (sym_codes is None and accepted == n and bool(price_ok.all())
+                and bool(volume_ok.all())
+                and merge_eligible_run(states, ts, price, size, seq, source, row)):
+            return accepted
         seg = aggregate_arrays(
             sym_codes, ts // NS_PER_MINUTE, price, qty_units(size), notional_units(price, size),
             price_ok, volume_ok, bucket_scale=NS_PER_MINUTE, keep_priceless=True,
@@ -189,12 +197,17 @@ class MicroBatches:
         if book.plain or conditions is None:
             pok = np.ones(len(size), dtype=bool) if book.rules.zero_size_sets_price else traded
             return pok.copy(), traded
-        cond = conditions.to_numpy(dtype=object) if isinstance(conditions, pd.Series) else (
-            np.asarray(conditions, dtype=object)
-        )
-        if order is not None:
-            cond = cond[order]
-        codes, uniq = pd.factorize(cond, use_na_sentinel=False)
+        if isinstance(conditions, CodedText):  # from on_batch: already encoded
+            codes, uniq = conditions.codes, conditions.uniques
+            if order is not None:
+                codes = codes[order]
+        else:
+            cond = conditions.to_numpy(dtype=object) if isinstance(conditions, pd.Series) else (
+                np.asarray(conditions, dtype=object)
+            )
+            if order is not None:
+                cond = cond[order]
+            codes, uniq = pd.factorize(cond, use_na_sentinel=False)
         table = np.array(
             [book.elig.get(c) or book.judge(c) for c in map(str, uniq)], dtype=bool
         ).reshape(-1, 3)
@@ -233,23 +246,8 @@ def _check_ticks(ts: np.ndarray, price: np.ndarray, size: np.ndarray) -> None:
         f"{OVERFLOW_HINT}")
 
 
-def _single_or_array(col: pd.Series):
-    """One string when the column holds a single value, else an object array."""
-    a = _arrow_strings(col)
-    if a is not None:
-        if a.null_count == 0 and pc.all(pc.equal(a, a[0])).as_py():
-            return a[0].as_py()
-        return col.to_numpy(dtype=object)
-    values = col.to_numpy(dtype=object)
-    first = values[0]
-    if isinstance(first, str) and (values == first).all():
-        return first
-    return values
-
-
-def _all_empty(col: pd.Series) -> bool:
-    """Whether a text column holds only empty strings (no trade ids in a batch)."""
-    a = _arrow_strings(col)
-    if a is not None:
-        return a.null_count == 0 and pc.max(pc.binary_length(a)).as_py() == 0
-    return not any(map(bool, col.to_numpy(dtype=object)))
+def _numbers(frame: pd.DataFrame, name: str, dtype: str) -> np.ndarray:
+    """A numeric column as ``dtype`` (the backing array itself when it already is)."""
+    arr = column(frame, name)
+    return arr.astype(dtype, copy=False) if isinstance(arr, np.ndarray) else (
+        frame[name].to_numpy(dtype))

@@ -32,6 +32,7 @@ OPEN, HIGH, LOW, CLOSE, QTY, NOTIONAL, COUNT, OPEN_KEY, CLOSE_KEY = range(9)
 # the start of each retained trading date (oldest first).
 BARS, DIRTY, SEEN, LAST_MIN, LAST_BAR, FLOOR, DAY_END, DAYS = range(8)
 NO_FLOOR = -(2**63)
+NO_MINUTE = 2**64  # LAST_MIN when no minute is cached: no int64 tick time is within it
 NEVER = 2**63 - 1  # the day end without retention: nothing is ever rolled or evicted
 
 
@@ -70,7 +71,7 @@ class MinuteBook:
             raise StreamingError(f"bad symbol {symbol!r}: a non-empty string is required")
         # without retention the day end never comes: nothing is ever rolled or evicted
         day_end = NO_FLOOR if self.retain else NEVER
-        st = self.state[symbol] = [{}, set(), set(), None, None, NO_FLOOR, day_end, []]
+        st = self.state[symbol] = [{}, set(), set(), NO_MINUTE, None, NO_FLOOR, day_end, []]
         return st
 
     def states_of(self, symbols: list[str]) -> list[list]:
@@ -114,11 +115,18 @@ def merge_segments(seg: Segments, states: list, ts, seq, source, row) -> None:
             strict=True,
         )
 
-    for s, m, o, h, lo, c, q, nv, k, f, okey, ckey in zip(
+    merge_bars(states, zip(
         seg.sym.tolist(), seg.bucket.tolist(), seg.open.tolist(), seg.high.tolist(),
         seg.low.tolist(), seg.close.tolist(), seg.qty.tolist(), seg.notional.tolist(),
         seg.count.tolist(), gfirst.tolist(), keys(fi), keys(li), strict=True,
-    ):
+    ))
+
+
+def merge_bars(states: list, bars_of_batch) -> None:
+    """Fold partial minute bars into the book: each is (symbol code, minute, open, high,
+    low, close, qty units, notional units, count, first row (< 0: priceless), open key,
+    close key), with Python ints for the units (exact sums)."""
+    for s, m, o, h, lo, c, q, nv, k, f, okey, ckey in bars_of_batch:
         st = states[s]
         st[DIRTY].add(m)
         bars = st[BARS]

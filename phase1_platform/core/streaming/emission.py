@@ -25,6 +25,7 @@ from .book import (
     LAST_BAR,
     LAST_MIN,
     LOW,
+    NO_MINUTE,
     NOTIONAL,
     OPEN,
     OPEN_KEY,
@@ -55,7 +56,8 @@ class BarEmitter:
         dirty_arr = {s: np.fromiter(d, dtype="int64", count=len(d)) for s, d in dirty.items()}
         for st in state.values():
             st[DIRTY] = set()
-            st[LAST_MIN] = st[LAST_BAR] = None  # the next tick must mark its minute dirty again
+            # the next tick must mark its minute dirty again
+            st[LAST_MIN], st[LAST_BAR] = NO_MINUTE, None
         lo_all = min(int(a.min()) for a in dirty_arr.values())
         hi_all = max(int(a.max()) for a in dirty_arr.values())
         sessions = sessions_between(lo_all, hi_all, self.calendar)

@@ -14,7 +14,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..calendar import trading_dates, trading_day_window
-from .book import BARS, DAY_END, DAYS, DIRTY, FLOOR, LAST_BAR, LAST_MIN, SEEN, MinuteBook
+from .book import (
+    BARS,
+    DAY_END,
+    DAYS,
+    DIRTY,
+    FLOOR,
+    LAST_BAR,
+    LAST_MIN,
+    NO_MINUTE,
+    SEEN,
+    MinuteBook,
+)
 
 
 class Retention:
@@ -41,7 +52,7 @@ class Retention:
             del bars[m]
         st[DIRTY] = {m for m in st[DIRTY] if m >= floor}
         st[SEEN] = {k for k in st[SEEN] if k[0] >= floor}
-        st[LAST_MIN] = st[LAST_BAR] = None
+        st[LAST_MIN], st[LAST_BAR] = NO_MINUTE, None
 
     def roll_tick(self, st: list, ts: int) -> None:
         """``roll`` to the trading date of one tick at ``ts`` (int ns)."""
