@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from contextlib import asynccontextmanager
 
-import anyio
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -38,7 +36,6 @@ from .tokens import PageTokens
 log = logging.getLogger("phase1.api")
 VERSION = "1"
 GZIP_LEVEL = 3
-READ_THREADS = int(os.environ.get("PHASE1_API_THREADS", "4"))
 DESCRIPTION = ("Read API of the phase1 market-data platform: stored bars (JSON with the "
                "canonical CSV's digits, the canonical CSV itself, Arrow IPC), what each "
                "partition holds and how it was judged, quarantined rows, and the live bar "
@@ -54,9 +51,6 @@ STREAM_DOC = ("Live bars: ?symbols=A,B (none: every symbol). First frame {type: 
 def _lifespan(handle: StoreHandle, relay: StreamRelay):
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        # reads hold the GIL most of the time: a few worker threads serve them with less
-        # switching than anyio's default 40 (waits on the database still overlap)
-        anyio.to_thread.current_default_thread_limiter().total_tokens = READ_THREADS
         reason = await asyncio.to_thread(handle.try_open)
         if reason is not None:
             log.warning("store not available yet (requests answer 503 until it is): %s",

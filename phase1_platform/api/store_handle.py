@@ -13,16 +13,28 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ..connectors.net import register_secret
 from ..core.errors import StoreUnavailableError, one_line
 from ..storage import Store, mask_url
 
 log = logging.getLogger("phase1.api")
 
 
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        return None
+
+
 class StoreHandle:
     def __init__(self, url: str):
         self.url = url
         self.masked_url = mask_url(url)
+        register_secret(_password(url))  # masked in every log record, tracebacks included
         self._store: Store | None = None
         self._lock = threading.Lock()
 

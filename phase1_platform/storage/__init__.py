@@ -6,6 +6,7 @@ write the core's frames; the tables stay private to this package. See DESIGN sec
 """
 
 from .checks import CheckResultRepository, StoredCheck
+from .reads import BarCursor, BarReads, QuarantineCursor, QuarantineReads
 from .repositories import (
     BarRepository,
     ConcurrentBuildError,
@@ -19,12 +20,16 @@ from .ticks import LandResult, TickRepository
 
 __all__ = [
     "DEFAULT_URL",
+    "BarCursor",
+    "BarReads",
     "BarRepository",
     "CheckResultRepository",
     "ConcurrentBuildError",
     "LandResult",
     "LandingRepository",
     "Landings",
+    "QuarantineCursor",
+    "QuarantineReads",
     "QuarantineRepository",
     "Store",
     "StoreError",

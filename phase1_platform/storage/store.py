@@ -359,9 +359,11 @@ def _create_engine(url: URL, masked: str, follow_file: bool = False) -> Engine:
     except (ArgumentError, TypeError, ValueError) as exc:
         raise StoreError(f"invalid database URL {masked}: {_one_line(exc)}; {URL_HINT}") from None
     if backend == "sqlite":
-        _sqlite_events(engine, set_wal=not follow_file)
         if follow_file and kwargs.get("poolclass") is NullPool:
+            _sqlite_events(engine, set_wal=False)
             _open_existing_only(engine, url.database or "")
+        else:
+            _sqlite_events(engine)
     return engine
 
 
