@@ -2,9 +2,15 @@
 (``phase1 replay --database-url``, Dagster's ``raw_ticks``, the live service).
 
 ``land_ticks(store, result, partition)`` lands ``result.ticks`` by the tick identity
-(``storage.TickRepository.land``) and quarantines, under ``partition``, the
-normalizer's rejects followed by the ticks the store refused as conflicting duplicates
-(identity stored with other content, DESIGN section 3): no row disappears silently.
+(``storage.TickRepository.land``) and quarantines the normalizer's rejects under
+``partition`` (one key, or one key per row) followed by the ticks the store refused as
+conflicting duplicates (identity stored with other content, DESIGN section 3) under
+their own ``<date>|<SYMBOL>``: no row disappears silently.
+
+``quarantine_partitions`` is the one home of "which partition does a rejected row belong
+to": ``<trading date>|<SYMBOL>`` when its raw row has a readable timestamp and a valid
+symbol, else a fallback key (a replay's ``replay``, a live service's ``ingest|<stream>``),
+so the read API and the rejected-ratio check find a day's rejects on every path.
 
 ``keep_rejects`` / ``accepted_ticks`` are the two sides of a partition's rejected ratio
 (``app.quality.judge_rejected_ratio``) as the pipeline keeps them: rows rejected while
@@ -14,14 +20,18 @@ the count of canonical ticks it holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from ..core.calendar import DEFAULT_CALENDAR, trading_dates
 from ..core.identity import CONFLICTING_DUPLICATE
 from ..core.normalizer import NormalizeResult
-from ..core.partition import Partition
-from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine
+from ..core.partition import KEY_SEPARATOR, SYMBOL_PATTERN, Partition
+from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine, ts_ns
+from ..core.tick_fields import parse_timestamps
 from ..storage import QuarantineRepository, Store, TickRepository
 
 
@@ -47,6 +57,62 @@ class Landed:
                 f"(new={self.quarantine_new})")
 
 
+_NO_ROW = np.iinfo("int64").min  # a raw source_row that is not an integer: matches nothing
+
+
+def tick_partitions(ticks: pd.DataFrame, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
+    """``<trading date>|<SYMBOL>`` of each normalized tick (object array)."""
+    dates = trading_dates(ts_ns(ticks["ts"]), calendar)
+    return dates.astype(object) + KEY_SEPARATOR + ticks["symbol"].to_numpy(object)
+
+
+def raw_partitions(raw: pd.DataFrame, fallback: str, symbols: Iterable[str] | None = None,
+                   calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
+    """The partition key of each raw row: ``<date>|<SYMBOL>`` when its timestamp reads as
+    the normalizer reads it (with a zone, within [1970, 2262)) and its symbol follows
+    ``SYMBOL_PATTERN`` (and is one of ``symbols`` when given), else ``fallback``."""
+    out = np.full(len(raw), fallback, dtype=object)
+    if len(raw) == 0 or not {"timestamp", "symbol"} <= set(raw.columns):
+        return out
+    stamps = parse_timestamps(raw["timestamp"].reset_index(drop=True))
+    ok = ~(stamps.unparseable | stamps.no_zone | stamps.before_1970 | stamps.after_2262)
+    symbol = raw["symbol"].astype("str").str.strip()
+    ok &= symbol.str.fullmatch(SYMBOL_PATTERN).fillna(False).to_numpy(bool)
+    if symbols is not None:
+        ok &= symbol.isin(list(symbols)).to_numpy(bool)
+    if ok.any():
+        dates = trading_dates(stamps.ns[ok], calendar)
+        out[ok] = dates.astype(object) + KEY_SEPARATOR + symbol.to_numpy(object)[ok]
+    return out
+
+
+def quarantine_partitions(quarantine: pd.DataFrame, raw: pd.DataFrame | None, fallback: str,
+                          symbols: Iterable[str] | None = None,
+                          calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
+    """The partition key of each quarantine row, from the raw row it came from (matched by
+    ``source`` and ``source_row``; ``raw_partitions``). A row with no raw row, or whose
+    identity names raw rows of different partitions, keeps ``fallback``."""
+    out = np.full(len(quarantine), fallback, dtype=object)
+    if len(quarantine) == 0 or raw is None or not {"source", "source_row"} <= set(raw.columns):
+        return out
+    row = pd.to_numeric(raw["source_row"], errors="coerce").to_numpy("float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(row) & (row == np.floor(row)) & (np.abs(row) < 2**62)
+    keys = pd.DataFrame({
+        "source": raw["source"].astype("str").to_numpy(object),
+        "source_row": np.where(whole, np.nan_to_num(row), _NO_ROW).astype("int64"),
+        "partition": raw_partitions(raw, fallback, symbols, calendar),
+    }).drop_duplicates()
+    keys = keys[~keys.duplicated(["source", "source_row"], keep=False)]  # ambiguous: fallback
+    index = pd.MultiIndex.from_arrays([keys["source"], keys["source_row"]])
+    wanted = pd.MultiIndex.from_arrays([quarantine["source"].astype("str").to_numpy(object),
+                                        quarantine["source_row"].to_numpy("int64")])
+    pos = index.get_indexer(wanted)
+    found = pos >= 0
+    out[found] = keys["partition"].to_numpy(object)[pos[found]]
+    return out
+
+
 def conflicting_rows(ticks: pd.DataFrame) -> pd.DataFrame:
     """Quarantine rows (``QUARANTINE_COLUMNS``) for ticks refused as conflicting
     duplicates; ``raw`` shows the refused content."""
@@ -65,16 +131,19 @@ def conflicting_rows(ticks: pd.DataFrame) -> pd.DataFrame:
     }).astype(QUARANTINE_COLUMNS)
 
 
-def land_ticks(store: Store, result: NormalizeResult, quarantine_partition: str) -> Landed:
-    """Land ``result.ticks``; quarantine ``result.quarantine`` and then the conflicting
-    duplicates under ``quarantine_partition`` (a partition key, or a run's name)."""
+def land_ticks(store: Store, result: NormalizeResult, quarantine_partition: str | np.ndarray,
+               calendar: str = DEFAULT_CALENDAR) -> Landed:
+    """Land ``result.ticks``; quarantine ``result.quarantine`` under
+    ``quarantine_partition`` (one key, a run's name, or one key per row:
+    ``quarantine_partitions``), then the conflicting duplicates under their partitions."""
     landed = TickRepository(store).land(result.ticks)
     refused = conflicting_rows(landed.conflicting)
     quarantine = QuarantineRepository(store)
     stored = 0
-    for rows in (result.quarantine, refused):
-        if len(rows):
-            stored += quarantine.add(rows, quarantine_partition)
+    if len(result.quarantine):
+        stored += quarantine.add(result.quarantine, quarantine_partition)
+    if len(refused):
+        stored += quarantine.add(refused, tick_partitions(landed.conflicting, calendar))
     reasons = dict(result.rejected_by_reason)
     if landed.refused:
         reasons[CONFLICTING_DUPLICATE] = reasons.get(CONFLICTING_DUPLICATE, 0) + landed.refused
@@ -94,4 +163,5 @@ def accepted_ticks(store: Store, part: Partition) -> int:
     return TickRepository(store).count_canonical(part)
 
 
-__all__ = ["Landed", "accepted_ticks", "conflicting_rows", "keep_rejects", "land_ticks"]
+__all__ = ["Landed", "accepted_ticks", "conflicting_rows", "keep_rejects", "land_ticks",
+           "quarantine_partitions", "raw_partitions", "tick_partitions"]

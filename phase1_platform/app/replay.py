@@ -24,7 +24,7 @@ from ..core.rules import get_rules
 from ..core.schema import ts_ns
 from ..core.timeframes import DEFAULT_TIMEFRAMES, parse_timeframes
 from ..readers import read_ticks
-from .land import Landed, land_ticks
+from .land import Landed, land_ticks, quarantine_partitions
 
 REPLAY_QUARANTINE_PARTITION = "replay"
 
@@ -35,6 +35,7 @@ class ReplayResult:
     bars: pd.DataFrame  # internal bar frame, canonical order
     rules_name: str
     timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
+    raw: pd.DataFrame | None = None  # the rows read: where each reject's partition comes from
 
     def summary_lines(self) -> list[str]:
         n = self.normalized
@@ -73,7 +74,7 @@ def replay(
     raw = load_raw(paths)
     normalized = TickNormalizer(symbols=symbols, window=window).normalize(raw)
     bars = BarEngine(rules=rule_set, calendar=calendar).build(normalized.ticks, list(names))
-    return ReplayResult(normalized, bars, rule_set.name, names)
+    return ReplayResult(normalized, bars, rule_set.name, names, raw)
 
 
 @dataclass
@@ -122,15 +123,18 @@ def _file_is_the_partition(store, part: Partition, ticks: pd.DataFrame):
 
 
 def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR) -> PersistResult:
-    """Store a replay: land its ticks and quarantine, then rebuild each partition it
-    touched from every tick stored for it, with the replay's rule set and timeframes.
+    """Store a replay: land its ticks and quarantine (each reject under the partition of
+    its raw row, ``replay`` when it has none), then rebuild each partition it touched
+    from every tick stored for it, with the replay's rule set and timeframes.
 
     Bars stored with other timeframes than the default set leave the partition marked
     for a full rebuild by the next (incremental) build, which uses the default set."""
     from ..storage import LandingRepository
     from .build import build_bars
 
-    landed = land_ticks(store, result.normalized, REPLAY_QUARANTINE_PARTITION)
+    keys = quarantine_partitions(result.normalized.quarantine, result.raw,
+                                 REPLAY_QUARANTINE_PARTITION, calendar=calendar)
+    landed = land_ticks(store, result.normalized, keys, calendar)
     parts = touched_partitions(result.normalized.ticks, calendar)
     written = 0
     for part in parts:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..app.land import Landed, land_ticks
+from ..app.land import Landed, land_ticks, quarantine_partitions, tick_partitions
 from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_dates, trading_day_window
 from ..core.identity import CONFLICTING_DUPLICATE, find_repeats
 from ..core.normalizer import REQUIRED_COLUMNS, NormalizeResult, TickNormalizer, canonical_sort
@@ -141,12 +141,6 @@ def sanitize(raw: pd.DataFrame, source: str, first_row: int
     return good, quarantine, frame
 
 
-def tick_partitions(ticks: pd.DataFrame, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
-    """``<trading date>|<SYMBOL>`` of each normalized tick."""
-    dates = trading_dates(ts_ns(ticks["ts"]), calendar)
-    return dates.astype(object) + "|" + ticks["symbol"].to_numpy(object)
-
-
 def ticks_quarantine(ticks: pd.DataFrame, reason: str) -> pd.DataFrame:
     """Normalized ticks as quarantine rows with ``reason``."""
     shown = ticks.drop(columns=["source", "source_row"])
@@ -228,37 +222,10 @@ class Batches:
         return Prepared(ticks, quarantine, gaps, rows_in)
 
     def _partitions(self, quarantine: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray:
-        """``<date>|<SYMBOL>`` of each quarantined row when it has both, else the service's."""
-        out = np.full(len(quarantine), self.service_partition, dtype=object)
-        if not {"source", "source_row", "timestamp", "symbol"} <= set(raw.columns):
-            return out
-        key = pd.MultiIndex.from_arrays([raw["source"].astype(str),
-                                         pd.to_numeric(raw["source_row"], errors="coerce")])
-        qkey = pd.MultiIndex.from_arrays([quarantine["source"].astype(str),
-                                          quarantine["source_row"].astype("int64")])
-        pos = key.get_indexer(qkey) if key.is_unique else np.full(len(qkey), -1)
-        found = pos >= 0
-        if not found.any():
-            return out
-        rows = raw.iloc[pos[found]]
-        col = rows["timestamp"]
-        if isinstance(col.dtype, pd.DatetimeTZDtype):
-            parsed = col.dt.tz_convert("UTC")
-        elif pd.api.types.is_integer_dtype(col.dtype):
-            parsed = pd.to_datetime(col.to_numpy("int64"), utc=True).to_series(index=col.index)
-        else:
-            parsed = pd.to_datetime(col.astype(str).str.strip(), utc=True, format="ISO8601",
-                                    errors="coerce")
-        ok_ts = parsed.notna().to_numpy(bool).copy()
-        ns = np.where(ok_ts, parsed.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]")
-                      .view("int64"), 0)
-        ok_ts &= ns >= 0
-        dates = trading_dates(np.where(ok_ts, ns, 0), self.calendar)
-        symbol = rows["symbol"].astype(str).str.strip().str.upper().to_numpy(object)
-        ok = ok_ts & np.isin(symbol, self.symbols)
-        part = np.where(ok, dates.astype(object) + "|" + symbol, self.service_partition)
-        out[np.flatnonzero(found)] = part
-        return out
+        """``<date>|<SYMBOL>`` of each quarantined row when it has both (a subscribed
+        symbol), else the service's partition (``app.land.quarantine_partitions``)."""
+        return quarantine_partitions(quarantine, raw, self.service_partition,
+                                     symbols=self.symbols, calendar=self.calendar)
 
     # -- commit ------------------------------------------------------------------------
     def commit(self, prep: Prepared) -> pd.DataFrame:
@@ -341,12 +308,11 @@ class Batches:
         return Landed(len(ticks), len(ticks), new, already, conflicting)
 
     def _store_quarantine(self, quarantine: list[tuple[pd.DataFrame, np.ndarray]]) -> int:
+        """Store each (rows, partition per row) in one bulk insert; the rows given."""
         n = 0
         for rows, partitions in quarantine:
-            for partition in pd.unique(partitions):
-                chunk = rows[partitions == partition].astype(QUARANTINE_COLUMNS)
-                self.quarantine_repo.add(chunk, str(partition))
-                n += len(chunk)
+            self.quarantine_repo.add(rows.astype(QUARANTINE_COLUMNS), partitions)
+            n += len(rows)
         return n
 
     def _seed(self, ticks: pd.DataFrame) -> None:

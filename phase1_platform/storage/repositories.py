@@ -215,12 +215,21 @@ def bars_frame(rows) -> pd.DataFrame:
 class QuarantineRepository(Repository):
     """Rejected rows with their reason, per partition (idempotent)."""
 
-    def add(self, quarantine: pd.DataFrame, partition: str) -> int:
+    def add(self, quarantine: pd.DataFrame, partition: str | np.ndarray) -> int:
+        """Store the rows under ``partition`` (one key, or one key per row), in one bulk
+        insert; a row stored before is kept as it is. Returns the rows new."""
         require_columns(quarantine, QUARANTINE_COLUMNS, "quarantine")
         if len(quarantine) == 0:
             return 0
+        if isinstance(partition, str):
+            partitions = np.full(len(quarantine), partition, dtype=object)
+        else:
+            partitions = np.asarray(partition, dtype=object).astype(str).astype(object)
+            if partitions.shape != (len(quarantine),):
+                raise ValueError(f"{partitions.shape} partition keys for {len(quarantine)} "
+                                 "quarantine rows: one key per row expected")
         columns = {
-            "partition": np.full(len(quarantine), str(partition), dtype=object),
+            "partition": partitions,
             "source": quarantine["source"].astype(str),
             "source_row": quarantine["source_row"].to_numpy("int64"),
             "reason": quarantine["reason"].astype(str),

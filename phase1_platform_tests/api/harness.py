@@ -3,9 +3,10 @@ process on free loopback ports, and ``phase1 export`` of a selection to compare 
 
 The filled store holds 2013-10-07 of SPY, AIG, BAC and IBM (the real LEAN tick days in
 ``../shared/data``; the fixture SPY slice when they are absent) and the AAPL tick CSV
-fixture, in every timeframe; AAPL's bad rows are also quarantined under its partition key
-(as the Dagster pipeline and the live service do) and SPY, AAPL and BAC carry recorded
-check verdicts (one of them stale).
+fixture, in every timeframe; the replay keeps AAPL's bad rows under its partition key
+(``DAY|AAPL``, as the Dagster pipeline and the live service do; rows without a readable
+timestamp under ``replay``) and SPY, AAPL and BAC carry recorded check verdicts (one of
+them stale).
 """
 
 from __future__ import annotations
@@ -54,22 +55,6 @@ def replay_into(url: str, files: list[Path], out: Path, timeframes: str = ALL_TI
     assert phase1(args) == 0
 
 
-def quarantine_aapl(url: str) -> None:
-    """Land the AAPL fixture as the pipeline does: its bad rows under ``DAY|AAPL``."""
-    from phase1_platform.app.land import land_ticks
-    from phase1_platform.core.normalizer import TickNormalizer
-    from phase1_platform.readers import read_ticks
-    from phase1_platform.storage import Store
-
-    store = Store.from_url(url)
-    try:
-        landed = land_ticks(store, TickNormalizer().normalize(read_ticks(AAPL_CSV)),
-                            f"{DAY}|AAPL")
-        assert landed.quarantined > 0
-    finally:
-        store.dispose()
-
-
 def record_verdicts(url: str) -> None:
     """Parity (SPY against LEAN's minute bars), quality (1m, 1d), the rejected ratio
     (AAPL), and a verdict on other bars than those stored (BAC 5m: stale)."""
@@ -101,7 +86,6 @@ def fill_store(url: str, workdir: Path) -> list[str]:
     """Fill the store at ``url``; returns its symbols."""
     files = tick_files()
     replay_into(url, files, workdir / "replayed.csv")
-    quarantine_aapl(url)
     record_verdicts(url)
     return symbols_of(files)
 
