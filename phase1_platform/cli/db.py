@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ._args import add_database_url
+from ._args import add_command, add_database_url
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "db",
+    p = add_command(
+        sub, "db", run,
         help="database schema: upgrade, current",
         description="Manage the schema of the store of record. The database is "
         "--database-url, else DATABASE_URL, else sqlite:///phase1.sqlite in the working "
@@ -20,7 +20,6 @@ def add_parser(sub) -> None:
                        ("current", "print the schema revision of the database")):
         a = actions.add_parser(name, help=text, description=text)
         add_database_url(a)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

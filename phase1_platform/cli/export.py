@@ -7,12 +7,12 @@ import argparse
 from ..app.export import export_bars, parse_date, parse_symbols
 from ..core.calendar import DEFAULT_CALENDAR
 from ..core.errors import ConfigError
-from ._args import add_database_url, add_timeframes
+from ._args import add_command, add_database_url, add_timeframes
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "export",
+    p = add_command(
+        sub, "export", run,
         help="write the canonical CSV of stored bars",
         description="Read bars from the store and write the canonical bar CSV of the "
         "symbols and timeframes over trading dates START..END (inclusive, exchange time); "
@@ -26,7 +26,6 @@ def add_parser(sub) -> None:
                    help="last trading date (inclusive)")
     p.add_argument("--output", required=True, metavar="OUT.csv")
     p.add_argument("--calendar", default=DEFAULT_CALENDAR, help="exchange calendar")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

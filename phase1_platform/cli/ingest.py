@@ -13,19 +13,18 @@ import logging
 import os
 
 from . import UserError, _args
-from ._args import add_database_url, add_timeframes
+from ._args import add_command, add_database_url, add_timeframes
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "ingest",
+    p = add_command(
+        sub, "ingest", run,
         help="run the live ingestion service (ticks -> store, bars -> WebSocket)",
         description="Land live ticks in the store (idempotent, watermarked), backfill "
         "gaps after reconnects, stream bar updates on ws://HOST:PORT/ws/bars. "
         "Stops on SIGINT/SIGTERM after flushing everything received.",
     )
     configure(p)
-    p.set_defaults(func=run)
 
 
 def configure(p: argparse.ArgumentParser) -> None:

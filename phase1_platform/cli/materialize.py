@@ -20,13 +20,14 @@ from pathlib import Path
 
 from ..core.errors import ConfigError
 from ..core.partition import InvalidPartitionError, Partition
+from ._args import add_command
 
 MODULE = "phase1_platform.definitions"
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "materialize",
+    p = add_command(
+        sub, "materialize", run,
         help="materialize a partition through Dagster (key checked first)",
         description="Check a partition key (YYYY-MM-DD|SYMBOL: a trading day, a symbol added "
         "with `phase1 symbols add`), then run `dagster asset materialize -m "
@@ -35,7 +36,6 @@ def add_parser(sub) -> None:
     p.add_argument("partition", metavar="YYYY-MM-DD|SYMBOL")
     p.add_argument("--select", default="*", help="asset selection (default: '*', everything)")
     p.add_argument("--config-json", metavar="JSON", help="run config, as for dagster")
-    p.set_defaults(func=run)
 
 
 def parse_key(key: str) -> Partition:

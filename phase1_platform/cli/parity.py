@@ -10,11 +10,12 @@ import json
 from pathlib import Path
 
 from ..core.calendar import DEFAULT_CALENDAR
+from ._args import add_command
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "parity",
+    p = add_command(
+        sub, "parity", run,
         help="compare generated bars with reference bars",
         description="Compare a generated canonical bar CSV with reference bars (a canonical "
         "CSV or a LEAN bar zip) and print a parity report: matched, mismatched by field, "
@@ -40,7 +41,6 @@ def add_parser(sub) -> None:
     p.add_argument("--calendar", default=DEFAULT_CALENDAR,
                    help="exchange calendar of the daily bars (default XNYS)")
     p.add_argument("--json", metavar="OUT.json", help="also write the report as JSON")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

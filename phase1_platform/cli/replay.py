@@ -7,12 +7,12 @@ import argparse
 from ..app.replay import persist, replay
 from ..core.calendar import DEFAULT_CALENDAR
 from ..core.export import CanonicalExporter
-from ._args import add_database_url, add_timeframes, parse_symbols
+from ._args import add_command, add_database_url, add_timeframes, parse_symbols
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "replay",
+    p = add_command(
+        sub, "replay", run,
         help="replay tick files into canonical bars",
         description="Replay tick files (DESIGN tick CSV or LEAN tick zip) through the "
         "normalizer and the bar engine; write the canonical bar CSV; print counts and, "
@@ -28,7 +28,6 @@ def add_parser(sub) -> None:
     add_database_url(p, help="also persist ticks, quarantine and bars into this database "
                      "(SQLAlchemy URL, e.g. sqlite:///phase1.sqlite or "
                      "postgresql+psycopg://user:pass@host:5432/db); without it nothing is stored")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

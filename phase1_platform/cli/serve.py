@@ -22,14 +22,14 @@ import socket
 import sys
 
 from ..core.errors import ConfigError
-from ._args import add_database_url
+from ._args import add_command, add_database_url
 
 SHUTDOWN_GRACE_S = 5
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "serve",
+    p = add_command(
+        sub, "serve", run,
         help="serve the read API and the live bar dashboard",
         description="Serve the read API (http://HOST:API_PORT, docs at /docs) and the "
         "dashboard (http://HOST:DASHBOARD_PORT) on the store; relay the live bar stream "
@@ -44,7 +44,6 @@ def add_parser(sub) -> None:
                    help="the ingestion service's live bar broadcast to relay "
                    "(phase1 ingest --broadcast-port)")
     p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
-    p.set_defaults(func=run)
 
 
 def bind(host: str, port: int, option: str) -> socket.socket:
@@ -75,11 +74,53 @@ def bind(host: str, port: int, option: str) -> socket.socket:
     return sock
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def _http(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def url_of(host: str, sock: socket.socket) -> str:
-    """``http://host:port`` of a bound socket (wildcard hosts shown as loopback)."""
+    """``http://host:port`` to print for a bound socket: one a browser on this machine can
+    open (a wildcard host, which is no destination, shown as loopback)."""
     port = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
-    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    return _http(shown, port)
+
+
+def address_of(host: str, sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket as bound, wildcard kept: what the dashboard
+    is given for the API, so a page loaded from another machine calls the host it came
+    from (the page swaps 0.0.0.0 / :: for it) instead of its own loopback."""
+    return _http("0.0.0.0" if host == "" else host, sock.getsockname()[1])
+
+
+def _machine_hosts() -> list[str]:
+    """Names and addresses other machines may use for this one: host name, FQDN, what
+    they resolve to, and the source address of the default IPv4 / IPv6 route."""
+    names = [socket.gethostname(), socket.getfqdn()]
+    hosts = list(names)
+    for name in names:
+        with contextlib.suppress(OSError, UnicodeError):
+            hosts += [info[4][0] for info in socket.getaddrinfo(name, None)]
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((probe, 9))  # UDP: picks the route's source address, sends nothing
+            hosts.append(s.getsockname()[0])
+    return [h.split("%")[0] for h in hosts if h]
+
+
+def cors_origins(host: str, dashboard_port: int) -> tuple[str, ...]:
+    """The origins the API lets call it: the dashboard's (``dashboard_origins``) and, when
+    it listens on every interface, the dashboard port on each name and address of this
+    machine, the origins a browser elsewhere loads the dashboard from."""
+    from ..api.settings import dashboard_origins
+
+    origins = list(dashboard_origins(host or "0.0.0.0", dashboard_port))
+    if host in WILDCARD_HOSTS:
+        origins += [_http(h, dashboard_port) for h in _machine_hosts()]
+    return tuple(dict.fromkeys(origins))
 
 
 def _server(app, name: str):
@@ -143,7 +184,6 @@ def _loop_factory():
 def run(args: argparse.Namespace) -> int:
     from ..api import ApiSettings, create_api_app
     from ..api.access_log import AccessLog
-    from ..api.settings import dashboard_origins
     from ..ingestion.logs import setup_logging
 
     level = getattr(logging, str(args.log_level).upper(), None)
@@ -159,11 +199,12 @@ def run(args: argparse.Namespace) -> int:
         api_url, dash_url = url_of(args.host, api_sock), url_of(args.host, dash_sock)
         settings = ApiSettings.create(
             args.database_url, args.stream_url,
-            cors_origins=dashboard_origins(args.host, dash_sock.getsockname()[1]))
+            cors_origins=cors_origins(args.host, dash_sock.getsockname()[1]))
         from ..dashboard import create_dashboard_app
 
         api = create_api_app(settings)
-        dashboard = AccessLog(create_dashboard_app(api_url), server="dashboard")
+        dashboard_app = create_dashboard_app(address_of(args.host, api_sock))
+        dashboard = AccessLog(dashboard_app, server="dashboard")
         setup_logging(level)
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -184,4 +225,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_parser", "bind", "run", "serve_all", "url_of"]
+__all__ = ["add_parser", "address_of", "bind", "cors_origins", "run", "serve_all",
+           "url_of"]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from ._args import add_command
+
 PROTOCOLS = ("finnhub",)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "simulate",
+    p = add_command(
+        sub, "simulate", run,
         help="serve recorded ticks over a vendor's WebSocket protocol",
         description="Serve recorded ticks over a vendor's live protocol on 127.0.0.1 "
         "(Finnhub: ws://127.0.0.1:PORT?token=T). Runs until interrupted.",
@@ -33,7 +35,6 @@ def add_parser(sub) -> None:
                    help="subscriptions per connection before 'too many symbols' (default 50)")
     p.add_argument("--ping-interval", type=float, default=10.0,
                    help="seconds between {\"type\":\"ping\"} messages (default 10)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

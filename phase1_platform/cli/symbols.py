@@ -14,19 +14,18 @@ import argparse
 
 from ..core.errors import ConfigError
 from ..core.partition import is_valid_symbol, validate_symbol
-from ._args import parse_symbols
+from ._args import add_command, parse_symbols
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "symbols",
+    p = add_command(
+        sub, "symbols", run,
         help="manage the symbol partitions of the Dagster instance",
         description="Add, list or remove the symbols (dynamic partitions 'symbols') of the "
         "Dagster instance in DAGSTER_HOME (default ./.dagster_home).",
     )
     p.add_argument("action", choices=["add", "list", "remove"])
     p.add_argument("symbols", nargs="*", metavar="SYMBOL")
-    p.set_defaults(func=run)
 
 
 def _raw_keys(values: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..integration.test_store import BACKENDS, PgSchema, require_postgres
+from ..support.stores import BACKENDS, PgSchema, require_postgres
 from .harness import Served, fill_store, serve
 
 

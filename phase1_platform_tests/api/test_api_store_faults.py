@@ -9,7 +9,7 @@ import socket
 
 from phase1_platform.storage import mask_url
 
-from ..integration.test_store import PgSchema, require_postgres
+from ..support.stores import PgSchema, require_postgres
 from .harness import AAPL_CSV, DAY, is_problem, replay_into, serve
 from .proxy import TcpProxy
 

@@ -11,7 +11,7 @@ from phase1_platform.core.partition import Partition
 from phase1_platform.storage import BarRepository, Store, StoreError
 from phase1_platform.storage.reads import BarReads
 
-from ..integration.test_store import BACKENDS, make_url
+from ..support.stores import BACKENDS, make_url
 from .harness import AAPL_CSV, DAY, replay_into
 
 PART = Partition(DAY, "AAPL")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -97,3 +99,57 @@ def test_bad_settings_are_one_line_exit_2(small_store, capsys, args, says):
     assert phase1(base + args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("phase1 serve: error: ") and says in err and "\n" not in err
+
+
+# run in a child: this process refuses connects to anything but loopback (conftest.py)
+_ROUTE_SOURCE = """
+import socket
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    try:
+        s.connect(("192.0.2.1", 9))  # UDP: picks the route's source address, sends nothing
+        print(s.getsockname()[0])
+    except OSError:
+        pass
+"""
+
+
+def _lan_ipv4() -> str | None:
+    """This machine's address on its default IPv4 route, the one another machine on the
+    network reaches it by (None without such a route)."""
+    out = subprocess.run([sys.executable, "-c", _ROUTE_SOURCE], capture_output=True,
+                         text=True, timeout=30, check=True).stdout.strip()
+    return out if out and not out.startswith("127.") else None
+
+
+def test_a_wildcard_host_reaches_the_dashboard_and_prints_usable_urls(small_store):
+    server = serve(small_store, "--host", "0.0.0.0")
+    try:
+        api_port = int(server.api.rsplit(":", 1)[1])
+        dash_port = int(server.dashboard.rsplit(":", 1)[1])
+        # printed: what a browser on this machine can open (0.0.0.0 is no destination)
+        assert server.api == f"http://127.0.0.1:{api_port}"
+        assert server.dashboard == f"http://127.0.0.1:{dash_port}"
+        with server.client() as api:
+            config = api.get(server.dashboard + "/config.json").json()
+
+            def allowed(origin: str) -> str | None:
+                r = api.get("/v1/symbols", headers={"Origin": origin})
+                assert r.status_code == 200
+                return r.headers.get("access-control-allow-origin")
+
+            remote_pages = [f"http://{socket.gethostname()}:{dash_port}"]
+            if (lan := _lan_ipv4()) is not None:
+                remote_pages.append(f"http://{lan}:{dash_port}")
+            granted = {origin: allowed(origin) for origin in remote_pages}
+            foreign = [allowed(f"http://elsewhere.example:{dash_port}"),
+                       allowed(f"http://{socket.gethostname()}:{api_port}")]
+    finally:
+        code, _out, err = server.stop()
+    # the wildcard is passed through: the page swaps it for the host it was loaded from,
+    # so a browser on another machine calls this one, not its own loopback
+    assert config["api_url"] == f"http://0.0.0.0:{api_port}"
+    assert config["stream_url"] == f"ws://0.0.0.0:{api_port}/v1/stream/bars"
+    # ... and the API lets the dashboard call it from the names other machines use
+    assert granted == {origin: origin for origin in remote_pages}
+    assert foreign == [None, None]
+    assert code == 0, err[-2000:]

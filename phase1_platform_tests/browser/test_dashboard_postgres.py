@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from phase1_platform_tests.integration.test_store import PgSchema, require_postgres
+from phase1_platform_tests.support.stores import PgSchema, require_postgres
 
 from .harness import AAPL_TICKS, DAY, SPY_TICKS, DashboardPage, ServeProcess, run_phase1
 

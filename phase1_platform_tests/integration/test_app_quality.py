@@ -32,7 +32,8 @@ from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import QUARANTINE_COLUMNS
 from phase1_platform.storage import BarRepository, Store
 
-from .test_store import BACKENDS, make_url, raw_ticks
+from ..support.stores import BACKENDS, make_url
+from .test_store import raw_ticks
 
 PART = Partition("2013-10-07", "SPY")
 

@@ -38,7 +38,7 @@ from phase1_platform.storage import (
 )
 from phase1_platform_tests.conftest import FIXTURES
 
-from .test_store import BACKENDS, make_url
+from ..support.stores import BACKENDS, make_url
 
 DAY, NEXT = "2013-10-07", "2013-10-08"
 START, END = trading_day_window(DAY)

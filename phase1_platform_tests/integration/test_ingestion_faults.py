@@ -23,8 +23,8 @@ import pytest
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator
 from phase1_platform.storage import Store, TickRepository
 
+from ..support.stores import BACKENDS, make_url
 from .test_ingestion import SPY, as_served, morning_tape, served, stored_ticks
-from .test_store import BACKENDS, make_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

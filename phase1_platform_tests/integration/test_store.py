@@ -8,9 +8,7 @@ CI (env ``CI`` set), where they fail.
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -30,57 +28,14 @@ from phase1_platform.storage import (
     bulk,
 )
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-BACKENDS = ["sqlite", "postgresql"]
+from ..support.stores import (
+    BACKENDS,
+    PG_URL,
+    make_url,
+    require_postgres,
+)
+
 DAY = "2013-10-07"
-
-
-def pg_unavailable() -> str | None:
-    """None when the test PostgreSQL answers, else the reason."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001 - any failure is the reason to report
-        return f"PostgreSQL at {PG_ADMIN} unreachable: {str(exc).strip().splitlines()[0]}"
-
-
-def require_postgres() -> None:
-    reason = pg_unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: PostgreSQL tests must run)")
-    pytest.skip(f"{reason}; start it: pg_ctlcluster --skip-systemctl-redirect 15 main start")
-
-
-class PgSchema:
-    """A schema of its own in the test database; its URL sets the search_path."""
-
-    def __init__(self) -> None:
-        import psycopg
-
-        self.name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{self.name}"')
-        self.url = f"{PG_URL}?options=-csearch_path%3D{self.name}"
-
-    def drop(self) -> None:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
-
-
-def make_url(backend: str, tmp_path, request) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    require_postgres()
-    schema = PgSchema()
-    request.addfinalizer(schema.drop)
-    return schema.url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,7 +12,8 @@ from phase1_platform.core.partition import Partition
 from phase1_platform.storage import Store
 
 from ..conftest import shared_file
-from .test_store import make_url, raw_ticks
+from ..support.stores import make_url
+from .test_store import raw_ticks
 
 LEAN_SPY = "lean/equity/usa/tick/spy/20131007_trade.zip"
 

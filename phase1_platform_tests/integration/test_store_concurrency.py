@@ -17,7 +17,8 @@ from phase1_platform.core import trading_day_window
 from phase1_platform.core.partition import Partition
 from phase1_platform.storage import BarRepository, Store, TickRepository
 
-from .test_store import BACKENDS, bars_of, export_bytes, make_url, normalized, raw_ticks
+from ..support.stores import BACKENDS, make_url
+from .test_store import bars_of, export_bytes, normalized, raw_ticks
 
 DAYS = ["2013-10-07", "2013-10-08", "2013-10-09", "2013-10-10", "2013-10-11", "2013-10-14"]
 ROUNDS = 3

@@ -12,7 +12,8 @@ from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import TICK_COLUMNS
 from phase1_platform.storage import LandResult, Store, TickRepository
 
-from .test_store import DAY, make_url, normalized, raw_ticks
+from ..support.stores import make_url
+from .test_store import DAY, normalized, raw_ticks
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
