@@ -13,6 +13,10 @@ CSV (``api_bars_csv_*``), ``store_read_p50_ms`` / ``store_read_rps``, and
 ``api_vs_store_ratio``: the wall time of N JSON requests through the API over the wall
 time of N direct store reads, both 8 at a time (``api_csv_vs_store_ratio`` for CSV).
 Targets (issue 11): p99 < 25 ms and ratio <= 2.0 for the JSON day.
+
+The store is not written during the run, so after the first request of each format the
+API answers from its response cache (``api.response_cache``): ``api_bars_cache_hit_ratio``
+is the share of the measured JSON requests that said ``X-Cache: hit``.
 """
 
 from __future__ import annotations
@@ -79,9 +83,12 @@ class Server:
             self.proc.kill()
 
 
-async def _clients(api: str, params: dict, total: int) -> tuple[list[float], float, bytes]:
-    """``total`` requests by ``CLIENTS`` concurrent clients: (latencies s, wall s, a body)."""
+async def _clients(api: str, params: dict, total: int
+                   ) -> tuple[list[float], float, bytes, int]:
+    """``total`` requests by ``CLIENTS`` concurrent clients: (latencies s, wall s, a body,
+    how many were cache hits)."""
     latencies: list[float] = []
+    hits = [0]
     remaining = [total]
     body = [b""]
 
@@ -94,10 +101,11 @@ async def _clients(api: str, params: dict, total: int) -> tuple[list[float], flo
                 latencies.append(time.perf_counter() - t0)
                 assert r.status_code == 200, r.text[:200]
                 body[0] = r.content
+                hits[0] += r.headers.get("x-cache") == "hit"
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(CLIENTS)))
-    return latencies, time.perf_counter() - t0, body[0]
+    return latencies, time.perf_counter() - t0, body[0], hits[0]
 
 
 def through_api(api: str, params: dict, total: int, warm: int):
@@ -144,10 +152,10 @@ def run(quick: bool = False) -> dict:
             store.dispose()
         server = Server(url)
         try:
-            lat_json, wall_json, body = through_api(server.api, QUERY, total, warm)
+            lat_json, wall_json, body, hits = through_api(server.api, QUERY, total, warm)
             assert body.count(b'"symbol"') == bars  # every bar of the day in one page
-            lat_csv, wall_csv, csv = through_api(server.api, QUERY | {"format": "csv"},
-                                                 total, warm)
+            lat_csv, wall_csv, csv, _ = through_api(server.api, QUERY | {"format": "csv"},
+                                                    total, warm)
             assert csv == expected_csv  # byte-identical to phase1 export
         finally:
             server.stop()
@@ -157,6 +165,7 @@ def run(quick: bool = False) -> dict:
         "api_bars_p50_ms": round(pct(lat_json, 0.50), 3),
         "api_bars_p99_ms": round(pct(lat_json, 0.99), 3),
         "api_bars_rps": round(total / wall_json, 1),
+        "api_bars_cache_hit_ratio": round(hits / total, 3),
         "api_bars_csv_p50_ms": round(pct(lat_csv, 0.50), 3),
         "api_bars_csv_p99_ms": round(pct(lat_csv, 0.99), 3),
         "api_bars_csv_rps": round(total / wall_csv, 1),

@@ -5,7 +5,8 @@ Routes: ``/v1/health``, ``/v1/symbols``, ``/v1/bars``, ``/v1/partitions/{date}/{
 no CDN). Every error is problem+json (``api.problems``). Middleware, outermost first: the
 JSON access log, gzip (``Accept-Encoding: gzip``), CORS for the dashboard's origins
 (``ETag`` exposed). Reads are sync endpoints (run in the worker threads), each in one
-read-only store transaction; the live stream relay runs in the event loop.
+read-only store transaction; the live stream relay runs in the event loop. Rendered bars
+and the symbol list are cached while the store is unchanged (``api.response_cache``).
 
 The store is opened at startup when it answers, else on the first request after it does
 (``api.store_handle``); the relay connects to ``settings.stream_url`` and keeps
@@ -29,13 +30,13 @@ from . import bars, catalog, openapi, partitions, problems, stream
 from .access_log import AccessLog
 from .docs_page import docs_response
 from .relay import StreamRelay
+from .response_cache import GZIP_LEVEL, GZIP_MINIMUM_SIZE, ResponseCache
 from .settings import ApiSettings
 from .store_handle import StoreHandle
 from .tokens import PageTokens
 
 log = logging.getLogger("phase1.api")
 VERSION = "1"
-GZIP_LEVEL = 3
 DESCRIPTION = ("Read API of the phase1 market-data platform: stored bars (JSON with the "
                "canonical CSV's digits, the canonical CSV itself, Arrow IPC), what each "
                "partition holds and how it was judged, quarantined rows, and the live bar "
@@ -73,10 +74,11 @@ def create_api_app(settings: ApiSettings) -> FastAPI:
         Middleware(AccessLog, server="api"),
         # level 3: a day of 1m bars in 0.7 ms (level 9, Starlette's default: 5.6 ms for
         # a tenth less bytes), the largest cost of a request otherwise
-        Middleware(GZipMiddleware, minimum_size=1024, compresslevel=GZIP_LEVEL),
+        Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE,
+                   compresslevel=GZIP_LEVEL),
         Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                    allow_methods=["GET"], allow_headers=["Accept", "If-None-Match"],
-                   expose_headers=["ETag"], max_age=600),
+                   expose_headers=["ETag", "X-Cache"], max_age=600),
     ]
     app = FastAPI(title="phase1 read API", version=VERSION, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json",
@@ -85,6 +87,7 @@ def create_api_app(settings: ApiSettings) -> FastAPI:
     app.state.store = handle
     app.state.relay = relay
     app.state.tokens = PageTokens(settings.token_key)
+    app.state.response_cache = ResponseCache(settings.cache_bytes)
     for module in (catalog, bars, partitions, stream):
         app.include_router(module.router)
     problems.install(app)

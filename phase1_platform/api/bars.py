@@ -6,6 +6,10 @@ JSON pages follow ``next_page_token`` (keyset on the bars key: every bar exactly
 ``format=arrow``) the same rows as Arrow IPC. The ``ETag`` is the canonical sha256 of the
 rows the response carries (the whole selection for CSV and Arrow, the page for JSON: for
 a one-page answer that is the selection's); ``If-None-Match`` with it is a 304.
+
+Rendered answers are cached (``api.response_cache``) under the store's change token, read
+before the rows: a repeated query is served without reading or rendering while nothing
+was written to the store (``X-Cache: hit``), and never after a write.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from starlette.responses import Response
 from ..app.read_bars import BarCursor, BarSelection, canonical_frame, read_all, read_page
 from ..app.read_params import DEFAULT_LIMIT, MAX_LIMIT
 from ..core.timeframes import TIMEFRAMES
-from .negotiation import ARROW, CSV, JSON, choose_media_type, etag, is_current
+from ..storage import Store
+from .negotiation import ARROW, CSV, JSON, choose_media_type, etag
 from .problems import PROBLEM_RESPONSES, InvalidPageTokenError
 from .render import bars_arrow, bars_json
+from .response_cache import BYPASS, HIT, MISS, CachedBody, respond
 
 router = APIRouter(tags=["bars"])
 Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
@@ -92,26 +98,33 @@ def get_bars(
     media = choose_media_type(format, accept)
     cursor = _cursor(request, page_token, selection)
     store = request.app.state.store.get()
+    cache = request.app.state.response_cache
+    token = store.change_token() if cache.enabled else None  # before the rows: see doc
+    key = ("bars", selection, media, limit if media == JSON else None, cursor)
+    cached = cache.get(key, token)
+    state = HIT if cached is not None else MISS if token is not None else BYPASS
+    if cached is None:
+        cached = _render(request, store, selection, media, limit, cursor)
+        cache.put(key, token, cached, cached.size)
+    return respond(request, cache, key, token, cached, state, _headers(cached.etag),
+                   if_none_match)
+
+
+def _render(request: Request, store: Store, selection: BarSelection, media: str, limit: int,
+            cursor: BarCursor | None) -> CachedBody:
+    """Read and render the answer (the body of a 200, whatever If-None-Match says)."""
     if media == JSON:
         page = read_page(store, selection, limit, cursor)
-        tag = etag(page.sha256)
-        if is_current(if_none_match, tag):
-            return Response(status_code=304, headers=_headers(tag))
         token = None
         if page.next_cursor is not None:
             token = request.app.state.tokens.issue(
                 TOKEN_KIND, selection.digest(), [page.next_cursor.symbol, page.next_cursor.ts])
-        return Response(bars_json(page.text, token), media_type=JSON,
-                        headers=_headers(tag))
+        return CachedBody(bars_json(page.text, token), JSON, etag(page.sha256))
     whole = read_all(store, selection)
-    tag = etag(whole.sha256)
-    if is_current(if_none_match, tag):
-        return Response(status_code=304, headers=_headers(tag))
     if media == CSV:
-        return Response(whole.data, media_type="text/csv; charset=utf-8",
-                        headers=_headers(tag))
-    return Response(bars_arrow(canonical_frame(whole), whole.sha256), media_type=ARROW,
-                    headers=_headers(tag))
+        return CachedBody(whole.data, "text/csv; charset=utf-8", etag(whole.sha256))
+    return CachedBody(bars_arrow(canonical_frame(whole), whole.sha256), ARROW,
+                      etag(whole.sha256))
 
 
 __all__ = ["router"]

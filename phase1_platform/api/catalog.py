@@ -1,13 +1,19 @@
-"""``GET /v1/health`` and ``GET /v1/symbols``: is the API up, and what does the store hold."""
+"""``GET /v1/health`` and ``GET /v1/symbols``: is the API up, and what does the store hold.
+
+The symbol list is cached under the store's change token like bars (``X-Cache``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from ..app.read_symbols import stored_symbols
 from ..storage import StoreError
 from .models import Health, SymbolInfo, Symbols
 from .problems import PROBLEM_RESPONSES
+from .response_cache import BYPASS, HIT, MISS
+
+SYMBOLS_KEY = ("symbols",)
+SYMBOLS_ENTRY_BYTES = 4096  # a generous guess: the answer is one small object per symbol
 
 router = APIRouter(tags=["catalog"])
 
@@ -31,13 +37,24 @@ def health(request: Request) -> Health:
 
 @router.get("/v1/symbols", summary="Symbols with stored bars",
             response_model=Symbols, responses={503: PROBLEM_RESPONSES[503]})
-def symbols(request: Request) -> Symbols:
+def symbols(request: Request, response: Response) -> Symbols:
     """Every symbol with bars in the store: its first and last trading date and the
     timeframes it has bars of."""
-    spans = stored_symbols(request.app.state.store.get(), request.app.state.settings.calendar)
-    return Symbols(symbols=[SymbolInfo(symbol=s.symbol, first_date=s.first_date,
-                                       last_date=s.last_date, timeframes=list(s.timeframes))
-                            for s in spans])
+    store = request.app.state.store.get()
+    cache = request.app.state.response_cache
+    token = store.change_token() if cache.enabled else None  # before the rows
+    answer = cache.get(SYMBOLS_KEY, token)
+    response.headers["X-Cache"] = HIT if answer is not None else \
+        MISS if token is not None else BYPASS
+    if answer is None:
+        spans = stored_symbols(store, request.app.state.settings.calendar)
+        answer = Symbols(symbols=[SymbolInfo(symbol=s.symbol, first_date=s.first_date,
+                                             last_date=s.last_date,
+                                             timeframes=list(s.timeframes))
+                                  for s in spans])
+        cache.put(SYMBOLS_KEY, token, answer,
+                  SYMBOLS_ENTRY_BYTES + 256 * len(answer.symbols))
+    return answer
 
 
 __all__ = ["router"]

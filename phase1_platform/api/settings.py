@@ -3,6 +3,7 @@
 ``ApiSettings.create(...)`` checks every value once (one ``ConfigError`` line naming the
 setting and the fix). The page-token key comes from ``PHASE1_API_TOKEN_KEY`` (any text; a
 random key per process when unset, so tokens die with the process); it is never printed.
+The response cache's bound comes from ``PHASE1_API_CACHE_MIB`` (MiB, default 64; 0: off).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from ..core.errors import ConfigError
 from ..storage import mask_url, resolve_url
 
 TOKEN_KEY_ENV = "PHASE1_API_TOKEN_KEY"
+CACHE_MIB_ENV = "PHASE1_API_CACHE_MIB"
+DEFAULT_CACHE_MIB = 64
 
 
 def check_stream_url(url: str | None) -> str | None:
@@ -51,6 +54,20 @@ def token_key_from_env() -> bytes:
     return hashlib.sha256(text.encode()).digest() if text else secrets.token_bytes(32)
 
 
+def cache_bytes_from_env() -> int:
+    """The response cache's bound in bytes: ``PHASE1_API_CACHE_MIB`` MiB (default 64)."""
+    text = os.environ.get(CACHE_MIB_ENV, "").strip()
+    try:
+        mib = float(text) if text else DEFAULT_CACHE_MIB
+    except ValueError:
+        mib = -1.0
+    if not 0 <= mib < 1 << 20:
+        raise ConfigError(f"{CACHE_MIB_ENV}={text[:40]!r} is not a size in MiB >= 0: set it "
+                          f"to e.g. {DEFAULT_CACHE_MIB} (0 turns the response cache off) or "
+                          "unset it")
+    return int(mib * (1 << 20))
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     database_url: str  # resolved (argument, DATABASE_URL or the default SQLite file)
@@ -58,18 +75,24 @@ class ApiSettings:
     cors_origins: tuple[str, ...] = ()
     calendar: str = DEFAULT_CALENDAR
     token_key: bytes = field(default_factory=token_key_from_env, repr=False)
+    cache_bytes: int = field(default_factory=cache_bytes_from_env)  # 0: no response cache
 
     @classmethod
     def create(cls, database_url: str | None = None, stream_url: str | None = None,
                cors_origins: tuple[str, ...] = (), calendar: str = DEFAULT_CALENDAR,
-               token_key: bytes | None = None) -> ApiSettings:
+               token_key: bytes | None = None, cache_bytes: int | None = None
+               ) -> ApiSettings:
+        if cache_bytes is not None and cache_bytes < 0:
+            raise ConfigError(f"response cache size {cache_bytes} is negative: give a "
+                              "number of bytes >= 0 (0 turns the cache off)")
         return cls(resolve_url(database_url), check_stream_url(stream_url),
-                   tuple(cors_origins), calendar, token_key or token_key_from_env())
+                   tuple(cors_origins), calendar, token_key or token_key_from_env(),
+                   cache_bytes_from_env() if cache_bytes is None else cache_bytes)
 
     @property
     def masked_url(self) -> str:
         return mask_url(self.database_url)
 
 
-__all__ = ["TOKEN_KEY_ENV", "ApiSettings", "check_stream_url", "dashboard_origins",
-           "token_key_from_env"]
+__all__ = ["CACHE_MIB_ENV", "TOKEN_KEY_ENV", "ApiSettings", "cache_bytes_from_env",
+           "check_stream_url", "dashboard_origins", "token_key_from_env"]

@@ -17,6 +17,9 @@ database is a ``StoreError`` too (``Store.operational_error``).
 the same thread or task): every repository read there sees one consistent state of the
 store (PostgreSQL: ``REPEATABLE READ READ ONLY``, which never blocks writers; SQLite in
 WAL: one read transaction). The read API runs each request in one.
+
+``Store.change_token()`` is a cheap value that differs from every earlier one whenever a
+write may have committed since (the read API's response cache keys on it; see its doc).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -100,6 +104,10 @@ class Store:
         self.driver: str = engine.dialect.driver
         # base class of the driver's own errors (what raw DBAPI cursors raise)
         self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        database = engine.url.database or ""
+        file_backed = self.dialect == "sqlite" and database not in ("", ":memory:") \
+            and not database.startswith("file:")
+        self._probe = _SqliteChangeProbe(database) if file_backed else None
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -136,7 +144,35 @@ class Store:
         return store
 
     def dispose(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
         self.engine.dispose()
+
+    def change_token(self) -> str | None:
+        """A value that changes whenever a write has committed to the database since an
+        earlier call could have seen it; None when it cannot be told (then cache nothing).
+
+        Safe for caching when read BEFORE the data, outside ``read_snapshot``: data read
+        after the token is at least as new as the state the token names, and an equal
+        token later means no commit in between. SQLite file: ``PRAGMA data_version`` of one
+        dedicated connection (it changes when any other connection, of any process,
+        commits) with the file's identity and size/mtime folded in (a file replaced,
+        rewritten or deleted under the store changes it or fails it), and a counter of
+        reopens. PostgreSQL: ``pg_current_snapshot()`` (which transactions are visible:
+        it changes when any write transaction of the cluster starts or ends, so
+        conservative) with the server's start time. Other stores (in-memory SQLite): None.
+        """
+        if self._probe is not None:
+            return self._probe.token()
+        if self.dialect != "postgresql":
+            return None
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql("SELECT pg_current_snapshot()::text, "
+                                           "pg_postmaster_start_time()::text").one()
+        except DBAPIError:
+            return None  # the normal read path maps the failure (a 503)
+        return f"{row[1]}|{row[0]}"
 
     def __repr__(self) -> str:
         return f"Store({self.masked_url})"
@@ -318,6 +354,57 @@ class Store:
             cfg = self._alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+
+class _SqliteChangeProbe:
+    """``Store.change_token`` of a SQLite file: ``PRAGMA data_version`` on one dedicated
+    read-only connection (reopened, with a new epoch, when the path names another file)
+    and the file's identity. Each call ends its read transaction at once."""
+
+    def __init__(self, database: str):
+        self.path = str(Path(database).resolve())
+        self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+        self._epoch = 0
+        self._lock = threading.Lock()
+
+    def token(self) -> str | None:
+        with self._lock:
+            try:
+                st = os.stat(self.path)
+                identity = (st.st_dev, st.st_ino)
+                if self._conn is None or identity != self._identity:
+                    self._reopen(identity)
+                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            except (OSError, sqlite3.Error):
+                self._close()  # deleted, unreadable, replaced mid-open: no token
+                return None
+            return f"{self._epoch}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:" \
+                   f"{version}"
+
+    def _reopen(self, identity: tuple[int, int]) -> None:
+        self._close()
+        # read-only: never creates a deleted file, and never checkpoints or deletes a
+        # -wal by its path on close (which, once the file was replaced, is another's)
+        uri = "file:" + quote(self.path) + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s(),
+                               isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA data_version").fetchone()
+        st = os.stat(self.path)
+        if (st.st_dev, st.st_ino) != identity:  # replaced while opening: which file is it?
+            conn.close()
+            raise OSError(f"{self.path} was replaced while being opened")
+        self._conn, self._identity, self._epoch = conn, identity, self._epoch + 1
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn = self._identity = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
 
 
 def _create_engine(url: URL, masked: str, follow_file: bool = False) -> Engine:
