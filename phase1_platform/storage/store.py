@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -40,6 +39,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool, StaticPool
 
 from ..core.errors import StoreUnavailableError
+from .change_probe import SqliteChangeProbe
 
 DEFAULT_URL = "sqlite:///phase1.sqlite"
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -107,7 +107,7 @@ class Store:
         database = engine.url.database or ""
         file_backed = self.dialect == "sqlite" and database not in ("", ":memory:") \
             and not database.startswith("file:")
-        self._probe = _SqliteChangeProbe(database) if file_backed else None
+        self._probe = SqliteChangeProbe(database, busy_timeout_s()) if file_backed else None
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -354,57 +354,6 @@ class Store:
             cfg = self._alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
-
-
-class _SqliteChangeProbe:
-    """``Store.change_token`` of a SQLite file: ``PRAGMA data_version`` on one dedicated
-    read-only connection (reopened, with a new epoch, when the path names another file)
-    and the file's identity. Each call ends its read transaction at once."""
-
-    def __init__(self, database: str):
-        self.path = str(Path(database).resolve())
-        self._conn: sqlite3.Connection | None = None
-        self._identity: tuple[int, int] | None = None
-        self._epoch = 0
-        self._lock = threading.Lock()
-
-    def token(self) -> str | None:
-        with self._lock:
-            try:
-                st = os.stat(self.path)
-                identity = (st.st_dev, st.st_ino)
-                if self._conn is None or identity != self._identity:
-                    self._reopen(identity)
-                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-            except (OSError, sqlite3.Error):
-                self._close()  # deleted, unreadable, replaced mid-open: no token
-                return None
-            return f"{self._epoch}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:" \
-                   f"{version}"
-
-    def _reopen(self, identity: tuple[int, int]) -> None:
-        self._close()
-        # read-only: never creates a deleted file, and never checkpoints or deletes a
-        # -wal by its path on close (which, once the file was replaced, is another's)
-        uri = "file:" + quote(self.path) + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s(),
-                               isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA data_version").fetchone()
-        st = os.stat(self.path)
-        if (st.st_dev, st.st_ino) != identity:  # replaced while opening: which file is it?
-            conn.close()
-            raise OSError(f"{self.path} was replaced while being opened")
-        self._conn, self._identity, self._epoch = conn, identity, self._epoch + 1
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            with suppress(sqlite3.Error):
-                self._conn.close()
-        self._conn = self._identity = None
-
-    def close(self) -> None:
-        with self._lock:
-            self._close()
 
 
 def _create_engine(url: URL, masked: str, follow_file: bool = False) -> Engine:
