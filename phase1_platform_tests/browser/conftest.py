@@ -73,8 +73,9 @@ def chromium() -> Path:
     return require_chromium()
 
 
-@pytest.fixture(scope="session")
-def browser(chromium):
+@pytest.fixture(scope="package")  # not "session": Playwright's sync API keeps an event loop
+def browser(chromium):              # running in this thread until it stops, and later tests
+    #                                 call asyncio.run()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
