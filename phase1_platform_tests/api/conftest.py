@@ -9,18 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ..support.stores import BACKENDS, PgSchema, require_postgres
+from ..support.stores import BACKENDS, make_url
 from .harness import Served, fill_store, serve
-
-
-def backend_url(backend: str, folder: Path, request) -> str:
-    """A fresh store URL of ``backend`` (PostgreSQL: a schema dropped at the end)."""
-    if backend == "sqlite":
-        return f"sqlite:///{folder / 'store.sqlite'}"
-    require_postgres()
-    schema = PgSchema()
-    request.addfinalizer(schema.drop)
-    return schema.url
 
 
 @dataclass(frozen=True)
@@ -34,7 +24,7 @@ class Filled:
 @pytest.fixture(scope="session", params=BACKENDS)
 def filled(request, tmp_path_factory) -> Filled:
     workdir = tmp_path_factory.mktemp(f"api-{request.param}")
-    url = backend_url(request.param, workdir, request)
+    url = make_url(request.param, workdir, request)
     return Filled(request.param, url, fill_store(url, workdir), workdir)
 
 
