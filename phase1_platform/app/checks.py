@@ -9,6 +9,7 @@ bars it judged, so a reader is told when the bars changed since (``CheckView.sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..core.export import CanonicalExporter
@@ -40,10 +41,13 @@ class CheckView:
     stale: bool  # the bars changed since this verdict (always False for checks of ticks)
 
 
-def partition_checks(store: Store, part: Partition) -> list[CheckView]:
-    """``part``'s latest verdicts, each marked stale when its bars changed since."""
+def partition_checks(store: Store, part: Partition,
+                     known_sha256: Mapping[str, str] | None = None) -> list[CheckView]:
+    """``part``'s latest verdicts, each marked stale when its bars changed since.
+    ``known_sha256``: the current ``bars_sha256`` of timeframes the caller already read
+    (the others are read here)."""
     views = []
-    current: dict[str, str] = {}
+    current: dict[str, str] = dict(known_sha256 or {})
     for check in CheckResultRepository(store).read(part.key):
         stale = False
         if check.timeframe:

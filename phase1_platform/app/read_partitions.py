@@ -22,13 +22,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.calendar import DEFAULT_CALENDAR
+from ..core.export import CanonicalExporter
 from ..core.partition import InvalidSymbolError, Partition, validate_symbol
 from ..core.schema import empty_quarantine
 from ..core.timeframes import DEFAULT_TIMEFRAMES, TIMEFRAMES
 from ..storage import BarRepository, Store, TickRepository
 from ..storage.reads import BarReads, QuarantineCursor, QuarantineReads
 from .checks import PARITY, QUALITY, REJECTED_RATIO, CheckView, partition_checks
-from .export import export_bars
+from .export import Exported, export_bars
 from .read_params import InvalidParameterError, NotFoundError, parse_trading_date
 
 PASSED, FAILED, STALE = "passed", "failed", "stale"
@@ -100,6 +101,13 @@ def _by_duration(verdicts: list[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: rank.get(v.timeframe, len(rank)))
 
 
+def timeframe_sha256(exported: Exported) -> dict[str, str]:
+    """``app.checks.bars_sha256`` of each exported timeframe, from the bars already read."""
+    frame = exported.frame
+    return {tf: CanonicalExporter(frame[frame["timeframe"] == tf]).compute_hash()
+            for tf in exported.counts}
+
+
 def partition_summary(store: Store, date: str, symbol: str,
                       calendar: str = DEFAULT_CALENDAR) -> PartitionSummary:
     """What the store holds for the partition ``date|symbol`` (see the module doc)."""
@@ -108,14 +116,15 @@ def partition_summary(store: Store, date: str, symbol: str,
         ticks = TickRepository(store).count_canonical(part)
         quarantined = QuarantineReads(store).counts_by_reason(part.key)
         bars = BarReads(store).counts(part.symbol, part.start_ns, part.end_ns)
-        verdicts = [Verdict.of(v) for v in partition_checks(store, part)]
+        exported = export_bars(store, [part.symbol], DEFAULT_TIMEFRAMES, part.date, part.date,
+                               calendar)
+        verdicts = [Verdict.of(v) for v in
+                    partition_checks(store, part, timeframe_sha256(exported))]
         if not (ticks or quarantined or bars or verdicts):
             raise NotFoundError(None, f"no partition {part.key}: the store holds no ticks, "
                                 "bars, quarantined rows or verdicts for it; see GET /v1/symbols "
                                 "for what is stored")
         rule_sets = sorted(BarRepository(store).rule_sets(part)) if bars else []
-        exported = export_bars(store, [part.symbol], DEFAULT_TIMEFRAMES, part.date, part.date,
-                               calendar)
     return PartitionSummary(
         part, ticks, quarantined, bars, ",".join(rule_sets) or None, exported.sha256,
         tuple(DEFAULT_TIMEFRAMES), int(sum(exported.counts.values())),
