@@ -12,8 +12,12 @@ $(UV):
 	$(PYTHON) -m venv $(BOOT)
 	$(BOOT)/bin/pip install --quiet uv==$(UV_VERSION)
 
+# --compile-bytecode: every process (a test's subprocess, a Dagster run worker, a step) then
+# loads compiled modules even where PYTHONDONTWRITEBYTECODE is set, as it is on this machine
+# kind (otherwise each process compiles dagster, pandas... from source: seconds per process)
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q phase1_platform benchmarks
 	touch $@
 
 env: $(VENV)/.synced
