@@ -163,7 +163,8 @@ def prepare_build(store: Store, part: Partition, rule_set: str, incremental: boo
 
 def bars_source(ticks: pd.DataFrame) -> str:
     """The sources the bars come from (the part of each tick source before ':')."""
-    names = sorted(set(ticks["source"].astype(str).str.split(":").str[0])) if len(ticks) else []
+    sources = pd.unique(ticks["source"].astype(str).to_numpy(object)) if len(ticks) else []
+    names = sorted({str(s).split(":")[0] for s in sources})
     text = ",".join(names) or "none"
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -224,33 +225,3 @@ def bars_after_build(store: Store, built: BuildResult) -> pd.DataFrame:
     if isinstance(built.plan, Full):
         return built.bars
     return read_built_bars(store, built.input.partition)
-
-# A build input read by one step of a run and built by the next (Dagster's
-# normalized_ticks, then bars, in one process): one slot, keyed by the run, so memory stays
-# bounded and nothing outlives the run that read it.
-_prepared: dict[tuple, BuildInput] = {}
-
-
-def _memo_key(scope: str, store: Store, part: Partition, rule_set: str, incremental: bool,
-              timeframes) -> tuple:
-    return (scope, store.masked_url, part, rule_set, incremental, tuple(timeframes))
-
-
-def prepare_build_for(scope: str, store: Store, part: Partition, rule_set: str,
-                      incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES) -> BuildInput:
-    """``prepare_build``, kept for ``take_prepared`` of the same ``scope`` (a run id)."""
-    key = _memo_key(scope, store, part, rule_set, incremental, timeframes)
-    inp = _prepared.get(key)
-    if inp is None:
-        inp = prepare_build(store, part, rule_set, incremental, timeframes)
-        _prepared.clear()
-        _prepared[key] = inp
-    return inp
-
-
-def take_prepared(scope: str, store: Store, part: Partition, rule_set: str,
-                  incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES
-                  ) -> BuildInput | None:
-    """The input ``prepare_build_for`` read in this scope for the same build (once)."""
-    return _prepared.pop(_memo_key(scope, store, part, rule_set, incremental, timeframes),
-                         None)

@@ -27,10 +27,16 @@ def bars_sha256(store: Store, part: Partition, timeframe: str) -> str:
 
 
 def record_check(store: Store, part: Partition, check_name: str, passed: bool,
-                 summary: dict, timeframe: str = "") -> StoredCheck:
+                 summary: dict, timeframe: str = "", bars=None) -> StoredCheck:
     """Keep ``part``'s latest verdict of ``check_name`` (per ``timeframe`` for checks of
-    bars, which also records the sha256 of the bars judged)."""
-    digest = bars_sha256(store, part, timeframe) if timeframe else ""
+    bars, which also records the sha256 of the bars judged: ``bars``, the stored bars of
+    that timeframe when the caller has them, else read)."""
+    if not timeframe:
+        digest = ""
+    elif bars is not None:
+        digest = CanonicalExporter(bars).compute_hash()
+    else:
+        digest = bars_sha256(store, part, timeframe)
     return CheckResultRepository(store).record(part.key, check_name, timeframe, passed,
                                                summary, digest)
 

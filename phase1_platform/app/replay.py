@@ -130,20 +130,22 @@ def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR) -> Pe
     Bars stored with other timeframes than the default set leave the partition marked
     for a full rebuild by the next (incremental) build, which uses the default set."""
     from ..storage import LandingRepository
-    from .build import build_bars
+    from .run_build import build_all, prepare_builds
 
     keys = quarantine_partitions(result.normalized.quarantine, result.raw,
                                  REPLAY_QUARANTINE_PARTITION, calendar=calendar)
     landed = land_ticks(store, result.normalized, keys, calendar)
     parts = touched_partitions(result.normalized.ticks, calendar)
-    written = 0
-    for part in parts:
-        prepared = None if landed.conflicting else _file_is_the_partition(
-            store, part, result.normalized.ticks)
-        built = build_bars(store, part, result.rules_name, incremental=False,
-                           timeframes=result.timeframes, prepared=prepared)
-        written += len(built.bars)
-        if tuple(result.timeframes) != tuple(DEFAULT_TIMEFRAMES):
+    rule_sets = dict.fromkeys(parts, result.rules_name)
+    prepared = {p: None if landed.conflicting else _file_is_the_partition(
+        store, p, result.normalized.ticks) for p in parts}
+    fresh = iter(prepare_builds(store, [p for p in parts if prepared[p] is None], rule_sets,
+                                False, result.timeframes))
+    inputs = [prepared[p] or next(fresh) for p in parts]
+    built = build_all(store, inputs, rule_sets, result.timeframes)  # one engine pass
+    written = sum(len(b.bars) for b in built)
+    if tuple(result.timeframes) != tuple(DEFAULT_TIMEFRAMES):
+        for part in parts:
             LandingRepository(store).mark(part)
     return PersistResult(landed, written, parts, store.masked_url)
 

@@ -86,6 +86,13 @@ _PD_MIN_NS = int(pd.Timestamp.min.value)
 _PD_MAX_NS = int(pd.Timestamp.max.value)
 
 
+def session_dates(first: str, calendar: str = DEFAULT_CALENDAR) -> tuple[pd.DatetimeIndex, str]:
+    """(every session date from ``first`` to the calendar's last, naive; that last date)."""
+    cal = _calendar(calendar)
+    sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None)
+    return sessions[sessions >= pd.Timestamp(first)], cal.last_session.strftime("%Y-%m-%d")
+
+
 def session_bounds(day: str, calendar: str = DEFAULT_CALENDAR) -> tuple[int, int, int]:
     """(open_ns, close_ns, label_ns) of the session on ``day``; CalendarError if not one."""
     cal = _calendar(calendar)

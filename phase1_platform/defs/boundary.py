@@ -111,30 +111,32 @@ def materialize_result(parts: list[Partition], per_part: list[dict],
     return dg.MaterializeResult(asset_key=asset_key, metadata=merged)
 
 
-def check_outcome(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey,
-                  check_name: str, parts: list[Partition],
+def check_outcome(context, check_key: dg.AssetCheckKey, parts: list[Partition],
                   results: list[tuple[bool, dict]]) -> Iterator:
-    """What a partitioned check yields for its partitions (blocking, severity ERROR).
+    """What a partitioned check yields for its partitions (blocking, severity ERROR), from
+    its own check op or from the asset step that evaluates it (``check_specs``).
 
     One partition: an ``AssetCheckResult`` (Dagster records it with the run's partition).
     Several (a range run): one ``AssetCheckEvaluation`` per partition, each with its
     partition and its materialization, then the check's output, since 1.13 would record a
     single result of a range run without a partition.
     """
+    asset_key = check_key.asset_key
     if len(parts) == 1:
         passed, meta = results[0]
-        yield dg.AssetCheckResult(passed=passed, metadata=meta,
+        yield dg.AssetCheckResult(asset_key=asset_key, check_name=check_key.name,
+                                  passed=passed, metadata=meta,
                                   severity=dg.AssetCheckSeverity.ERROR)
         return
     for part, (passed, meta) in zip(parts, results, strict=True):
         yield dg.AssetCheckEvaluation(
-            asset_key=asset_key, check_name=check_name, passed=passed, metadata=meta,
+            asset_key=asset_key, check_name=check_key.name, passed=passed, metadata=meta,
             severity=dg.AssetCheckSeverity.ERROR, blocking=True, partition=part.key,
             target_materialization_data=compat.target_materialization(
                 context.instance, asset_key, part.key),
         )
-    (output,) = context.op_def.output_defs
-    yield dg.Output(None, output_name=output.name)
+    spec = dg.AssetCheckSpec(check_key.name, asset=asset_key)  # names the check's output
+    yield dg.Output(None, output_name=spec.get_python_identifier())
 
 
 def require_live(mode: str, what: str) -> None:

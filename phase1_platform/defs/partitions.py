@@ -20,10 +20,9 @@ from datetime import datetime
 from functools import lru_cache
 
 import dagster as dg
-import exchange_calendars as xcals
 import pandas as pd
 
-from ..core.calendar import DEFAULT_CALENDAR, exchange_tz
+from ..core.calendar import DEFAULT_CALENDAR, exchange_tz, session_dates
 from ..core.partition import (
     KEY_SEPARATOR,
     InvalidPartitionError,
@@ -39,9 +38,8 @@ SYMBOLS_PARTITION = "symbols"
 @lru_cache(maxsize=4)
 def non_sessions(calendar: str = DEFAULT_CALENDAR, first: str = FIRST_DATE) -> list[datetime]:
     """Weekdays from ``first`` to the calendar's last session that are not sessions."""
-    cal = xcals.get_calendar(calendar, start=first)
-    days = pd.bdate_range(first, cal.last_session.tz_localize(None))
-    sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None)
+    sessions, last = session_dates(first, calendar)  # the process's one calendar instance
+    days = pd.bdate_range(first, last)
     return [d.to_pydatetime() for d in days.difference(sessions)]
 
 
@@ -61,10 +59,15 @@ partitions_def = dg.MultiPartitionsDefinition(
     {"date": date_partitions, "symbol": symbol_partitions}
 )
 
-# A backfill processes several partitions per run: Dagster splits the requested keys into
-# one range per trading date (all symbols of the date), then chunks of at most this many.
-# PHASE1_BACKFILL_PARTITIONS_PER_RUN (read where the code location loads) overrides it.
-MAX_PARTITIONS_PER_RUN = int(os.environ.get("PHASE1_BACKFILL_PARTITIONS_PER_RUN", "20"))
+# A backfill processes many partitions per run, each run doing the work once for all of them
+# (app.run_build). Dagster splits a two-dimensional selection into ranges that hold one
+# dimension constant, grouping by the dimension with fewer keys (20 dates x 20 symbols: one
+# range per date; 4 symbols x 5 dates: one per symbol), then chunks each range into runs of
+# at most this many partitions. A selection that is not contiguous in the other dimension
+# (symbols A, C without B) splits into one range per contiguous stretch: select whole
+# symbol blocks or date ranges. PHASE1_BACKFILL_PARTITIONS_PER_RUN (read where the code
+# location loads) bounds a run's memory: a day of the full tape is not one run.
+MAX_PARTITIONS_PER_RUN = int(os.environ.get("PHASE1_BACKFILL_PARTITIONS_PER_RUN", "100"))
 backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 # how every partitioned asset of the graph is partitioned and backfilled
 PARTITIONED = {"partitions_def": partitions_def, "backfill_policy": backfill_policy}

@@ -167,6 +167,11 @@ class PipelineSettings(dg.ConfigurableResource):
         "noise of vendor vwap, far below a price tick",
     )
     volume_tolerance: float = Field(default=0.0, description="parity: relative volume tolerance")
+    great_expectations: bool = Field(
+        default=False,
+        description="quality checks: also validate the bars with great-expectations (a second "
+        "opinion on the rules core.quality evaluates; its import costs seconds per run)",
+    )
 
     def export_path(self) -> Path:
         return Path(self.export_dir or os.environ.get("PHASE1_EXPORT_DIR") or "exports")

@@ -17,6 +17,7 @@ rows, whatever the batch size (no per-row Python).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,6 +156,33 @@ class TickRepository(Repository):
         )
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         return ticks_frame(rows)
+
+    def read_many(self, parts: Sequence[Partition]) -> pd.DataFrame:
+        """Landed ticks of several partitions, canonical order: one query per partial
+        index over their symbols and the span of their windows (a backfill range is a
+        rectangle: one date x many symbols, or one symbol x many dates), then only the rows
+        of the partitions asked for."""
+        if len(parts) == 1:
+            return self.read(parts[0])
+        symbols = sorted({p.symbol for p in parts})
+        start_ns, end_ns = min(p.start_ns for p in parts), max(p.end_ns for p in parts)
+        c = ticks_t.c
+        within = (c.symbol.in_(symbols), c.ts >= start_ns, c.ts < end_ns)
+        query = union_all(
+            select(*ticks_t.columns).where(*within, c.trade_id == _EMPTY),
+            select(*ticks_t.columns).where(*within, c.trade_id != _EMPTY),
+        )
+        frame = ticks_frame(self._run(lambda conn: conn.execute(query).all(), write=False))
+        if len(frame) == 0:
+            return frame
+        ts = ts_ns(frame["ts"])
+        keep = np.zeros(len(frame), dtype=bool)
+        sym = frame["symbol"].to_numpy(object)
+        for symbol in symbols:  # each symbol's rows inside one of its partitions' windows
+            mine = sym == symbol
+            for p in (p for p in parts if p.symbol == symbol):
+                keep |= mine & (ts >= p.start_ns) & (ts < p.end_ns)
+        return frame if keep.all() else frame[keep].reset_index(drop=True)
 
     def read_since(self, part: Partition, since_ns: int) -> pd.DataFrame:
         """Landed ticks of the partition with ts in [since_ns, end), canonical order. The

@@ -1,12 +1,14 @@
 """bars_1m, bars_5m, bars_15m, bars_1h, bars_1d: one multi-asset (``bars``), each timeframe
-its own asset key.
+its own asset key, with the quality check of each timeframe evaluated in the same step.
 
-One ``app.build.build_bars`` of every timeframe from the normalized ticks with the symbol's
-rule set (exactly what ``phase1 replay`` builds, whatever the rule set), written with one
-atomic ``BarRepository.write_partition``; each timeframe's metadata describes the bars
-stored after the build (``app.build.bars_after_build``). With config ``incremental: true`` (the
-``live_bars`` job) only the ticks landed since the partition's last build are read and only
-the bars they touch rewritten; the stored bars equal a full recompute.
+Every timeframe of every partition of the run from one ``app.run_build.build_run`` (the
+normalized ticks the previous step handed over; one engine pass for all partitions of a
+rule set, each partition its own group: exactly what ``phase1 replay`` builds, whatever the
+rule set), each partition written with one atomic ``BarRepository.write_partition``; each
+timeframe's metadata describes the bars stored after the build
+(``app.build.bars_after_build``). With config ``incremental: true`` (the ``live_bars`` job)
+only the ticks landed since the partition's last build are read and only the bars they
+touch rewritten; the stored bars equal a full recompute.
 """
 
 import time
@@ -14,23 +16,26 @@ import time
 import dagster as dg
 import pandas as pd
 
-from ...app.build import bars_after_build, build_bars, take_prepared
+from ...app.build import BuildResult, bars_after_build
+from ...app.run_build import build_run
 from ...core.partition import Partition
 from ...core.rules import get_rules
 from ...core.schema import QTY_SCALE
 from ...core.timeframes import TIMEFRAMES
 from ..boundary import (
     RecomputeConfig,
+    check_outcome,
     materialize_result,
     partitions_of,
     rule_set_of,
     run_id,
     user_errors,
 )
-from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, NORMALIZED_TICKS, OWNERS
+from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, NORMALIZED_TICKS, OWNERS, QUALITY_CHECK_KEYS
 from ..metadata import bars_chart_md, bars_preview_md, time_range
 from ..partitions import PARTITIONED
-from ..resources import SourcesResource, StoreResource
+from ..resources import PipelineSettings, SourcesResource, StoreResource
+from .checks import QUALITY_SPECS, judge_stored
 
 
 def bar_metadata(bars: pd.DataFrame, part: Partition, timeframe: str, rule_set: str) -> dict:
@@ -63,24 +68,18 @@ def _bar_spec(timeframe: str) -> dg.AssetSpec:
     )
 
 
-def build_partition(context, part: Partition, incremental: bool, store,
-                    sources) -> dict[str, dict]:
-    """Build and store the partition's bars; each timeframe's metadata."""
-    rule_set = rule_set_of(sources, part)
-    prepared = take_prepared(run_id(context), store.get(), part, rule_set, incremental,
-                             BAR_TIMEFRAMES)
-    built = build_bars(store.get(), part, rule_set, incremental, BAR_TIMEFRAMES,
-                       prepared=prepared)
-    read, written = built.input, built.bars
+def partition_metadata(context, built: BuildResult, stored: pd.DataFrame
+                       ) -> dict[str, dict]:
+    """Each timeframe's metadata of one partition's build (``stored``: its bars after it)."""
+    read, written, part = built.input, built.bars, built.input.partition
     context.log.info(f"{part.key}: {read.plan.describe()}; {len(read.ticks)} ticks read, "
                      f"{len(written)} bars written")
     lag = {} if read.landings.landed_ns is None else {
         "oldest_landing_age_s": round((time.time_ns() - read.landings.landed_ns) / 1e9, 3)}
-    stored = bars_after_build(store.get(), built)
     tf_col = stored["timeframe"].astype(str).to_numpy()
     written_tf = written["timeframe"].astype(str).value_counts()
     return {tf: {**bar_metadata(stored[tf_col == tf].reset_index(drop=True), part, tf,
-                                rule_set),
+                                built.rule_set),
                  "recompute": read.plan.describe(), **lag,
                  "bars_written": int(written_tf.get(tf, 0))}
             for tf in BAR_TIMEFRAMES}
@@ -89,15 +88,18 @@ def build_partition(context, part: Partition, incremental: bool, store,
 @dg.multi_asset(
     name="bars",
     specs=[_bar_spec(tf) for tf in BAR_TIMEFRAMES],
+    check_specs=QUALITY_SPECS,
     **PARTITIONED,
-    description="Every bar timeframe of the partition from one BarEngine.build over the "
-    "normalized ticks, written with one atomic BarRepository.write_partition.",
+    description="Every bar timeframe of the run's partitions from one BarEngine pass over "
+    "the normalized ticks, each partition written with one atomic "
+    "BarRepository.write_partition; the quality checks judge the bars stored.",
 )
 @user_errors
 def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: StoreResource,
-         sources: SourcesResource):
-    """One build for all timeframes: exactly ``BarEngine(rules).build(ticks, timeframes)``,
-    or (incremental) the bars the ticks landed since the last build touch.
+         sources: SourcesResource, settings: PipelineSettings):
+    """One build for all timeframes and partitions: exactly ``BarEngine(rules).build(ticks,
+    timeframes)`` of each partition, or (incremental) the bars the ticks landed since the
+    last build touch.
 
     Rolling the coarser timeframes up from stored 1m bars is not exact for rule sets where
     a tick may count in volume but set no price (lean-equity): a minute holding only such
@@ -106,7 +108,14 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     stored volume-only rows to roll the 1d bar up exactly (``core.incremental``).
     """
     parts = partitions_of(context)
-    per_part = [build_partition(context, p, config.incremental, store, sources)
-                for p in parts]
-    return tuple(materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
-                 for tf in BAR_TIMEFRAMES)
+    rule_sets = {p: rule_set_of(sources, p) for p in parts}
+    built = build_run(store.get(), parts, rule_sets, config.incremental, BAR_TIMEFRAMES,
+                      scope=run_id(context))
+    stored = [bars_after_build(store.get(), b) for b in built]
+    per_part = [partition_metadata(context, b, s) for b, s in zip(built, stored, strict=True)]
+    for tf in BAR_TIMEFRAMES:
+        yield materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
+    quality = [judge_stored(store.get(), p, s, settings.great_expectations)
+               for p, s in zip(parts, stored, strict=True)]
+    for key, tf in zip(QUALITY_CHECK_KEYS, BAR_TIMEFRAMES, strict=True):
+        yield from check_outcome(context, key, parts, [q[tf] for q in quality])

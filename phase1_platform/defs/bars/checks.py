@@ -1,67 +1,83 @@
-"""The quality checks of the bars: one per timeframe, blocking, partitioned like the bars.
+"""The quality checks of the bars: one per timeframe, blocking, partitioned like the bars,
+evaluated by the ``bars`` step itself (``check_specs`` of the multi-asset) on the bars it
+has just stored, so nothing is read back and no step is spent per check.
 
-great-expectations (``expectations.GE``) and the pure rules of ``core.quality`` both judge
-the partition's stored bars of the timeframe: low <= open, close <= high, volume >= 0,
+The rules are ``core.quality``'s, vectorized: low <= open, close <= high, volume >= 0,
 unique (symbol, timeframe, timestamp), timestamps aligned, daily bars inside the session.
-A failure (severity ERROR) blocks ``canonical_export`` in the same run. Each partition's
-result is recorded with its partition (Dagster 1.13 ``partitions_def`` on the check), and
-its verdict kept in the store by ``app.quality.judge_quality``.
+great-expectations can judge the same derived frame as a second opinion
+(``PipelineSettings.great_expectations``, off by default): it validates the columns our
+rules compute, so it adds no independent evidence, and its import costs seconds in every
+run process (more than the whole build of a day of SPY), so the default run does without.
+A failure (severity ERROR) fails the bars step after the bars are stored, which blocks
+``canonical_export`` in the same run. Each partition's verdict is also kept in the store
+(``app.quality.judge_quality``) for the read API.
 """
 
 import dagster as dg
+import pandas as pd
 
 from ...app.quality import QualityVerdict, judge_quality
+from ...core.partition import Partition
 from ...core.timeframes import TIMEFRAMES
 from .. import compat  # noqa: F401  (filters the partitioned-check preview warning)
-from ..boundary import check_outcome, partitions_of, user_errors
 from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, QUALITY_CHECK_KEYS
 from ..partitions import partitions_def
-from ..resources import StoreResource
-from .expectations import GEVerdict, judge_bars_with_ge
 
 
 def quality_metadata(verdict: QualityVerdict) -> dict:
-    """The check's metadata for one partition's verdict (judged with great-expectations)."""
-    ge, core = verdict.extra, verdict.report
-    assert isinstance(ge, GEVerdict), "the quality checks judge with great-expectations"
+    """The check's metadata for one partition's verdict."""
+    core = verdict.report
     meta = {
         "partition": verdict.partition.key,
         "bars": int(verdict.bars),
-        "great_expectations_success": ge.success,
-        "expectations_evaluated": len(ge.expectations),
-        "expectations_failed": len(ge.failed),
-        "failed_expectations": "\n".join(ge.failed) or "none",
-        "great_expectations": dg.MetadataValue.json(ge.expectations),
+        "rules_passed": bool(core.passed),
+        "failed_rules": "\n".join(core.failed_rules()) or "none",
         "rule_violations": dg.MetadataValue.json(core.violations),
         "examples": dg.MetadataValue.json(core.examples),
     }
-    if ge.broken:
-        meta["broken_expectations"] = "\n".join(ge.broken)
+    ge = verdict.extra
+    if ge is not None:  # great-expectations asked for
+        meta.update({
+            "great_expectations_success": ge.success,
+            "expectations_evaluated": len(ge.expectations),
+            "expectations_failed": len(ge.failed),
+            "failed_expectations": "\n".join(ge.failed) or "none",
+            "great_expectations": dg.MetadataValue.json(ge.expectations),
+        })
+        if ge.broken:
+            meta["broken_expectations"] = "\n".join(ge.broken)
     return meta
 
 
-def quality_check(check_key: dg.AssetCheckKey, timeframe: str) -> dg.AssetChecksDefinition:
-    asset = BAR_ASSETS[timeframe]
+def _spec(check_key: dg.AssetCheckKey, timeframe: str) -> dg.AssetCheckSpec:
     extra = ", bars inside the session" if TIMEFRAMES[timeframe].is_session else ""
-
-    @dg.asset_check(
-        asset=asset,
-        name=check_key.name,
+    return dg.AssetCheckSpec(
+        check_key.name,
+        asset=BAR_ASSETS[timeframe],
         blocking=True,
         partitions_def=partitions_def,
-        description=f"great-expectations on bars_{timeframe}: low <= open, close <= high, "
-        f"volume >= 0, unique (symbol, timeframe, timestamp), timestamps aligned{extra}.",
+        description=f"bars_{timeframe}: low <= open, close <= high, volume >= 0, unique "
+        f"(symbol, timeframe, timestamp), timestamps aligned{extra} (core.quality; "
+        "great-expectations too when settings.great_expectations is on).",
     )
-    @user_errors
-    def _quality(context: dg.AssetCheckExecutionContext, store: StoreResource):
-        parts = partitions_of(context)
-        verdicts = [judge_quality(store.get(), p, timeframe, extra=judge_bars_with_ge)
-                    for p in parts]
-        yield from check_outcome(context, asset, check_key.name, parts,
-                                 [(v.passed, quality_metadata(v)) for v in verdicts])
-
-    return _quality
 
 
-QUALITY_CHECKS = [quality_check(key, tf)
-                  for key, tf in zip(QUALITY_CHECK_KEYS, BAR_TIMEFRAMES, strict=True)]
+QUALITY_SPECS = [_spec(key, tf) for key, tf in zip(QUALITY_CHECK_KEYS, BAR_TIMEFRAMES,
+                                                    strict=True)]
+
+
+def judge_stored(store, part: Partition, stored: pd.DataFrame, great_expectations: bool
+                 ) -> dict[str, tuple[bool, dict]]:
+    """Timeframe -> (passed, metadata) of the partition's stored bars (all timeframes)."""
+    extra = None
+    if great_expectations:
+        from .expectations import judge_bars_with_ge  # imported only when asked for
+
+        extra = judge_bars_with_ge
+    tf_col = stored["timeframe"].astype(str).to_numpy(object)
+    out = {}
+    for tf in BAR_TIMEFRAMES:
+        bars = stored[tf_col == tf].reset_index(drop=True)
+        verdict = judge_quality(store, part, tf, extra=extra, bars=bars)
+        out[tf] = (verdict.passed, quality_metadata(verdict))
+    return out

@@ -15,7 +15,6 @@ Each verdict is also kept in the store (``judge_and_record_partition``) for the 
 import dagster as dg
 
 from ...app.parity import ParityVerdict, judge_and_record_partition, read_reference_csv
-from ...core.partition import Partition
 from .. import compat  # noqa: F401  (filters the partitioned-check preview warning)
 from ..boundary import check_outcome, partitions_of, rule_set_of, user_errors
 from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, PARITY_CHECK_KEYS, REFERENCE_BARS
@@ -52,36 +51,43 @@ def verdict_metadata(verdict: ParityVerdict) -> dict:
     }
 
 
-def parity_for(part: Partition, timeframe: str, store: StoreResource,
-               sources: SourcesResource, settings: PipelineSettings) -> tuple[bool, dict]:
-    reference = read_reference_csv(settings.reference_file(part.date, part.symbol))
-    verdict = judge_and_record_partition(store.get(), part, timeframe, reference,
-                                         rule_set_of(sources, part),
-                                         settings.parity_thresholds())
-    return verdict.passed, verdict_metadata(verdict)
-
-
-def parity_check(check_key: dg.AssetCheckKey, timeframe: str) -> dg.AssetChecksDefinition:
-    asset = BAR_ASSETS[timeframe]
-
-    @dg.asset_check(
-        asset=asset,
-        name=check_key.name,
+def _spec(check_key: dg.AssetCheckKey, timeframe: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        check_key.name,
+        asset=BAR_ASSETS[timeframe],
         blocking=True,
         additional_deps=[REFERENCE_BARS],
         partitions_def=partitions_def,
         description=f"bars_{timeframe} against the vendor's {timeframe} bars (reference_bars); "
         "passes without comparing when the partition has no reference.",
     )
-    @user_errors
-    def _parity(context: dg.AssetCheckExecutionContext, store: StoreResource,
-                sources: SourcesResource, settings: PipelineSettings):
-        parts = partitions_of(context)
-        results = [parity_for(p, timeframe, store, sources, settings) for p in parts]
-        yield from check_outcome(context, asset, check_key.name, parts, results)
-
-    return _parity
 
 
-PARITY_CHECKS = [parity_check(key, tf)
-                 for key, tf in zip(PARITY_CHECK_KEYS, BAR_TIMEFRAMES, strict=True)]
+PARITY_SPECS = [_spec(key, tf) for key, tf in zip(PARITY_CHECK_KEYS, BAR_TIMEFRAMES,
+                                                  strict=True)]
+
+
+@dg.multi_asset_check(
+    name="parity",
+    specs=PARITY_SPECS,
+    can_subset=True,
+    description="Every bar timeframe against the vendor's bars (reference_bars), one step "
+    "for all timeframes and partitions of the run: each partition's reference read once.",
+)
+@user_errors
+def parity_checks(context: dg.AssetCheckExecutionContext, store: StoreResource,
+                  sources: SourcesResource, settings: PipelineSettings):
+    parts = partitions_of(context)
+    selected = set(context.selected_asset_check_keys)
+    keys = [(k, tf) for k, tf in zip(PARITY_CHECK_KEYS, BAR_TIMEFRAMES, strict=True)
+            if k in selected]
+    results: dict[str, list[tuple[bool, dict]]] = {tf: [] for _, tf in keys}
+    for part in parts:
+        reference = read_reference_csv(settings.reference_file(part.date, part.symbol))
+        for _, tf in keys:
+            verdict = judge_and_record_partition(store.get(), part, tf, reference,
+                                                 rule_set_of(sources, part),
+                                                 settings.parity_thresholds())
+            results[tf].append((verdict.passed, verdict_metadata(verdict)))
+    for key, tf in keys:
+        yield from check_outcome(context, key, parts, results[tf])

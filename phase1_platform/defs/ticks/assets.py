@@ -4,11 +4,14 @@
   trades in live mode) through ``app.land.land_ticks``: new ticks stored by the tick
   identity, bad rows and conflicting duplicates quarantined with their reason. A
   partition's raw ticks are what landed for its symbol and trading date, whichever way.
-- ``normalized_ticks``: the partition's canonical tick set (all sources merged, one row per
-  trade id, canonical order) read through ``app.build.prepare_build_for``, which the bars
-  step of the same run then builds from (``take_prepared``), in full or incrementally;
-  rows rejected while merging the sources join the partition's quarantine
-  (``app.land.keep_rejects``), which the rejected-ratio check judges.
+  The ticks it landed are handed to the next step in process (``app.run_build``) when they
+  are all the partition holds, so they are not read back.
+- ``normalized_ticks``: the canonical tick set of each partition of the run (all sources
+  merged, one row per trade id, canonical order), prepared for every partition at once by
+  ``app.run_build.prepare_builds`` (one read, one normalizer pass) and handed to the bars
+  step of the same run, in full or incrementally; rows rejected while merging the sources
+  join the partition's quarantine (``app.land.keep_rejects``), which its check
+  ``rejected_ratio`` (evaluated in the same step) judges.
 """
 
 import hashlib
@@ -16,8 +19,10 @@ import hashlib
 import dagster as dg
 import pandas as pd
 
-from ...app.build import Full, prepare_build_for
+from ...app.build import Full
 from ...app.land import accepted_ticks, keep_rejects, land_ticks
+from ...app.quality import judge_rejected_ratio
+from ...app.run_build import hand_over_landed, hand_over_prepared, prepare_builds
 from ...core.errors import ConfigError, InputError
 from ...core.normalizer import TickNormalizer
 from ...core.partition import Partition
@@ -25,6 +30,7 @@ from ...core.schema import ts_ns
 from ...readers import read_ticks
 from ..boundary import (
     RecomputeConfig,
+    check_outcome,
     materialize_result,
     partitioned_asset,
     partitions_of,
@@ -34,7 +40,7 @@ from ..boundary import (
     tick_files,
     tick_source_of,
 )
-from ..keys import BAR_TIMEFRAMES, RAW_TICKS
+from ..keys import BAR_TIMEFRAMES, NORMALIZED_TICKS, RAW_TICKS, REJECTED_RATIO_CHECK_KEY
 from ..metadata import counts_table_md, ticks_preview_md, time_range
 from ..resources import (
     AlpacaResource,
@@ -43,6 +49,7 @@ from ..resources import (
     SourcesResource,
     StoreResource,
 )
+from .checks import REJECTED_RATIO_SPEC, rejected_ratio_metadata
 
 
 def tick_batches(source: str, part: Partition, drop: FileDropResource, mode: str,
@@ -79,8 +86,12 @@ def land_partition(context, part: Partition, store, drop, sources, settings, alp
     rows_in = accepted = new = already = conflicting = 0
     reasons: dict[str, int] = {}
     normalizer = TickNormalizer(symbols=[part.symbol], window=part.window)
+    stored_before = accepted_ticks(store.get(), part) if batches else None
+    frames = []
     for name, load in batches:
-        landed = land_ticks(store.get(), normalizer.normalize(load(), source=name), part.key)
+        result = normalizer.normalize(load(), source=name)
+        landed = land_ticks(store.get(), result, part.key)
+        frames.append(result.ticks)
         rows_in += landed.rows_read
         accepted += landed.accepted
         new += landed.new
@@ -94,6 +105,9 @@ def land_partition(context, part: Partition, store, drop, sources, settings, alp
             f"no ticks for {part.symbol} on {part.date} ({found}): drop a tick file at "
             f"{drop.drop_path() / part.date / (part.symbol + '.csv')} or a LEAN tick zip "
             f"(searched {drop.describe()})")
+    if stored_before == 0 and new == accepted:  # the partition's ticks are these: hand over
+        hand_over_landed(run_id(context), store.get(), part,
+                         frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True))
     context.log.info(f"{part.key}: {len(files)} file(s), {rows_in} rows, {new} new, "
                      f"{sum(reasons.values())} quarantined")
     return {
@@ -128,21 +142,26 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
 
 
 @partitioned_asset(
+    key=NORMALIZED_TICKS,
     group_name="ingest",
     kinds={"pandas"},
     deps=[RAW_TICKS],
+    check_specs=[REJECTED_RATIO_SPEC],
     description="The partition's canonical ticks: every source landed for the symbol and "
     "trading date, merged, one row per trade_id, in canonical order (DESIGN sections 3, 7).",
 )
 def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
-                     store: StoreResource, sources: SourcesResource) -> dg.MaterializeResult:
+                     store: StoreResource, sources: SourcesResource,
+                     settings: PipelineSettings):
     parts = partitions_of(context)
+    rule_sets = {p: rule_set_of(sources, p) for p in parts}
+    inputs = prepare_builds(store.get(), parts, rule_sets, config.incremental, BAR_TIMEFRAMES,
+                            scope=run_id(context))
+    hand_over_prepared(run_id(context), store.get(), inputs, rule_sets, config.incremental,
+                       BAR_TIMEFRAMES)
     out = []
-    for part in parts:
-        read = prepare_build_for(run_id(context), store.get(), part,
-                                 rule_set_of(sources, part), config.incremental,
-                                 BAR_TIMEFRAMES)
-        res = read.normalized
+    for read in inputs:
+        part, res = read.partition, read.normalized
         full = isinstance(read.plan, Full)
         keep_rejects(store.get(), part, res.quarantine)  # duplicates across sources
         ticks = res.ticks
@@ -161,4 +180,7 @@ def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
         if full:  # the whole tick set was read
             meta["fingerprint"] = ticks_fingerprint(ticks)
         out.append(meta)
-    return materialize_result(parts, out)
+    yield materialize_result(parts, out)
+    verdicts = [judge_rejected_ratio(store.get(), p, settings.max_rejected_ratio) for p in parts]
+    yield from check_outcome(context, REJECTED_RATIO_CHECK_KEY, parts,
+                             [(v.passed, rejected_ratio_metadata(v)) for v in verdicts])

@@ -2,18 +2,18 @@
 
 Partitioned like its asset (Dagster 1.13 ``partitions_def`` on ``@asset_check``), so each
 partition's result is recorded with its partition (the UI's partitions view and history).
-The judging, and the verdict kept in the store, is ``app.quality.judge_rejected_ratio``.
+The judging, and the verdict kept in the store, is ``app.quality.judge_rejected_ratio``;
+``normalized_ticks`` evaluates it in its own step (``check_specs``), where the partition's
+quarantine is complete.
 """
 
 import dagster as dg
 
-from ...app.quality import RejectedRatioVerdict, judge_rejected_ratio
+from ...app.quality import RejectedRatioVerdict
 from .. import compat  # noqa: F401  (filters the partitioned-check preview warning)
-from ..boundary import check_outcome, partitions_of, user_errors
 from ..keys import NORMALIZED_TICKS, REJECTED_RATIO_CHECK_KEY
 from ..metadata import json_entries
 from ..partitions import partitions_def
-from ..resources import PipelineSettings, StoreResource
 
 
 def rejected_ratio_metadata(verdict: RejectedRatioVerdict) -> dict:
@@ -21,18 +21,12 @@ def rejected_ratio_metadata(verdict: RejectedRatioVerdict) -> dict:
     return json_entries({k: v for k, v in verdict.summary().items() if k != "passed"})
 
 
-@dg.asset_check(
+REJECTED_RATIO_SPEC = dg.AssetCheckSpec(
+    REJECTED_RATIO_CHECK_KEY.name,
     asset=NORMALIZED_TICKS,
-    name=REJECTED_RATIO_CHECK_KEY.name,
     blocking=True,
     partitions_def=partitions_def,
     description="Quarantined ticks / rows received for the partition stays under "
-    "settings.max_rejected_ratio.",
+    "settings.max_rejected_ratio (evaluated by normalized_ticks once it has merged the "
+    "partition's sources).",
 )
-@user_errors
-def rejected_ratio_check(context: dg.AssetCheckExecutionContext, store: StoreResource,
-                         settings: PipelineSettings):
-    parts = partitions_of(context)
-    verdicts = [judge_rejected_ratio(store.get(), p, settings.max_rejected_ratio) for p in parts]
-    yield from check_outcome(context, NORMALIZED_TICKS, REJECTED_RATIO_CHECK_KEY.name, parts,
-                             [(v.passed, rejected_ratio_metadata(v)) for v in verdicts])

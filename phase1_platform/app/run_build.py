@@ -1,0 +1,229 @@
+"""The builds of one run: every partition of the run read, normalized and built at once.
+
+A Dagster run covers one partition, or a range of them (a backfill: one trading date x
+many symbols, or one symbol x many dates). Its work is done once for all of them:
+
+- ``prepare_builds``: plan each partition (``app.build.plan_build``: pending landings
+  first), then the ticks of every partition built in full come from one source: the
+  ticks the run's own landing step handed over in process (``hand_over_landed``), when
+  the store holds exactly those (a count per partition proves it), else ONE query over
+  the run's symbols and date span (``TickRepository.read_many``); one ``TickNormalizer``
+  pass over all of them, split per partition. Incremental plans read per partition
+  (``app.build.prepare_build``: each from its own first pending landing).
+- ``build_all``: one ``BarEngine.build`` per rule set over every full build's ticks, each
+  partition its own group (its bars are exactly those of a build of that partition
+  alone: no interval spans two partitions), then each partition written atomically with
+  its landings consumed (``BarRepository.write_partition``); incremental builds and any
+  partition whose landings a concurrent build consumed first go through
+  ``app.build.build_bars``.
+
+The result is byte-identical to building each partition alone (DESIGN section 6: "one
+partition per run or many"), which the tests check on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..core.engine import BarEngine
+from ..core.incremental import base_timeframe, volume_only_bars
+from ..core.normalizer import NormalizeResult, TickNormalizer
+from ..core.partition import Partition
+from ..core.rules import get_rules
+from ..core.schema import empty_quarantine
+from ..core.timeframes import DEFAULT_TIMEFRAMES
+from ..storage import (
+    BarRepository,
+    ConcurrentBuildError,
+    LandingRepository,
+    Store,
+    TickRepository,
+)
+from .build import (
+    BuildInput,
+    BuildResult,
+    Full,
+    bars_source,
+    build_bars,
+    plan_build,
+    read_ticks,
+)
+from .land import quarantine_partitions, tick_partitions
+from .run_memo import MEMO
+
+
+# ---------------------------------------------------------------- hand-over between steps
+def hand_over_landed(scope: str, store: Store, part: Partition, ticks: pd.DataFrame) -> None:
+    """Keep the ticks a run's landing step stored for ``part`` (all new to the store) for
+    its normalizing step (``prepare_builds`` of the same ``scope``)."""
+    MEMO.put(scope, ("landed", store.masked_url, part), ticks)
+
+
+def hand_over_prepared(scope: str, store: Store, inputs: Sequence[BuildInput],
+                       rule_sets: Mapping[Partition, str], incremental: bool,
+                       timeframes) -> None:
+    """Keep the run's build inputs for its bars step (``take_prepared`` of ``scope``)."""
+    for inp in inputs:
+        key = _prepared_key(store, inp.partition, rule_sets[inp.partition], incremental,
+                            timeframes)
+        MEMO.put(scope, key, inp)
+
+
+def take_prepared(scope: str, store: Store, part: Partition, rule_set: str,
+                  incremental: bool, timeframes) -> BuildInput | None:
+    return MEMO.take(scope, _prepared_key(store, part, rule_set, incremental, timeframes))
+
+
+def _prepared_key(store: Store, part: Partition, rule_set: str, incremental: bool,
+                  timeframes) -> tuple:
+    return ("prepared", store.masked_url, part, rule_set, bool(incremental), tuple(timeframes))
+
+
+# ------------------------------------------------------------------------------ reading
+def prepare_builds(store: Store, parts: Sequence[Partition], rule_sets: Mapping[Partition, str],
+                   incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES,
+                   scope: str | None = None) -> list[BuildInput]:
+    """Each partition's ``BuildInput`` (plan, landings, normalized ticks), in ``parts``
+    order; the ticks of full builds read (or taken over) for all partitions at once."""
+    landings = LandingRepository(store)
+    plans = {}
+    inputs: dict[Partition, BuildInput] = {}
+    for part in parts:
+        pending = landings.pending(part)
+        plan = plan_build(store, part, rule_sets[part], incremental, pending, timeframes)
+        if isinstance(plan, Full):
+            plans[part] = (plan, pending)
+        else:
+            inputs[part] = BuildInput(part, plan, pending, read_ticks(store, part, plan))
+    full = list(plans)
+    normalized = _normalized_full(store, full, scope) if full else {}
+    for part in full:
+        plan, pending = plans[part]
+        inputs[part] = BuildInput(part, plan, pending, normalized[part])
+    return [inputs[p] for p in parts]
+
+
+def _normalized_full(store: Store, parts: list[Partition], scope: str | None
+                     ) -> dict[Partition, NormalizeResult]:
+    """The whole tick set of each partition, normalized in one pass."""
+    repo = TickRepository(store)
+    frames, missing = [], []
+    for part in parts:
+        landed = MEMO.take(scope, ("landed", store.masked_url, part)) if scope else None
+        if landed is not None and repo.count_canonical(part) == len(landed):
+            frames.append(landed)  # the store holds exactly the ticks this run landed
+        else:
+            missing.append(part)
+    if missing:
+        frames.append(repo.read_many(missing))
+    raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    raw = raw.rename(columns={"ts": "timestamp"})
+    symbols = sorted({p.symbol for p in parts})
+    res = TickNormalizer(symbols=symbols).normalize(raw)
+    keys = tick_partitions(res.ticks, parts[0].calendar) if len(res.ticks) else np.empty(0)
+    q_keys = quarantine_partitions(res.quarantine, raw, parts[0].key, symbols,
+                                   parts[0].calendar)
+    out = {}
+    for part in parts:
+        mine = keys == part.key
+        ticks = res.ticks[mine].reset_index(drop=True) if len(parts) > 1 else res.ticks
+        q = res.quarantine[q_keys == part.key].reset_index(drop=True) \
+            if len(res.quarantine) else empty_quarantine()
+        out[part] = NormalizeResult(ticks, q, len(ticks) + len(q))
+    return out
+
+
+# ----------------------------------------------------------------------------- building
+def build_all(store: Store, inputs: Sequence[BuildInput], rule_sets: Mapping[Partition, str],
+              timeframes=DEFAULT_TIMEFRAMES) -> list[BuildResult]:
+    """Build and store every input's bars; results in ``inputs`` order."""
+    results: dict[Partition, BuildResult] = {}
+    by_rules: dict[str, list[BuildInput]] = {}
+    for inp in inputs:
+        if isinstance(inp.plan, Full):
+            by_rules.setdefault(rule_sets[inp.partition], []).append(inp)
+        else:
+            results[inp.partition] = build_bars(store, inp.partition, rule_sets[inp.partition],
+                                                True, timeframes, prepared=inp)
+    for rule_set, group in by_rules.items():
+        for inp, (bars, volume_only) in zip(group, _build_full(group, rule_set, timeframes),
+                                            strict=True):
+            part = inp.partition
+            try:
+                store_full(store, inp, rule_set, bars, volume_only)
+                results[part] = BuildResult(inp, bars, rule_set)
+            except ConcurrentBuildError:  # another build consumed its landings: again
+                results[part] = build_bars(store, part, rule_set, False, timeframes)
+    return [results[inp.partition] for inp in inputs]
+
+
+def store_full(store: Store, inp: BuildInput, rule_set: str, bars: pd.DataFrame,
+               volume_only: pd.DataFrame | None) -> None:
+    """Replace the partition's bars with a full build's, consuming its landings."""
+    BarRepository(store).write_partition(bars, inp.partition, rule_set=rule_set,
+                                         source=bars_source(inp.ticks), landings=inp.landings,
+                                         volume_only=volume_only)
+
+
+def _build_full(group: list[BuildInput], rule_set: str, timeframes
+                ) -> list[tuple[pd.DataFrame, pd.DataFrame | None]]:
+    """(bars, volume-only rows) of each full build of ``group``, from one engine pass in
+    which each partition is its own group (its key stands in for the symbol)."""
+    rules = get_rules(rule_set)
+    tf = ",".join(timeframes)
+    base = base_timeframe(timeframes)
+    calendar = group[0].partition.calendar
+    if len(group) == 1:
+        ticks = group[0].ticks
+        bars = BarEngine(rules=rules, calendar=calendar).build(ticks, tf)
+        return [(bars, volume_only_bars(ticks, rules, base) if base else None)]
+    keyed = pd.concat([inp.ticks.assign(symbol=inp.partition.key) for inp in group],
+                      ignore_index=True)
+    bars = BarEngine(rules=rules, calendar=calendar).build(keyed, tf)
+    volume_only = volume_only_bars(keyed, rules, base) if base else None
+    bars_of = _split_by_key(bars)
+    vo_of = _split_by_key(volume_only) if volume_only is not None else {}
+    out = []
+    for inp in group:
+        key, symbol = inp.partition.key, inp.partition.symbol
+        part_bars = bars_of.get(key, bars.iloc[:0])
+        out.append((part_bars.assign(symbol=symbol).astype({"symbol": "str"}),
+                    None if volume_only is None else
+                    vo_of.get(key, volume_only.iloc[:0]).assign(symbol=symbol)
+                    .astype({"symbol": "str"})))
+    return out
+
+
+def _split_by_key(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Rows of each value of ``symbol`` (a partition key here), in the frame's order."""
+    if len(frame) == 0:
+        return {}
+    sym = frame["symbol"].astype("str").to_numpy(object)
+    codes, uniq = pd.factorize(sym)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    return {str(k): frame.iloc[order[bounds[i]:bounds[i + 1]]].reset_index(drop=True)
+            for i, k in enumerate(uniq)}
+
+
+def build_run(store: Store, parts: Sequence[Partition], rule_sets: Mapping[Partition, str],
+              incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES,
+              scope: str | None = None) -> list[BuildResult]:
+    """Read (or take what the run's normalizing step prepared) and build every partition."""
+    inputs = []
+    for part in parts:
+        inp = take_prepared(scope, store, part, rule_sets[part], incremental, timeframes) \
+            if scope else None
+        inputs.append(inp)
+    todo = [p for p, inp in zip(parts, inputs, strict=True) if inp is None]
+    if todo:
+        fresh = iter(prepare_builds(store, todo, rule_sets, incremental, timeframes))
+        inputs = [inp if inp is not None else next(fresh) for inp in inputs]
+    return build_all(store, inputs, rule_sets, timeframes)
+
+
+__all__ = ["build_all", "build_run", "hand_over_landed", "hand_over_prepared",
+           "prepare_builds", "take_prepared"]
