@@ -57,8 +57,9 @@ from .run_memo import MEMO
 
 # ---------------------------------------------------------------- hand-over between steps
 def hand_over_landed(scope: str, store: Store, part: Partition, ticks: pd.DataFrame) -> None:
-    """Keep the ticks a run's landing step stored for ``part`` (all new to the store) for
-    its normalizing step (``prepare_builds`` of the same ``scope``)."""
+    """Keep the canonical ticks (normalized: ``TickNormalizer`` output) a run's landing step
+    stored for ``part``, every one new to the store, for its normalizing step
+    (``prepare_builds`` of the same ``scope``)."""
     MEMO.put(scope, ("landed", store.masked_url, part), ticks)
 
 
@@ -108,28 +109,29 @@ def prepare_builds(store: Store, parts: Sequence[Partition], rule_sets: Mapping[
 
 def _normalized_full(store: Store, parts: list[Partition], scope: str | None
                      ) -> dict[Partition, NormalizeResult]:
-    """The whole tick set of each partition, normalized in one pass."""
+    """The whole tick set of each partition, normalized: the canonical ticks the landing
+    step handed over when the store holds exactly those (equal counts: every one of them
+    was new to the store), else read in one query and normalized in one pass."""
     repo = TickRepository(store)
-    frames, missing = [], []
+    out: dict[Partition, NormalizeResult] = {}
+    missing = []
     for part in parts:
         landed = MEMO.take(scope, ("landed", store.masked_url, part)) if scope else None
         if landed is not None and repo.count_canonical(part) == len(landed):
-            frames.append(landed)  # the store holds exactly the ticks this run landed
+            out[part] = NormalizeResult(landed, empty_quarantine(), len(landed))
         else:
             missing.append(part)
-    if missing:
-        frames.append(repo.read_many(missing))
-    raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    raw = raw.rename(columns={"ts": "timestamp"})
-    symbols = sorted({p.symbol for p in parts})
+    if not missing:
+        return out
+    raw = repo.read_many(missing).rename(columns={"ts": "timestamp"})
+    symbols = sorted({p.symbol for p in missing})
     res = TickNormalizer(symbols=symbols).normalize(raw)
-    keys = tick_partitions(res.ticks, parts[0].calendar) if len(res.ticks) else np.empty(0)
-    q_keys = quarantine_partitions(res.quarantine, raw, parts[0].key, symbols,
-                                   parts[0].calendar)
-    out = {}
-    for part in parts:
-        mine = keys == part.key
-        ticks = res.ticks[mine].reset_index(drop=True) if len(parts) > 1 else res.ticks
+    calendar = missing[0].calendar
+    keys = tick_partitions(res.ticks, calendar) if len(res.ticks) else np.empty(0, object)
+    q_keys = quarantine_partitions(res.quarantine, raw, missing[0].key, symbols, calendar)
+    for part in missing:
+        ticks = res.ticks if len(missing) == 1 else \
+            res.ticks[keys == part.key].reset_index(drop=True)
         q = res.quarantine[q_keys == part.key].reset_index(drop=True) \
             if len(res.quarantine) else empty_quarantine()
         out[part] = NormalizeResult(ticks, q, len(ticks) + len(q))

@@ -87,6 +87,13 @@ def partitions_of(context) -> list[Partition]:
     return [to_partition(k) for k in context.partition_keys]
 
 
+def log_partitions(context, lines: list[str]) -> None:
+    """One log event for the run's partitions (a line each): Dagster stores every log
+    message as an event, so a range run logs once per step, not once per partition."""
+    if lines:
+        context.log.info("\n".join(lines))
+
+
 def run_id(context) -> str:
     return context.run.run_id
 
@@ -128,12 +135,13 @@ def check_outcome(context, check_key: dg.AssetCheckKey, parts: list[Partition],
                                   passed=passed, metadata=meta,
                                   severity=dg.AssetCheckSeverity.ERROR)
         return
+    targets = compat.target_materializations(context.instance, asset_key,
+                                             [p.key for p in parts])
     for part, (passed, meta) in zip(parts, results, strict=True):
         yield dg.AssetCheckEvaluation(
             asset_key=asset_key, check_name=check_key.name, passed=passed, metadata=meta,
             severity=dg.AssetCheckSeverity.ERROR, blocking=True, partition=part.key,
-            target_materialization_data=compat.target_materialization(
-                context.instance, asset_key, part.key),
+            target_materialization_data=targets.get(part.key),
         )
     spec = dg.AssetCheckSpec(check_key.name, asset=asset_key)  # names the check's output
     yield dg.Output(None, output_name=spec.get_python_identifier())

@@ -37,15 +37,20 @@ warnings.filterwarnings(
     category=dg.BetaWarning)
 
 
-def target_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
-                           partition: str) -> AssetCheckEvaluationTargetMaterializationData | None:
-    """The latest materialization of ``asset_key``'s ``partition`` (what a check of that
-    partition evaluated), found through the public records API; None if there is none."""
+def target_materializations(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                            partitions: list[str]
+                            ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The latest materialization of each of ``asset_key``'s ``partitions`` (what a check of
+    that partition evaluated), found through the public records API in one query per
+    asset; a partition never materialized is left out."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=list(partitions)),
+        limit=max(1000, 4 * len(partitions)),  # newest first
     ).records
-    if not records:
-        return None
-    rec = records[0]
-    return AssetCheckEvaluationTargetMaterializationData(
-        storage_id=rec.storage_id, run_id=rec.run_id, timestamp=rec.timestamp)
+    out: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    for rec in records:
+        key = rec.partition_key
+        if key is not None and key not in out:
+            out[key] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=rec.storage_id, run_id=rec.run_id, timestamp=rec.timestamp)
+    return out

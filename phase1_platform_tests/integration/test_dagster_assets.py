@@ -14,7 +14,7 @@ import pytest
 from phase1_platform.app.replay import replay
 from phase1_platform.core.calendar import trading_day_window
 from phase1_platform.core.export import CanonicalExporter, file_hash
-from phase1_platform.defs.assets import ALL_ASSETS
+from phase1_platform.defs.assets import ALL_ASSETS, BAR_ASSETS
 from phase1_platform.defs.checks import ALL_CHECKS
 from phase1_platform.defs.resources import PipelineSettings, default_resources
 from phase1_platform_tests.conftest import FIXTURES
@@ -367,6 +367,48 @@ def test_a_run_over_a_date_range_processes_each_partition(env):
     assert all(sorted(p) == ["2013-10-07|AAPL", "2013-10-08|AAPL"] for p in by_check.values())
     records = _history(instance, dg.AssetCheckKey(dg.AssetKey("bars_1m"), "parity_1m"))
     assert sorted(r.partition for r in records) == ["2013-10-07|AAPL", "2013-10-08|AAPL"]
+
+
+def test_two_tick_files_of_a_partition_are_handed_over_merged_and_not_read_back(
+        env, monkeypatch):
+    """raw_ticks hands the ticks it landed to normalized_ticks in process (merged into one
+    canonical set when the partition has several files) when they are all the store holds:
+    the partition's ticks are never read back, and the bars equal a replay of both files.
+    A second run finds them stored already and reads them: the same bars."""
+    from phase1_platform.storage import TickRepository
+
+    tmp, instance = env
+    lean = tmp / "drop" / "equity" / "usa" / "tick" / "spy"
+    lean.mkdir(parents=True)
+    shutil.copy(LEAN_USA / "tick" / "spy" / "20131007_trade.zip", lean)
+    extra = tmp / "drop" / "2013-10-07" / "SPY.csv"  # AAPL's day of trades, as SPY's
+    extra.parent.mkdir(parents=True)
+    extra.write_text((FIXTURES / "2013-10-07" / "AAPL.csv").read_text().replace(",AAPL,", ",SPY,"))
+    reads = []
+    for name in ("read", "read_many"):
+        real = getattr(TickRepository, name)
+        monkeypatch.setattr(TickRepository, name,
+                            lambda self, *a, _real=real, _n=name: reads.append(_n) or
+                            _real(self, *a))
+    selection = dg.AssetSelection.assets("raw_ticks", "normalized_ticks", *BAR_ASSETS.values())
+    assert run(instance, SPY, selection=selection).success
+    assert reads == []
+    start, end = trading_day_window("2013-10-07")
+    expected = replay([lean / "20131007_trade.zip", extra], symbols=["SPY"], window=(start, end),
+                      rules="lean-equity")
+    from phase1_platform.storage import BarRepository
+    from phase1_platform.storage.store import Store
+
+    store = Store.from_url()
+    try:
+        first = CanonicalExporter(BarRepository(store).read("SPY", None, start, end)).to_bytes()
+        assert first == CanonicalExporter(expected.bars).to_bytes()
+        assert run(instance, SPY, selection=selection).success  # nothing new: read back
+        assert reads == ["read_many", "read"]  # the one partition, read once
+        again = CanonicalExporter(BarRepository(store).read("SPY", None, start, end)).to_bytes()
+        assert again == first
+    finally:
+        store.dispose()
 
 
 def _retag(line: str) -> str:

@@ -25,6 +25,7 @@ from ...core.timeframes import TIMEFRAMES
 from ..boundary import (
     RecomputeConfig,
     check_outcome,
+    log_partitions,
     materialize_result,
     partitions_of,
     rule_set_of,
@@ -68,12 +69,9 @@ def _bar_spec(timeframe: str) -> dg.AssetSpec:
     )
 
 
-def partition_metadata(context, built: BuildResult, stored: pd.DataFrame
-                       ) -> dict[str, dict]:
+def partition_metadata(built: BuildResult, stored: pd.DataFrame) -> dict[str, dict]:
     """Each timeframe's metadata of one partition's build (``stored``: its bars after it)."""
     read, written, part = built.input, built.bars, built.input.partition
-    context.log.info(f"{part.key}: {read.plan.describe()}; {len(read.ticks)} ticks read, "
-                     f"{len(written)} bars written")
     lag = {} if read.landings.landed_ns is None else {
         "oldest_landing_age_s": round((time.time_ns() - read.landings.landed_ns) / 1e9, 3)}
     tf_col = stored["timeframe"].astype(str).to_numpy()
@@ -112,7 +110,10 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     built = build_run(store.get(), parts, rule_sets, config.incremental, BAR_TIMEFRAMES,
                       scope=run_id(context))
     stored = [bars_after_build(store.get(), b) for b in built]
-    per_part = [partition_metadata(context, b, s) for b, s in zip(built, stored, strict=True)]
+    log_partitions(context, [f"{b.input.partition.key}: {b.plan.describe()}; "
+                             f"{len(b.input.ticks)} ticks read, {len(b.bars)} bars written"
+                             for b in built])
+    per_part = [partition_metadata(b, s) for b, s in zip(built, stored, strict=True)]
     for tf in BAR_TIMEFRAMES:
         yield materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
     quality = [judge_stored(store.get(), p, s, settings.great_expectations)

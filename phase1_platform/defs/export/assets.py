@@ -14,13 +14,19 @@ from ...core.export import read_canonical_csv, write_atomic
 from ...core.partition import Partition
 from ...core.rules import get_rules
 from ...core.timeframes import TIMEFRAMES
-from ..boundary import materialize_result, partitioned_asset, partitions_of, rule_set_of
+from ..boundary import (
+    log_partitions,
+    materialize_result,
+    partitioned_asset,
+    partitions_of,
+    rule_set_of,
+)
 from ..keys import BAR_ASSETS, CANONICAL_EXPORT
 from ..metadata import bars_chart_md, bars_preview_md, time_range
 from ..resources import PipelineSettings, SourcesResource, StoreResource
 
 
-def export_partition(context, part: Partition, store, sources, settings) -> dict:
+def export_partition(part: Partition, store, sources, settings) -> dict:
     path = settings.export_file(part.date, part.symbol)
     exported = export_bars(store.get(), part.symbol, list(TIMEFRAMES), part.date, part.date,
                            calendar=part.calendar, path=path)
@@ -32,7 +38,6 @@ def export_partition(context, part: Partition, store, sources, settings) -> dict
                "bars_by_timeframe": counts}
     write_atomic(Path(str(path) + ".meta.json"), (json.dumps(sidecar, indent=2) + "\n").encode())
     chart_tf = "5m" if "5m" in counts else next(iter(counts), "1m")
-    context.log.info(f"{part.key}: exported {exported.bars} bars to {path} ({exported.sha256})")
     return {
         "partition": part.key,
         "path": dg.MetadataValue.path(str(path)),
@@ -59,5 +64,7 @@ def export_partition(context, part: Partition, store, sources, settings) -> dict
 def canonical_export(context: dg.AssetExecutionContext, store: StoreResource,
                      sources: SourcesResource, settings: PipelineSettings) -> dg.MaterializeResult:
     parts = partitions_of(context)
-    out = [export_partition(context, p, store, sources, settings) for p in parts]
+    out = [export_partition(p, store, sources, settings) for p in parts]
+    log_partitions(context, [f"{p.key}: exported {m['rows']} bars to {m['path'].path} "
+                             f"({m['hash']})" for p, m in zip(parts, out, strict=True)])
     return materialize_result(parts, out)

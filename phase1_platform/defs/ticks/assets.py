@@ -31,6 +31,7 @@ from ...readers import read_ticks
 from ..boundary import (
     RecomputeConfig,
     check_outcome,
+    log_partitions,
     materialize_result,
     partitioned_asset,
     partitions_of,
@@ -79,7 +80,9 @@ def ticks_fingerprint(ticks: pd.DataFrame) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def land_partition(context, part: Partition, store, drop, sources, settings, alpaca) -> dict:
+def land_partition(context, part: Partition, store, drop, sources, settings, alpaca
+                   ) -> tuple[dict, str]:
+    """Land the partition's batches; (its metadata, its log line)."""
     source = tick_source_of(sources, part)
     batches = tick_batches(source, part, drop, settings.mode, alpaca)
     files = [name for name, _ in batches]
@@ -106,10 +109,11 @@ def land_partition(context, part: Partition, store, drop, sources, settings, alp
             f"{drop.drop_path() / part.date / (part.symbol + '.csv')} or a LEAN tick zip "
             f"(searched {drop.describe()})")
     if stored_before == 0 and new == accepted:  # the partition's ticks are these: hand over
-        hand_over_landed(run_id(context), store.get(), part,
-                         frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True))
-    context.log.info(f"{part.key}: {len(files)} file(s), {rows_in} rows, {new} new, "
-                     f"{sum(reasons.values())} quarantined")
+        hand_over_landed(run_id(context), store.get(), part, frames[0] if len(frames) == 1
+                         else normalizer.normalize(pd.concat(frames, ignore_index=True).rename(
+                             columns={"ts": "timestamp"})).ticks)
+    log = (f"{part.key}: {len(files)} file(s), {rows_in} rows, {new} new, "
+           f"{sum(reasons.values())} quarantined")
     return {
         "partition": part.key,
         "source": source,
@@ -123,7 +127,7 @@ def land_partition(context, part: Partition, store, drop, sources, settings, alp
         "rejected_by_reason": dg.MetadataValue.json(reasons),
         "rejected_table": counts_table_md(reasons),
         "mode": settings.mode,
-    }
+    }, log
 
 
 @partitioned_asset(
@@ -137,8 +141,9 @@ def raw_ticks(context: dg.AssetExecutionContext, store: StoreResource, drop: Fil
               sources: SourcesResource, settings: PipelineSettings,
               alpaca: AlpacaResource) -> dg.MaterializeResult:
     parts = partitions_of(context)
-    out = [land_partition(context, p, store, drop, sources, settings, alpaca) for p in parts]
-    return materialize_result(parts, out)
+    landed = [land_partition(context, p, store, drop, sources, settings, alpaca) for p in parts]
+    log_partitions(context, [line for _, line in landed])
+    return materialize_result(parts, [meta for meta, _ in landed])
 
 
 @partitioned_asset(
