@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the project; the last line is one JSON object.
 
-Usage: python -m benchmarks [--quick] [--only engine|store|api]
+Usage: python -m benchmarks [--quick] [--only engine|store|api|dagster|backfill]
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import json
 import sys
 
 SUITES = {"engine": "benchmarks.bench_engine", "store": "benchmarks.bench_store",
-          "api": "benchmarks.bench_api"}
+          "api": "benchmarks.bench_api", "dagster": "benchmarks.bench_dagster",
+          "backfill": "benchmarks.bench_backfill"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -423,6 +423,22 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
             shutil.rmtree(work, ignore_errors=True)
 
 
+def run(quick: bool = False) -> dict:
+    """``make bench``: 4 symbols x 5 trading days through the daemon on SQLite, with days of
+    50,000 ticks (a mid-cap stock's day; ``--quick``: 5,000), beside the same work in
+    process. The 20 x 20 figure: ``python -m benchmarks.bench_backfill``."""
+    res = run_backfill("sqlite", 4, 5, ticks_per_day=5_000 if quick else 50_000,
+                       timeout_s=900)
+    if res["problems"]:
+        raise AssertionError(f"backfill benchmark: {res['problems']}")
+    print(f"   4 x 5 partitions of {res['ticks_generated'] // 20:,} ticks, {res['runs']} runs: "
+          f"{res['wall_s']} s through the daemon, {res['in_process_work_s']} s in process: "
+          f"backfill_overhead_ratio {res['backfill_overhead_ratio']} (target <= 3)")
+    return {"backfill_overhead_ratio": res["backfill_overhead_ratio"],
+            "backfill_wall_s": res["wall_s"], "backfill_in_process_work_s":
+            res["in_process_work_s"], "backfill_runs": res["runs"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_backfill",
                                 description=__doc__.splitlines()[0])

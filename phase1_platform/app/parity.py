@@ -154,30 +154,41 @@ def read_reference_csv(path: Path) -> pd.DataFrame | None:
 
 def judge_partition(store: Store, part: Partition, timeframe: str,
                     reference: pd.DataFrame | None, rule_set: str,
-                    thresholds: ParityThresholds) -> ParityVerdict:
-    """The partition's stored ``timeframe`` bars against ``reference`` (canonical frame)."""
+                    thresholds: ParityThresholds, ticks: pd.DataFrame | None = None,
+                    bars: pd.DataFrame | None = None
+                    ) -> tuple[ParityVerdict, pd.DataFrame | None]:
+    """The partition's stored ``timeframe`` bars against ``reference`` (canonical frame);
+    the verdict and the stored bars it judged (None: nothing compared). ``ticks`` (the
+    partition's normalized ticks: they explain mismatches) and ``bars`` (its stored
+    ``timeframe`` bars) when the caller has them in hand, else read."""
     if reference is None:
         return not_compared(part, timeframe, thresholds,
                             f"none: no vendor bars for {part.key}, nothing to compare "
-                            "(not a failure)", rule_set)
+                            "(not a failure)", rule_set), None
     ref = reference[reference["timeframe"] == timeframe]
     if len(ref) == 0:
         return not_compared(part, timeframe, thresholds,
-                            f"the reference has no {timeframe} bars (not a failure)", rule_set)
-    gen = BarRepository(store).read_partition(part, [timeframe])
-    ticks = normalize_partition(TickRepository(store).read(part), part).ticks
+                            f"the reference has no {timeframe} bars (not a failure)",
+                            rule_set), None
+    gen = BarRepository(store).read_partition(part, [timeframe]) if bars is None else bars
+    if ticks is None:
+        ticks = normalize_partition(TickRepository(store).read(part), part).ticks
     report = thresholds.comparator(part.calendar).compare(
         to_canonical(gen), ref, ticks=ticks, rules=rule_set)
-    return judge(report, part, timeframe, rule_set, thresholds)
+    return judge(report, part, timeframe, rule_set, thresholds), gen
 
 
 def judge_and_record_partition(store: Store, part: Partition, timeframe: str,
                                reference: pd.DataFrame | None, rule_set: str,
-                               thresholds: ParityThresholds) -> ParityVerdict:
+                               thresholds: ParityThresholds,
+                               ticks: pd.DataFrame | None = None,
+                               bars: pd.DataFrame | None = None) -> ParityVerdict:
     """``judge_partition``, its verdict kept in the store as the partition's ``PARITY``
     check of ``timeframe`` (the Dagster parity checks; ``phase1 parity`` records nothing)."""
-    verdict = judge_partition(store, part, timeframe, reference, rule_set, thresholds)
-    record_check(store, part, PARITY, verdict.passed, verdict.summary(), timeframe)
+    verdict, judged = judge_partition(store, part, timeframe, reference, rule_set,
+                                      thresholds, ticks, bars)
+    record_check(store, part, PARITY, verdict.passed, verdict.summary(), timeframe,
+                 judged if judged is not None else bars)
     return verdict
 
 

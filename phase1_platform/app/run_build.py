@@ -78,6 +78,20 @@ def take_prepared(scope: str, store: Store, part: Partition, rule_set: str,
     return MEMO.take(scope, _prepared_key(store, part, rule_set, incremental, timeframes))
 
 
+def hand_over_built(scope: str, store: Store, part: Partition, ticks: pd.DataFrame | None,
+                    stored: pd.DataFrame) -> None:
+    """Keep what the run's bars step has in hand for its checks of the stored bars (the
+    parity step): the partition's whole normalized tick set (None after an incremental
+    build, which read only part of it) and its stored bars after the build."""
+    MEMO.put(scope, ("built", store.masked_url, part), (ticks, stored))
+
+
+def take_built(scope: str, store: Store, part: Partition
+               ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(ticks, stored bars) ``hand_over_built`` kept, else (None, None): read them."""
+    return MEMO.take(scope, ("built", store.masked_url, part)) or (None, None)
+
+
 def _prepared_key(store: Store, part: Partition, rule_set: str, incremental: bool,
                   timeframes) -> tuple:
     return ("prepared", store.masked_url, part, rule_set, bool(incremental), tuple(timeframes))
@@ -227,5 +241,5 @@ def build_run(store: Store, parts: Sequence[Partition], rule_sets: Mapping[Parti
     return build_all(store, inputs, rule_sets, timeframes)
 
 
-__all__ = ["build_all", "build_run", "hand_over_landed", "hand_over_prepared",
-           "prepare_builds", "take_prepared"]
+__all__ = ["build_all", "build_run", "hand_over_built", "hand_over_landed",
+           "hand_over_prepared", "prepare_builds", "take_built", "take_prepared"]

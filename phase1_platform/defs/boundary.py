@@ -105,9 +105,12 @@ def _scalars(meta: dict) -> dict:
 def materialize_result(parts: list[Partition], per_part: list[dict],
                        asset_key: dg.AssetKey | None = None) -> dg.MaterializeResult:
     """One partition: its metadata; several: totals of the integer entries, the number of
-    partitions and each partition's scalar metadata under ``by_partition``."""
+    partitions and each partition's scalar metadata under ``by_partition``. An entry given
+    as a function (a preview table, a chart) is rendered only for one partition: a range
+    run's metadata keeps scalars alone, so it is never computed there."""
     if len(per_part) == 1:
-        return dg.MaterializeResult(asset_key=asset_key, metadata=per_part[0])
+        meta = {k: v() if callable(v) else v for k, v in per_part[0].items()}
+        return dg.MaterializeResult(asset_key=asset_key, metadata=meta)
     merged: dict[str, object] = {"partitions": len(parts)}
     for key in per_part[0]:
         vals = [m.get(key) for m in per_part]

@@ -16,8 +16,8 @@ import time
 import dagster as dg
 import pandas as pd
 
-from ...app.build import BuildResult, bars_after_build
-from ...app.run_build import build_run
+from ...app.build import BuildResult, Full, bars_after_build
+from ...app.run_build import build_run, hand_over_built
 from ...core.partition import Partition
 from ...core.rules import get_rules
 from ...core.schema import QTY_SCALE
@@ -49,8 +49,8 @@ def bar_metadata(bars: pd.DataFrame, part: Partition, timeframe: str, rule_set: 
         "trade_count": int(bars["trade_count"].sum()) if len(bars) else 0,
         "rule_set": rule_set,
         "rule_set_description": get_rules(rule_set).describe(),
-        "preview": bars_preview_md(bars),
-        "chart": bars_chart_md(bars, f"{part.symbol} {timeframe} bars, {part.date}"),
+        "preview": lambda: bars_preview_md(bars),
+        "chart": lambda: bars_chart_md(bars, f"{part.symbol} {timeframe} bars, {part.date}"),
     }
 
 
@@ -110,6 +110,9 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     built = build_run(store.get(), parts, rule_sets, config.incremental, BAR_TIMEFRAMES,
                       scope=run_id(context))
     stored = [bars_after_build(store.get(), b) for b in built]
+    for b, bars_now in zip(built, stored, strict=True):  # for the parity step of the run
+        hand_over_built(run_id(context), store.get(), b.input.partition,
+                        b.input.ticks if isinstance(b.plan, Full) else None, bars_now)
     log_partitions(context, [f"{b.input.partition.key}: {b.plan.describe()}; "
                              f"{len(b.input.ticks)} ticks read, {len(b.bars)} bars written"
                              for b in built])

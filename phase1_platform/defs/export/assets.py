@@ -46,8 +46,8 @@ def export_partition(part: Partition, store, sources, settings) -> dict:
         "bars_by_timeframe": dg.MetadataValue.json(counts),
         "time_range": time_range(bars["ts"].to_numpy("int64")),
         "rule_set": rule_set,
-        "preview": bars_preview_md(bars),
-        "chart": bars_chart_md(bars[bars["timeframe"] == chart_tf],
+        "preview": lambda: bars_preview_md(bars),
+        "chart": lambda: bars_chart_md(bars[bars["timeframe"] == chart_tf],
                                f"{part.symbol} {chart_tf} bars, {part.date}"),
     }
 

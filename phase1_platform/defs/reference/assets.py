@@ -73,7 +73,7 @@ def keep_reference(part: Partition, drop, sources, settings, alpaca, yfinance) -
         "time_range": time_range(ref["ts"].to_numpy("int64")),
         "path": dg.MetadataValue.path(str(target)),
         "hash": digest,
-        "preview": bars_preview_md(ref),
+        "preview": lambda: bars_preview_md(ref),
     }
 
 

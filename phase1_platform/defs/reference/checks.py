@@ -15,8 +15,9 @@ Each verdict is also kept in the store (``judge_and_record_partition``) for the 
 import dagster as dg
 
 from ...app.parity import ParityVerdict, judge_and_record_partition, read_reference_csv
+from ...app.run_build import take_built
 from .. import compat  # noqa: F401  (filters the partitioned-check preview warning)
-from ..boundary import check_outcome, partitions_of, rule_set_of, user_errors
+from ..boundary import check_outcome, partitions_of, rule_set_of, run_id, user_errors
 from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, PARITY_CHECK_KEYS, REFERENCE_BARS
 from ..partitions import partitions_def
 from ..resources import PipelineSettings, SourcesResource, StoreResource
@@ -84,10 +85,13 @@ def parity_checks(context: dg.AssetCheckExecutionContext, store: StoreResource,
     results: dict[str, list[tuple[bool, dict]]] = {tf: [] for _, tf in keys}
     for part in parts:
         reference = read_reference_csv(settings.reference_file(part.date, part.symbol))
+        ticks, stored = take_built(run_id(context), store.get(), part)  # None: read
+        tf_col = None if stored is None else stored["timeframe"].astype(str).to_numpy(object)
         for _, tf in keys:
+            bars = None if stored is None else stored[tf_col == tf].reset_index(drop=True)
             verdict = judge_and_record_partition(store.get(), part, tf, reference,
                                                  rule_set_of(sources, part),
-                                                 settings.parity_thresholds())
+                                                 settings.parity_thresholds(), ticks, bars)
             results[tf].append((verdict.passed, verdict_metadata(verdict)))
     for key, tf in keys:
         yield from check_outcome(context, key, parts, results[tf])

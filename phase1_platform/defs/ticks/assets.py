@@ -180,7 +180,7 @@ def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
             "time_range": time_range(ts_ns(ticks["ts"])),
             "duplicates_removed": int(res.rejected),
             "sources": dg.MetadataValue.json({str(k): int(v) for k, v in per_source.items()}),
-            "preview": ticks_preview_md(ticks),
+            "preview": lambda ticks=ticks: ticks_preview_md(ticks),
         }
         if full:  # the whole tick set was read
             meta["fingerprint"] = ticks_fingerprint(ticks)
