@@ -9,9 +9,10 @@ way Dagster 1.13 recommends (``dg.load_from_defs_folder``: every module under
 ``automation/`` (sensors, schedules) and ``jobs.py``. The resources and the executor are
 merged in here.
 
-Runs execute in-process by default: one partition is a few seconds of work, and a
-subprocess per step would cost more than the work itself. Large backfills ask for the
-multiprocess executor through run config (``defs.jobs.multiprocess_config``).
+Runs execute in-process by default: the steps hand each other their data in process
+(``app.run_memo``) and a subprocess per step would cost more than the work itself; a run
+over many partitions does its work once for all of them (``app.run_build``). The
+multiprocess executor stays available through run config (``defs.jobs.multiprocess_config``).
 
 Automation (started by ``dagster dev`` / ``dagster-daemon run``): ``live_ticks_sensor``
 (micro-batches from the ingestion watermarks), ``symbol_registry_sensor``,

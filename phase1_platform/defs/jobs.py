@@ -9,9 +9,11 @@
 - ``reconcile_vendor_bars``: the vendor's bars and the parity checks of every bar timeframe
   against them (the weekly reconciliation; the outcome is asset-check results).
 
-Executor: in-process by default (one partition is a few seconds of work, a subprocess per
-step would cost more than the work), multiprocess on request through run config
-``{"execution": {"config": {"multiprocess": {"max_concurrent": N}}}}`` (large backfills).
+Executor: in-process by default: a run's steps hand each other their data in process
+(``app.run_memo``: the landed ticks, the build inputs, the built bars), and a subprocess
+per step would cost more than the work. The multiprocess executor stays available through
+run config ``{"execution": {"config": {"multiprocess": {"max_concurrent": N}}}}``; its
+steps then read what they need from the store.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ in_process_or_multiprocess = dg.ExecutorDefinition(
 )
 
 
-# step processes fork from a server that imported the code (and great-expectations) once:
-# ~1 s per step instead of ~8 s for a fresh interpreter importing everything
-PRELOAD = ["phase1_platform.definitions", "great_expectations"]
+# step processes fork from a server that imported the code once, instead of a fresh
+# interpreter importing everything per step
+PRELOAD = ["phase1_platform.definitions"]
 
 
 def multiprocess_config(max_concurrent: int = 0, forkserver: bool = True) -> dict:
