@@ -22,7 +22,7 @@ keeping the socket open), ``inject_raw(text)`` (send any frame, e.g. malformed J
 ``drop_all()``, ``stall_all()``. The market starts (and, paused, resumes) ``settle``
 seconds after the first subscription, so all of a client's subscribe messages count.
 Every trade sent is logged in ``sent`` (which connection got which trade), so tests can
-check nothing was lost or duplicated.
+check nothing was lost or duplicated, and when in ``sent_at`` (the latency benchmark).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import contextlib
 import errno
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -174,6 +175,7 @@ class FinnhubSimulator:
 
         self.connections: list[SimConnection] = []
         self.sent: list[tuple[int, int]] = []  # (connection id, tape index) per trade sent
+        self.sent_at: list[float] = []  # time.time() each trade of ``sent`` left, same order
         self.rejected_handshakes = 0
         self.errors_sent: list[str] = []
         self.done = asyncio.Event()
@@ -393,7 +395,9 @@ class FinnhubSimulator:
             conn.closed = True
             self._update_active()
             return
+        now = time.time()
         self.sent.extend((conn.id, i) for i in idx)
+        self.sent_at.extend(now for _ in idx)
         conn.trade_messages += 1
         if self.drops_left and conn.trade_messages == self.drop_after:
             self.drops_left -= 1
