@@ -169,6 +169,16 @@ def bars_source(ticks: pd.DataFrame) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def build_full(ticks: pd.DataFrame, rule_set: str, calendar: str, timeframes=DEFAULT_TIMEFRAMES
+               ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A full build: every bar of ``timeframes`` and the volume-only rows of the base
+    timeframe (None without an intraday one) of canonical ``ticks``."""
+    rules = get_rules(rule_set)
+    bars = BarEngine(rules=rules, calendar=calendar).build(ticks, ",".join(timeframes))
+    base = base_timeframe(timeframes)
+    return bars, (volume_only_bars(ticks, rules, base) if base else None)
+
+
 def write_bars(store: Store, inp: BuildInput, rule_set: str,
                timeframes=DEFAULT_TIMEFRAMES) -> pd.DataFrame:
     """Build the bars ``inp`` calls for and store them, consuming its landings; returns
@@ -182,8 +192,7 @@ def write_bars(store: Store, inp: BuildInput, rule_set: str,
     base = base_timeframe(timeframes)
     since_ns = plan.since_ns if isinstance(plan, Incremental) else None
     if since_ns is None:
-        bars = BarEngine(rules=rules, calendar=part.calendar).build(inp.ticks, tf)
-        volume_only = volume_only_bars(inp.ticks, rules, base) if base else None
+        bars, volume_only = build_full(inp.ticks, rule_set, part.calendar, timeframes)
     else:
         prior = repo.read_partition(part, [base], until_ns=since_ns)
         prior_vo = repo.read_volume_only(part, base, until_ns=since_ns)

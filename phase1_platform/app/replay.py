@@ -10,6 +10,7 @@ both halves at once (DESIGN section 6).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,27 +102,6 @@ def touched_partitions(ticks: pd.DataFrame, calendar: str = DEFAULT_CALENDAR
             for d, s in zip(keys["date"], keys["symbol"], strict=True)]
 
 
-def _file_is_the_partition(store, part: Partition, ticks: pd.DataFrame):
-    """A ``BuildInput`` of the replay's own ticks of ``part`` when they are every tick the
-    store holds for it (then a rebuild reads back exactly them: skip the read), else None.
-
-    Every one of them is stored (none was refused), so equal counts mean equal sets.
-    The landings are read first, as ``prepare_build`` does: a landing after them stays
-    pending for the next build."""
-    from ..core.schema import empty_quarantine
-    from ..storage import LandingRepository, TickRepository
-    from .build import BuildInput, Full
-
-    landings = LandingRepository(store).pending(part)
-    ts = ts_ns(ticks["ts"])
-    mine = ticks[(ticks["symbol"].astype("str").to_numpy(object) == part.symbol)
-                 & (ts >= part.start_ns) & (ts < part.end_ns)].reset_index(drop=True)
-    if TickRepository(store).count_canonical(part) != len(mine):
-        return None
-    return BuildInput(part, Full("the replayed ticks are all the partition holds"), landings,
-                      NormalizeResult(mine, empty_quarantine(), len(mine)))
-
-
 def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR) -> PersistResult:
     """Store a replay: land its ticks and quarantine (each reject under the partition of
     its raw row, ``replay`` when it has none), then rebuild each partition it touched
@@ -130,18 +110,17 @@ def persist(result: ReplayResult, store, calendar: str = DEFAULT_CALENDAR) -> Pe
     Bars stored with other timeframes than the default set leave the partition marked
     for a full rebuild by the next (incremental) build, which uses the default set."""
     from ..storage import LandingRepository
-    from .run_build import build_all, prepare_builds
+    from .run_build import build_all, hand_over_by_partition, prepare_builds
 
     keys = quarantine_partitions(result.normalized.quarantine, result.raw,
                                  REPLAY_QUARANTINE_PARTITION, calendar=calendar)
     landed = land_ticks(store, result.normalized, keys, calendar)
     parts = touched_partitions(result.normalized.ticks, calendar)
     rule_sets = dict.fromkeys(parts, result.rules_name)
-    prepared = {p: None if landed.conflicting else _file_is_the_partition(
-        store, p, result.normalized.ticks) for p in parts}
-    fresh = iter(prepare_builds(store, [p for p in parts if prepared[p] is None], rule_sets,
-                                False, result.timeframes))
-    inputs = [prepared[p] or next(fresh) for p in parts]
+    scope = f"replay-{uuid.uuid4().hex}"
+    if not landed.conflicting:  # each partition's replayed ticks, used when they are all
+        hand_over_by_partition(scope, store, result.normalized.ticks, calendar)  # it holds
+    inputs = prepare_builds(store, parts, rule_sets, False, result.timeframes, scope=scope)
     built = build_all(store, inputs, rule_sets, result.timeframes)  # one engine pass
     written = sum(len(b.bars) for b in built)
     if tuple(result.timeframes) != tuple(DEFAULT_TIMEFRAMES):

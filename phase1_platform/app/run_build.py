@@ -28,11 +28,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..core.engine import BarEngine
-from ..core.incremental import base_timeframe, volume_only_bars
 from ..core.normalizer import NormalizeResult, TickNormalizer
 from ..core.partition import Partition
-from ..core.rules import get_rules
 from ..core.schema import empty_quarantine
 from ..core.timeframes import DEFAULT_TIMEFRAMES
 from ..storage import (
@@ -48,6 +45,7 @@ from .build import (
     Full,
     bars_source,
     build_bars,
+    build_full,
     plan_build,
     read_ticks,
 )
@@ -61,6 +59,18 @@ def hand_over_landed(scope: str, store: Store, part: Partition, ticks: pd.DataFr
     stored for ``part``, every one new to the store, for its normalizing step
     (``prepare_builds`` of the same ``scope``)."""
     MEMO.put(scope, ("landed", store.masked_url, part), ticks)
+
+
+def hand_over_by_partition(scope: str, store: Store, ticks: pd.DataFrame,
+                           calendar: str) -> None:
+    """``hand_over_landed`` of canonical ticks of several partitions, each its own part
+    (canonical order is kept: a partition's rows keep their relative order)."""
+    if len(ticks) == 0:
+        return
+    keys = tick_partitions(ticks, calendar)
+    for key, rows in pd.Series(np.arange(len(ticks))).groupby(keys, sort=False).indices.items():
+        part = Partition.parse(str(key), calendar)
+        hand_over_landed(scope, store, part, ticks.iloc[rows].reset_index(drop=True))
 
 
 def hand_over_prepared(scope: str, store: Store, inputs: Sequence[BuildInput],
@@ -188,28 +198,22 @@ def _build_full(group: list[BuildInput], rule_set: str, timeframes
                 ) -> list[tuple[pd.DataFrame, pd.DataFrame | None]]:
     """(bars, volume-only rows) of each full build of ``group``, from one engine pass in
     which each partition is its own group (its key stands in for the symbol)."""
-    rules = get_rules(rule_set)
-    tf = ",".join(timeframes)
-    base = base_timeframe(timeframes)
     calendar = group[0].partition.calendar
     if len(group) == 1:
-        ticks = group[0].ticks
-        bars = BarEngine(rules=rules, calendar=calendar).build(ticks, tf)
-        return [(bars, volume_only_bars(ticks, rules, base) if base else None)]
+        return [build_full(group[0].ticks, rule_set, calendar, timeframes)]
     keyed = pd.concat([inp.ticks.assign(symbol=inp.partition.key) for inp in group],
                       ignore_index=True)
-    bars = BarEngine(rules=rules, calendar=calendar).build(keyed, tf)
-    volume_only = volume_only_bars(keyed, rules, base) if base else None
+    bars, volume_only = build_full(keyed, rule_set, calendar, timeframes)
     bars_of = _split_by_key(bars)
     vo_of = _split_by_key(volume_only) if volume_only is not None else {}
     out = []
     for inp in group:
         key, symbol = inp.partition.key, inp.partition.symbol
-        part_bars = bars_of.get(key, bars.iloc[:0])
-        out.append((part_bars.assign(symbol=symbol).astype({"symbol": "str"}),
-                    None if volume_only is None else
-                    vo_of.get(key, volume_only.iloc[:0]).assign(symbol=symbol)
-                    .astype({"symbol": "str"})))
+        part_bars = bars_of.get(key, bars.iloc[:0]).assign(symbol=symbol)
+        part_vo = None if volume_only is None else \
+            vo_of.get(key, volume_only.iloc[:0]).assign(symbol=symbol)
+        out.append((part_bars.astype({"symbol": "str"}),
+                    None if part_vo is None else part_vo.astype({"symbol": "str"})))
     return out
 
 
@@ -241,5 +245,6 @@ def build_run(store: Store, parts: Sequence[Partition], rule_sets: Mapping[Parti
     return build_all(store, inputs, rule_sets, timeframes)
 
 
-__all__ = ["build_all", "build_run", "hand_over_built", "hand_over_landed",
+__all__ = ["build_all", "build_run", "hand_over_built", "hand_over_by_partition",
+           "hand_over_landed",
            "hand_over_prepared", "prepare_builds", "take_built", "take_prepared"]
