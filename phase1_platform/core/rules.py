@@ -178,17 +178,35 @@ LEAN_FUTURE_RULES = register(
 )
 
 
+# LEAN's trade bars, by the status QuantConnect documents for each TradeConditionFlags
+# (QuantConnect/Documentation, Resources/data-feeds/trade-condition-flags-table.html, shown
+# under LEAN Engine > Data Format > Core Data Types > Trade Tick). A print carrying any
+# "Included" flag sets prices (an extended-hours sweep does); otherwise one carrying an
+# "Excluded" flag sets none (a regular-session sweep, a trade-through-exempt print with no
+# other flag); prints with neither (AveragePrice, Sold OutOfSequence...) set prices.
+LEAN_BAR_INCLUDED = ("Regular", "FormT", "Cash", "ExtendedHours", "NextDay", "OfficialClose",
+                     "OfficialOpen", "ClosingPrints", "OpeningPrints")
+LEAN_BAR_EXCLUDED = ("IntermarketSweep", "TradeThroughExempt", "OddLot")
+# Volume: the auction and official open/close prints are reported again by the listing
+# market; LEAN's minute volume leaves them out (measured on 20 symbol-days, see above).
+LEAN_VOLUME_EXCLUDED = ("OpeningPrints", "ClosingPrints", "OfficialOpen", "OfficialClose")
+
+
+def unless_any(flag: str, included: tuple[str, ...]) -> str:
+    """The entry ``"flag !a !b ..."``: ``flag`` excludes unless one of ``included`` is present."""
+    return " ".join((flag, *("!" + i for i in included)))
+
+
 LEAN_EQUITY_RULES = register(
     EligibilityRules(
         name="lean-equity",
         exclude_from_price=frozenset(
-            {"AveragePrice !ExtendedHours", "DerivativelyPriced !ExtendedHours", "Suspicious"}
+            {unless_any(f, LEAN_BAR_INCLUDED) for f in LEAN_BAR_EXCLUDED} | {"Suspicious"}
         ),
-        exclude_from_volume=frozenset(
-            {"OpeningPrints", "ClosingPrints", "OfficialOpen", "OfficialClose", "Suspicious"}
-        ),
-        description="LEAN/AlgoSeek equity bars: average-price prints set no regular-session "
-        "prices; auction and official open/close prints count in no volume; suspicious "
-        "rows are left out",
+        exclude_from_volume=frozenset({*LEAN_VOLUME_EXCLUDED, "Suspicious"}),
+        description="LEAN/AlgoSeek equity bars (QuantConnect's documented condition status): "
+        "a print with an Included flag sets prices, else one with IntermarketSweep, "
+        "TradeThroughExempt or OddLot sets none; auction and official open/close prints count "
+        "in no volume; suspicious rows are left out",
     )
 )
