@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .conditions import tokens
+from .conditions import SIP_CONDITIONS, SIP_INTRADAY_PRICE, sip_tokens, tokens
 from .errors import ConfigError
 
 
@@ -210,3 +210,33 @@ LEAN_EQUITY_RULES = register(
         "in no volume; suspicious rows are left out",
     )
 )
+
+
+def _sip_rules() -> EligibilityRules:
+    """``sip``: the consolidated tape's own matrix (``conditions.SIP_CONDITIONS``).
+
+    A print sets prices when its conditions update both high/low and the last sale (our
+    bars take open, high, low and close from one set of prints, so a condition that
+    updates only high/low, such as Sold (Out Of Sequence), sets none here; the parity
+    report names such prints), and counts in volume when they update volume. Form T sets
+    prices (vendors' extended-hours minute bars take them). Tokens are UTP codes (as
+    Alpaca sends them) and LEAN's flag names; unknown tokens leave a print eligible.
+    """
+    no_price: set[str] = set()
+    no_volume: set[str] = set()
+    for row in SIP_CONDITIONS:
+        utp, _pid, _lean, _name, hl, last, vol = row
+        if not (hl and last) and utp not in SIP_INTRADAY_PRICE:
+            no_price.update(sip_tokens(row))
+        if not vol:
+            no_volume.update(sip_tokens(row))
+    return EligibilityRules(
+        name="sip",
+        exclude_from_price=frozenset(no_price | {"Suspicious"}),
+        exclude_from_volume=frozenset(no_volume | {"Suspicious"}),
+        description="consolidated tape (UTP/CTA) matrix: prints that update high/low and the "
+        "last sale set prices, prints that update volume count in it (Alpaca, Polygon)",
+    )
+
+
+SIP_RULES = register(_sip_rules())
