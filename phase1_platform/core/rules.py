@@ -12,37 +12,44 @@ extended hours. A tick is excluded when any entry matches its conditions.
 
 Evaluation is vectorized: each distinct conditions string is judged once.
 
-Vendor rule sets, measured against LEAN's own bars on ``../shared/data`` (BarEngine 1m,
-open-labelled ``[start, end)``; BarComparator with exact tolerances; the real-data parity
-tests assert these figures):
+Vendor rule sets, measured against the vendor's own bars (BarEngine 1m, open-labelled
+``[start, end)``; BarComparator with exact tolerances; bars with all five fields identical;
+``phase1_platform_tests/parity/test_real_data.py`` asserts the 2013-10-07 figures):
 
-``lean-equity``: SPY 2013-10-07, 250,601 trades vs LEAN's 828 minute bars::
+``lean-equity`` is LEAN's own logic, not a fit. LEAN aggregates ticks with
+``Common/Data/Consolidators/TickConsolidator.cs`` (first, max, min, last, sum of every
+trade tick it is given); which equity ticks it is given is QuantConnect's documented
+status of each ``TradeConditionFlags`` (QuantConnect/Documentation,
+``Resources/data-feeds/trade-condition-flags-table.html``: Regular, FormT, Cash,
+ExtendedHours, NextDay, OfficialClose, OfficialOpen, ClosingPrints, OpeningPrints
+"Included"; IntermarketSweep, TradeThroughExempt, OddLot "Excluded"), with suspicious
+ticks left out (``Common/Data/Market/Tick.cs``, ``Engine/DataFeeds/TimeSliceFactory.cs``).
+Read with "an Included flag wins", a regular-session sweep sets no price and an
+extended-hours sweep does::
 
-    rule set      OHLC identical  open  high  low  close  volume  all fields
-    default       697/828         795   785   778  785    825     696
-    lean-equity   726/828         796   803   800  786    826     726
+    1m bars, all fields     2013-10-07                 2013-10-07..11 (20 symbol-days)
+    symbol  bars   old fit   lean-equity               old fit    lean-equity
+    SPY      828   87.7%     99.8% (826)               87.5%      99.5% (4107/4128)
+    AIG      433   69.3%     99.3% (430)               70.5%      99.4% (2129/2142)
+    BAC      595   95.6%     99.7% (593)               94.5%      99.7% (2939/2949)
+    IBM      453   56.5%     99.3% (450)               50.8%      99.4% (2143/2155)
 
-- Average-price and derivatively-priced prints (block and VWAP trades, e.g. 1,002,411 @
-  168.90 at 13:07) set none of LEAN's prices in the regular session but do in extended
-  hours (LEAN's 16:01, 16:09 and 17:04 highs are such prints), hence
-  ``"AveragePrice !ExtendedHours"``.
-- The opening/closing auction prints and the official open/close prints are left out of
-  LEAN's minute volume: the 16:00 minute then matches exactly; the 09:30 one is 1,750
-  shares short of LEAN's, which no condition explains. Their prices lie inside the bars.
-- ``Suspicious`` rows: LEAN documents that its bars leave them out (none on this day).
-- Left over, and not expressible by conditions: 100 minutes differ by a cent at the open,
-  close, high or low because of intermarket-sweep prints at the edge of the minute (LEAN
-  drops some sweeps but not others: dropping every sweep from prices gives 591/828); LEAN's
-  15:59 bar holds the first closing-auction print (3,500 @ 167.42 stamped 16:00:00.726)
-  in close and volume; LEAN's 09:30 open skips the Form T ("ExtendedHours") prints of the
-  session's first milliseconds. Daily bar (XNYS session): high and low identical, open
-  (Form T), close (the closing print) and volume (-5,250 shares) differ for those reasons;
-  under the default rules the high also differs (the 168.90 average-price print).
+(10-08 to 10-11: LEAN's own files of those days, from its repository; not shipped here). Volume: the
+auction and official open/close prints count in no LEAN minute volume (best of the
+variants tried on all 20 symbol-days). What remains is the listing market's auction
+prints, which LEAN places elsewhere: the session's first minute opens at the opening
+auction price; the closing auction print, reported seconds to a minute after 16:00, closes
+the 15:59 bar and counts in its volume (the parity report names both).
 
-``lean-future``: GC December 2013 (GCZ13), 39,702 rows vs LEAN's 1,314 minute bars:
-1313/1314 identical (the miss: the day's last minute, volume 16 vs 14, two identical
-2-lot prints in one millisecond counted once by LEAN); default rules (zero-size rows
-excluded) 1310/1314, the 3 extra misses being highs/lows set by zero-size rows.
+``lean-future``: ``ToolBox/AlgoSeekFuturesConverter`` turns every trade row into a tick,
+zero-size rows included, and the consolidator lets each set prices. GC December 2013
+(GCZ13), 39,702 rows vs LEAN's 1,314 minute bars: 1313/1314 identical (1376/1377 on
+10-08, 1348/1349 on 10-09); each day's one miss is the last minute's volume, short by the
+file's last print. LEAN's futures files are in UTC (market-hours database), see
+``readers/lean.py``. Default rules (zero-size rows excluded): 1310/1314.
+
+``sip``: the consolidated tape's matrix (``conditions.SIP_CONDITIONS``), the rule set to
+compare with Alpaca or Polygon bars; not LEAN's (SPY 85.9% of LEAN's minutes).
 """
 
 from __future__ import annotations
