@@ -255,26 +255,29 @@ class Categorizer:
             cand = cand[self.cmp.price_ok(self.price[cand], r["reference_open"])]
             if len(cand):
                 out["open"] = OPENING_AUCTION
+        closing = rows[:0]
         if "close" in fields:
             nxt = self.rows(r["symbol"], end, end + max(end - start, AUCTION_REPORT_DELAY_NS))
-            cand = self._with_token(nxt, CLOSE_AUCTION_TOKENS)
-            cand = cand[self.cmp.price_ok(self.price[cand], r["reference_close"])]
-            if len(cand):
+            closing = self._with_token(nxt, CLOSE_AUCTION_TOKENS)
+            closing = closing[self.cmp.price_ok(self.price[closing], r["reference_close"])]
+            if len(closing):
                 out["close"] = CLOSING_AUCTION
                 for f in ("high", "low"):
-                    if f in fields and bool(self.cmp.price_ok(self.price[cand[0]],
+                    if f in fields and bool(self.cmp.price_ok(self.price[closing[0]],
                                                               r["reference_" + f])):
                         out[f] = CLOSING_AUCTION
-                if "volume" in fields and d > 0 and bool(np.any(
-                        self.cmp.volume_ok(gen_vol + self.size[cand], r["reference_volume"]))):
-                    out["volume"] = CLOSING_AUCTION
-        if "volume" in fields and "volume" not in out and d > 0:
-            # one auction print the rules leave out of volume that the vendor counts
-            cand = self._with_token(rows, OPEN_AUCTION_TOKENS + CLOSE_AUCTION_TOKENS)
-            cand = cand[~self.vok[cand]]
-            hit = cand[self.cmp.volume_ok(gen_vol + self.size[cand], r["reference_volume"])]
-            if len(hit):
-                out["volume"] = AUCTION_VOLUME
+        if "volume" in fields and d > 0:
+            # the closing print counted here, and/or one auction print of the bar the rules
+            # leave out of volume that the vendor counts
+            inside = self._with_token(rows, OPEN_AUCTION_TOKENS + CLOSE_AUCTION_TOKENS)
+            inside = inside[~self.vok[inside]]
+            c = np.r_[0.0, self.size[closing]]
+            a = np.r_[0.0, self.size[inside]]
+            fit = self.cmp.volume_ok(gen_vol + c[:, None] + a[None, :], r["reference_volume"])
+            fit[0, 0] = False
+            if fit.any():
+                ci, ai = np.argwhere(fit)[0]
+                out["volume"] = CLOSING_AUCTION if ai == 0 else AUCTION_VOLUME
         return out
 
     def by_groups(self, f, groups, rows, price, size, pok, vok, ref) -> str | None:
