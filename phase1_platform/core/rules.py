@@ -23,13 +23,14 @@ status of each ``TradeConditionFlags`` (QuantConnect/Documentation,
 ``Resources/data-feeds/trade-condition-flags-table.html``: Regular, FormT, Cash,
 ExtendedHours, NextDay, OfficialClose, OfficialOpen, ClosingPrints, OpeningPrints
 "Included"; IntermarketSweep, TradeThroughExempt, OddLot "Excluded"), with suspicious
-ticks left out (``Common/Data/Market/Tick.cs``, ``Engine/DataFeeds/TimeSliceFactory.cs``).
+ticks out of prices (``Common/Data/Market/Tick.cs``, ``Engine/DataFeeds/TimeSliceFactory.cs``;
+LEAN's volume does count them, measured on SPY 2013-10-10, the one day with any).
 Read with "an Included flag wins", a regular-session sweep sets no price and an
 extended-hours sweep does::
 
     1m bars, all fields     2013-10-07                 2013-10-07..11 (20 symbol-days)
     symbol  bars   old fit   lean-equity               old fit    lean-equity
-    SPY      828   87.7%     99.8% (826)               87.5%      99.5% (4107/4128)
+    SPY      828   87.7%     99.8% (826)               87.5%      99.7% (4117/4128)
     AIG      433   69.3%     99.3% (430)               70.5%      99.4% (2129/2142)
     BAC      595   95.6%     99.7% (593)               94.5%      99.7% (2939/2949)
     IBM      453   56.5%     99.3% (450)               50.8%      99.4% (2143/2155)
@@ -210,11 +211,14 @@ LEAN_EQUITY_RULES = register(
         exclude_from_price=frozenset(
             {unless_any(f, LEAN_BAR_INCLUDED) for f in LEAN_BAR_EXCLUDED} | {"Suspicious"}
         ),
-        exclude_from_volume=frozenset({*LEAN_VOLUME_EXCLUDED, "Suspicious"}),
+        # suspicious prints set no price but count in LEAN's volume: on 2013-10-10 SPY's 10
+        # suspicious after-hours prints (1,002,518 shares at 16:21...) are in LEAN's minute
+        # volume and in none of its prices
+        exclude_from_volume=frozenset(LEAN_VOLUME_EXCLUDED),
         description="LEAN/AlgoSeek equity bars (QuantConnect's documented condition status): "
         "a print with an Included flag sets prices, else one with IntermarketSweep, "
-        "TradeThroughExempt or OddLot sets none; auction and official open/close prints count "
-        "in no volume; suspicious rows are left out",
+        "TradeThroughExempt or OddLot sets none; suspicious prints set no price; auction and "
+        "official open/close prints count in no volume",
     )
 )
 

@@ -193,7 +193,7 @@ def test_regular_session_sweeps_set_no_lean_price(spy_ticks):
     assert rules.judge("IntermarketSweep ExtendedHours TradeThroughExempt") == (True, True)
     assert rules.judge("Regular TradeThroughExempt") == (True, True)
     assert rules.judge("OpeningPrints TradeThroughExempt") == (True, False)
-    assert rules.judge("Suspicious") == (False, False)
+    assert rules.judge("Suspicious") == (False, True)
 
 
 def test_lean_equity_beats_default(spy_ticks, spy_minute):

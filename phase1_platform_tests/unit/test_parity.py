@@ -313,7 +313,7 @@ def test_lean_equity_is_leans_condition_table():
     assert rules.judge("IntermarketSweep ExtendedHours TradeThroughExempt") == (True, True)
     assert rules.judge("AveragePrice") == (True, True)  # neither Included nor Excluded
     assert rules.judge("OfficialClose") == (True, False)
-    assert rules.judge("Regular Suspicious") == (False, False)
+    assert rules.judge("Regular Suspicious") == (False, True)  # in LEAN's volume, no price
 
 
 # ---------------------------------------------------------------- app.parity: the verdict
