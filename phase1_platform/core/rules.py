@@ -12,37 +12,45 @@ extended hours. A tick is excluded when any entry matches its conditions.
 
 Evaluation is vectorized: each distinct conditions string is judged once.
 
-Vendor rule sets, measured against LEAN's own bars on ``../shared/data`` (BarEngine 1m,
-open-labelled ``[start, end)``; BarComparator with exact tolerances; the real-data parity
-tests assert these figures):
+Vendor rule sets, measured against the vendor's own bars (BarEngine 1m, open-labelled
+``[start, end)``; BarComparator with exact tolerances; bars with all five fields identical;
+``phase1_platform_tests/parity/test_real_data.py`` asserts the 2013-10-07 figures):
 
-``lean-equity``: SPY 2013-10-07, 250,601 trades vs LEAN's 828 minute bars::
+``lean-equity`` is LEAN's own logic, not a fit. LEAN aggregates ticks with
+``Common/Data/Consolidators/TickConsolidator.cs`` (first, max, min, last, sum of every
+trade tick it is given); which equity ticks it is given is QuantConnect's documented
+status of each ``TradeConditionFlags`` (QuantConnect/Documentation,
+``Resources/data-feeds/trade-condition-flags-table.html``: Regular, FormT, Cash,
+ExtendedHours, NextDay, OfficialClose, OfficialOpen, ClosingPrints, OpeningPrints
+"Included"; IntermarketSweep, TradeThroughExempt, OddLot "Excluded"), with suspicious
+ticks out of prices (``Common/Data/Market/Tick.cs``, ``Engine/DataFeeds/TimeSliceFactory.cs``;
+LEAN's volume does count them, measured on SPY 2013-10-10, the one day with any).
+Read with "an Included flag wins", a regular-session sweep sets no price and an
+extended-hours sweep does::
 
-    rule set      OHLC identical  open  high  low  close  volume  all fields
-    default       697/828         795   785   778  785    825     696
-    lean-equity   726/828         796   803   800  786    826     726
+    1m bars, all fields     2013-10-07                 2013-10-07..11 (20 symbol-days)
+    symbol  bars   old fit   lean-equity               old fit    lean-equity
+    SPY      828   87.7%     99.8% (826)               87.5%      99.7% (4117/4128)
+    AIG      433   69.3%     99.3% (430)               70.5%      99.4% (2129/2142)
+    BAC      595   95.6%     99.7% (593)               94.5%      99.7% (2939/2949)
+    IBM      453   56.5%     99.3% (450)               50.8%      99.4% (2143/2155)
 
-- Average-price and derivatively-priced prints (block and VWAP trades, e.g. 1,002,411 @
-  168.90 at 13:07) set none of LEAN's prices in the regular session but do in extended
-  hours (LEAN's 16:01, 16:09 and 17:04 highs are such prints), hence
-  ``"AveragePrice !ExtendedHours"``.
-- The opening/closing auction prints and the official open/close prints are left out of
-  LEAN's minute volume: the 16:00 minute then matches exactly; the 09:30 one is 1,750
-  shares short of LEAN's, which no condition explains. Their prices lie inside the bars.
-- ``Suspicious`` rows: LEAN documents that its bars leave them out (none on this day).
-- Left over, and not expressible by conditions: 100 minutes differ by a cent at the open,
-  close, high or low because of intermarket-sweep prints at the edge of the minute (LEAN
-  drops some sweeps but not others: dropping every sweep from prices gives 591/828); LEAN's
-  15:59 bar holds the first closing-auction print (3,500 @ 167.42 stamped 16:00:00.726)
-  in close and volume; LEAN's 09:30 open skips the Form T ("ExtendedHours") prints of the
-  session's first milliseconds. Daily bar (XNYS session): high and low identical, open
-  (Form T), close (the closing print) and volume (-5,250 shares) differ for those reasons;
-  under the default rules the high also differs (the 168.90 average-price print).
+(10-08 to 10-11: LEAN's own files of those days, from its repository; not shipped here). Volume: the
+auction and official open/close prints count in no LEAN minute volume (best of the
+variants tried on all 20 symbol-days). What remains is the listing market's auction
+prints, which LEAN places elsewhere: the session's first minute opens at the opening
+auction price; the closing auction print, reported seconds to a minute after 16:00, closes
+the 15:59 bar and counts in its volume (the parity report names both).
 
-``lean-future``: GC December 2013 (GCZ13), 39,702 rows vs LEAN's 1,314 minute bars:
-1313/1314 identical (the miss: the day's last minute, volume 16 vs 14, two identical
-2-lot prints in one millisecond counted once by LEAN); default rules (zero-size rows
-excluded) 1310/1314, the 3 extra misses being highs/lows set by zero-size rows.
+``lean-future``: ``ToolBox/AlgoSeekFuturesConverter`` turns every trade row into a tick,
+zero-size rows included, and the consolidator lets each set prices. GC December 2013
+(GCZ13), 39,702 rows vs LEAN's 1,314 minute bars: 1313/1314 identical (1376/1377 on
+10-08, 1348/1349 on 10-09); each day's one miss is the last minute's volume, short by the
+file's last print. LEAN's futures files are in UTC (market-hours database), see
+``readers/lean.py``. Default rules (zero-size rows excluded): 1310/1314.
+
+``sip``: the consolidated tape's matrix (``conditions.SIP_CONDITIONS``), the rule set to
+compare with Alpaca or Polygon bars; not LEAN's (SPY 85.9% of LEAN's minutes).
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .conditions import tokens
+from .conditions import SIP_CONDITIONS, SIP_INTRADAY_PRICE, sip_tokens, tokens
 from .errors import ConfigError
 
 
@@ -178,17 +186,68 @@ LEAN_FUTURE_RULES = register(
 )
 
 
+# LEAN's trade bars, by the status QuantConnect documents for each TradeConditionFlags
+# (QuantConnect/Documentation, Resources/data-feeds/trade-condition-flags-table.html, shown
+# under LEAN Engine > Data Format > Core Data Types > Trade Tick). A print carrying any
+# "Included" flag sets prices (an extended-hours sweep does); otherwise one carrying an
+# "Excluded" flag sets none (a regular-session sweep, a trade-through-exempt print with no
+# other flag); prints with neither (AveragePrice, Sold OutOfSequence...) set prices.
+LEAN_BAR_INCLUDED = ("Regular", "FormT", "Cash", "ExtendedHours", "NextDay", "OfficialClose",
+                     "OfficialOpen", "ClosingPrints", "OpeningPrints")
+LEAN_BAR_EXCLUDED = ("IntermarketSweep", "TradeThroughExempt", "OddLot")
+# Volume: the auction and official open/close prints are reported again by the listing
+# market; LEAN's minute volume leaves them out (measured on 20 symbol-days, see above).
+LEAN_VOLUME_EXCLUDED = ("OpeningPrints", "ClosingPrints", "OfficialOpen", "OfficialClose")
+
+
+def unless_any(flag: str, included: tuple[str, ...]) -> str:
+    """The entry ``"flag !a !b ..."``: ``flag`` excludes unless one of ``included`` is present."""
+    return " ".join((flag, *("!" + i for i in included)))
+
+
 LEAN_EQUITY_RULES = register(
     EligibilityRules(
         name="lean-equity",
         exclude_from_price=frozenset(
-            {"AveragePrice !ExtendedHours", "DerivativelyPriced !ExtendedHours", "Suspicious"}
+            {unless_any(f, LEAN_BAR_INCLUDED) for f in LEAN_BAR_EXCLUDED} | {"Suspicious"}
         ),
-        exclude_from_volume=frozenset(
-            {"OpeningPrints", "ClosingPrints", "OfficialOpen", "OfficialClose", "Suspicious"}
-        ),
-        description="LEAN/AlgoSeek equity bars: average-price prints set no regular-session "
-        "prices; auction and official open/close prints count in no volume; suspicious "
-        "rows are left out",
+        # suspicious prints set no price but count in LEAN's volume: on 2013-10-10 SPY's 10
+        # suspicious after-hours prints (1,002,518 shares at 16:21...) are in LEAN's minute
+        # volume and in none of its prices
+        exclude_from_volume=frozenset(LEAN_VOLUME_EXCLUDED),
+        description="LEAN/AlgoSeek equity bars (QuantConnect's documented condition status): "
+        "a print with an Included flag sets prices, else one with IntermarketSweep, "
+        "TradeThroughExempt or OddLot sets none; suspicious prints set no price; auction and "
+        "official open/close prints count in no volume",
     )
 )
+
+
+def _sip_rules() -> EligibilityRules:
+    """``sip``: the consolidated tape's own matrix (``conditions.SIP_CONDITIONS``).
+
+    A print sets prices when its conditions update both high/low and the last sale (our
+    bars take open, high, low and close from one set of prints, so a condition that
+    updates only high/low, such as Sold (Out Of Sequence), sets none here; the parity
+    report names such prints), and counts in volume when they update volume. Form T sets
+    prices (vendors' extended-hours minute bars take them). Tokens are UTP codes (as
+    Alpaca sends them) and LEAN's flag names; unknown tokens leave a print eligible.
+    """
+    no_price: set[str] = set()
+    no_volume: set[str] = set()
+    for row in SIP_CONDITIONS:
+        utp, _pid, _lean, _name, hl, last, vol = row
+        if not (hl and last) and utp not in SIP_INTRADAY_PRICE:
+            no_price.update(sip_tokens(row))
+        if not vol:
+            no_volume.update(sip_tokens(row))
+    return EligibilityRules(
+        name="sip",
+        exclude_from_price=frozenset(no_price | {"Suspicious"}),
+        exclude_from_volume=frozenset(no_volume | {"Suspicious"}),
+        description="consolidated tape (UTP/CTA) matrix: prints that update high/low and the "
+        "last sale set prices, prints that update volume count in it (Alpaca, Polygon)",
+    )
+
+
+SIP_RULES = register(_sip_rules())

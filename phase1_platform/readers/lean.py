@@ -10,6 +10,8 @@ A LEAN ``Data/`` folder puts the resolution before the symbol (DESIGN section 3)
 ``equity/usa/spy/tick/...`` this project once used, is one ``InputFileError`` naming the
 expected layout); ``lean_intraday_file`` / ``lean_daily_file`` build the same paths.
 
+- Times are read in the file's data time zone (``data_time_zone``: New York for equities,
+  UTC for futures, as LEAN's market-hours database says).
 - Ticks come out as raw rows for the normalizer: UTC nanosecond timestamps, prices in
   dollars, conditions as LEAN ``TradeConditionFlags`` names (plus ``Suspicious`` when
   LEAN flags the row), the zip member as ``source``.
@@ -34,6 +36,17 @@ from ..core.schema import CANONICAL_COLUMNS
 from .errors import InputFileError
 
 LEAN_TZ = "America/New_York"
+# The zone LEAN's files are written in ("dataTimeZone" of LEAN's market-hours database,
+# Data/market-hours/market-hours-database.json): America/New_York for US equities, UTC for
+# every futures market (Future-comex-[*], Future-cme-[*], ...: AlgoSeek's futures
+# timestamps are kept as they come, see ToolBox/AlgoSeekFuturesConverter/
+# AlgoSeekFuturesReader.cs, "this is all in the 'data-time-zone'").
+DATA_TIME_ZONES = {"equity": LEAN_TZ, "future": "UTC"}
+
+
+def data_time_zone(asset: str) -> str:
+    """The time zone of a LEAN data file's timestamps (its market-hours "dataTimeZone")."""
+    return DATA_TIME_ZONES[asset]
 EQUITY_PRICE_SCALE = 10_000
 MONTH_CODES = "FGHJKMNQUVXZ"
 ASSETS = ("equity", "future")
@@ -146,11 +159,11 @@ def _read_member(path: Path, member: str, names: list[str], dtypes: dict) -> pd.
         raise InputFileError(f"{path}:{member}: not in LEAN's format ({exc})") from None
 
 
-def _local_ms_to_utc_ns(date: str, ms: np.ndarray) -> np.ndarray:
-    """ms since midnight (exchange local time) on ``date`` -> UTC ns; NaT-safe (-1)."""
+def _local_ms_to_utc_ns(date: str, ms: np.ndarray, tz: str = LEAN_TZ) -> np.ndarray:
+    """ms since midnight (the file's data time zone) on ``date`` -> UTC ns; NaT-safe (-1)."""
     naive = pd.Timestamp(date).value + ms.astype("int64") * 1_000_000
     local = pd.DatetimeIndex(naive.astype("datetime64[ns]")).tz_localize(
-        LEAN_TZ, ambiguous="NaT", nonexistent="NaT"
+        tz, ambiguous="NaT", nonexistent="NaT"
     )
     return local.tz_convert("UTC").as_unit("ns")
 
@@ -202,7 +215,7 @@ def read_lean_ticks(path: str | Path, contract: str | None = None) -> pd.DataFra
         frames.append(
             pd.DataFrame(
                 {
-                    "timestamp": _local_ms_to_utc_ns(lp.date, ms),
+                    "timestamp": _local_ms_to_utc_ns(lp.date, ms, data_time_zone(lp.asset)),
                     "symbol": symbol,
                     "price": price,
                     "size": raw["size"].to_numpy("float64"),
@@ -241,10 +254,12 @@ def read_lean_bars(path: str | Path, contract: str | None = None,
             if end:
                 keep &= (day <= pd.Timestamp(end)).to_numpy()
             raw, day = raw[keep], day[keep]
-            ts = pd.DatetimeIndex(day).tz_localize(LEAN_TZ).tz_convert("UTC").as_unit("ns").asi8
+            ts = pd.DatetimeIndex(day).tz_localize(data_time_zone(lp.asset)).tz_convert(
+                "UTC").as_unit("ns").asi8
             timeframe = "1d"
         else:
-            ts = _local_ms_to_utc_ns(lp.date, raw["time"].astype("int64").to_numpy()).asi8
+            ts = _local_ms_to_utc_ns(lp.date, raw["time"].astype("int64").to_numpy(),
+                                     data_time_zone(lp.asset)).asi8
             timeframe = "1m"
         bars = pd.DataFrame(
             {

@@ -16,6 +16,13 @@ from phase1_platform.core.parity import (
     BarComparator,
     ParityInputError,
 )
+from phase1_platform.core.parity.labels import (
+    AUCTION_VOLUME,
+    CLOSING_AUCTION,
+    LAST_PRINT,
+    OPENING_AUCTION,
+    VENDOR_ONLY_VOLUME,
+)
 from phase1_platform.core.rules import EligibilityRules, RuleSetError, get_rules
 
 T0 = "2024-03-04T15:00:00Z"  # a Monday, 10:00 New York
@@ -188,7 +195,7 @@ def test_unexplained_mismatch():
     assert rep.category_counts == {UNEXPLAINED: 1}
 
 
-def test_boundary_print_of_the_next_bar():
+def test_closing_auction_print_of_the_next_bar():
     rows = [(at(1), 10.0, 100, ""), (at(50), 10.1, 100, ""),
             (at(60.7), 9.9, 35, "ClosingPrints"), (at(61), 10.0, 10, "")]
     t = ticks(*rows)
@@ -197,15 +204,49 @@ def test_boundary_print_of_the_next_bar():
                                                     10.0, 10))
     rep = BarComparator().compare(gen, ref, ticks=t)
     first, second = rep.mismatches["detail"]
-    assert set(first) == {"low", "close", "volume"}
-    assert all(v.startswith("boundary print") and "ClosingPrints" in v for v in first.values())
+    # the vendor closes the bar with the closing auction print reported after it
+    assert first == {"low": CLOSING_AUCTION, "close": CLOSING_AUCTION,
+                     "volume": CLOSING_AUCTION}
     # the next bar has the print the vendor moved: the auction print explains it
     assert set(second.values()) == {"auction/official open-close print (ClosingPrints)"}
 
 
-def test_repeated_identical_print_counted_once():
-    rows = [(at(1), 10.0, 1, ""), (at(2), 10.0, 2, ""), (at(2), 10.0, 2, "")]
+def test_boundary_print_of_the_next_bar():
+    rows = [(at(1), 10.0, 100, ""), (at(50), 10.1, 100, ""),
+            (at(60.7), 9.9, 35, "Regular"), (at(61), 10.0, 10, "")]
+    t = ticks(*rows)
+    gen = BarEngine().build(t, "1m")
+    ref = bars((T0, 10.0, 10.1, 9.9, 9.9, 235), ("2024-03-04T15:01:00Z", 10.0, 10.0, 10.0,
+                                                    10.0, 10))
+    rep = BarComparator().compare(gen, ref, ticks=t)
+    first = rep.mismatches["detail"].iloc[0]
+    assert set(first) == {"low", "close", "volume"}
+    assert all(v.startswith("boundary print") and "Regular" in v for v in first.values())
+
+
+def test_opening_auction_price_and_volume():
+    rows = [(at(0.1), 10.1, 100, "Regular"), (at(2), 10.0, 500, "OpeningPrints"),
+            (at(3), 10.05, 100, "Regular")]
+    rules = EligibilityRules("t", exclude_from_volume=frozenset({"OpeningPrints"}))
+    _, detail = categorize(rows, (T0, 10.0, 10.1, 10.0, 10.05, 700), rules=rules)
+    assert detail == {"open": OPENING_AUCTION, "volume": AUCTION_VOLUME}
+
+
+def test_last_print_and_vendor_only_volume():
+    rows = [(at(1), 10.0, 1, ""), (at(2), 10.0, 2, ""), (at(3), 10.0, 3, "")]
     _, detail = categorize(rows, (T0, 10.0, 10.0, 10.0, 10.0, 3))
+    assert detail == {"volume": LAST_PRINT}  # the data ends with a print the vendor lacks
+    _, detail = categorize(rows, (T0, 10.0, 10.0, 10.0, 10.0, 1006))
+    assert detail == {"volume": VENDOR_ONLY_VOLUME}  # more shares than any print holds
+    # prices are never explained by volume-only categories
+    _, detail = categorize(rows, (T0, 10.0, 10.3, 10.0, 10.0, 6))
+    assert detail == {"high": UNEXPLAINED}
+
+
+def test_repeated_identical_print_counted_once():
+    rows = [(at(1), 10.0, 1, ""), (at(2), 10.0, 2, ""), (at(2), 10.0, 2, ""),
+            (at(3), 10.0, 5, "")]
+    _, detail = categorize(rows, (T0, 10.0, 10.0, 10.0, 10.0, 8))
     assert detail["volume"].startswith("repeated identical print")
 
 
@@ -241,20 +282,38 @@ def test_every_mismatch_has_a_category_and_dict_is_json():
 # --- rule entries ----------------------------------------------------------------------
 
 def test_rule_entries_with_negation():
-    rules = get_rules("lean-equity")
+    rules = EligibilityRules(
+        "t", exclude_from_price=frozenset({"AveragePrice !ExtendedHours", "Suspicious"}),
+        exclude_from_volume=frozenset({"OfficialClose", "Suspicious"}))
     assert rules.judge("AveragePrice TradeThroughExempt") == (False, True)
     assert rules.judge("ExtendedHours AveragePrice") == (True, True)
     assert rules.judge("OfficialClose") == (True, False)
-    assert rules.judge("IntermarketSweep TradeThroughExempt") == (True, True)
     assert rules.judge("Regular Suspicious") == (False, False)
     with pytest.raises(ValueError, match="must name"):
         EligibilityRules("bad", exclude_from_price=frozenset({"!ExtendedHours"}))
     price_ok, volume_ok = rules.evaluate(
-        pd.Series(["AveragePrice", "ExtendedHours AveragePrice", "OpeningPrints"]),
+        pd.Series(["AveragePrice", "ExtendedHours AveragePrice", "OfficialClose"]),
         np.array([1.0, 1.0, 0.0]),
     )
     assert price_ok.tolist() == [False, True, False]
     assert volume_ok.tolist() == [True, True, False]
+
+
+def test_lean_equity_is_leans_condition_table():
+    """QuantConnect's documented status: an Included flag wins; otherwise IntermarketSweep,
+    TradeThroughExempt or OddLot keep a print out of prices; the auction and official
+    open/close prints count in no volume."""
+    from phase1_platform.core.rules import LEAN_BAR_EXCLUDED, LEAN_BAR_INCLUDED
+    rules = get_rules("lean-equity")
+    for flag in LEAN_BAR_EXCLUDED:
+        assert rules.judge(flag)[0] is False
+        for inc in LEAN_BAR_INCLUDED:
+            assert rules.judge(f"{flag} {inc}")[0] is True
+    assert rules.judge("IntermarketSweep TradeThroughExempt") == (False, True)
+    assert rules.judge("IntermarketSweep ExtendedHours TradeThroughExempt") == (True, True)
+    assert rules.judge("AveragePrice") == (True, True)  # neither Included nor Excluded
+    assert rules.judge("OfficialClose") == (True, False)
+    assert rules.judge("Regular Suspicious") == (False, True)  # in LEAN's volume, no price
 
 
 # ---------------------------------------------------------------- app.parity: the verdict

@@ -18,11 +18,19 @@ from ..schema import ts_ns
 from ..timeframes import TIMEFRAMES
 from .labels import (
     AUCTION_GROUP,
+    AUCTION_REPORT_DELAY_NS,
+    AUCTION_VOLUME,
+    CLOSE_AUCTION_TOKENS,
+    CLOSING_AUCTION,
     FIELDS,
     GENERIC_TOKENS,
+    LAST_PRINT,
+    OPEN_AUCTION_TOKENS,
+    OPENING_AUCTION,
     PRICE_FIELDS,
     TOLERANCE_EPS,
     UNEXPLAINED,
+    VENDOR_ONLY_VOLUME,
     ZERO_GROUP,
     ParityInputError,
     category_label,
@@ -200,7 +208,10 @@ class Categorizer:
         groups = self.groups(rows)
         specific = [g for g in groups if g.name not in GENERIC_TOKENS]
         generic = [g for g in groups if g.name in GENERIC_TOKENS]
+        detail.update(self.auctions(r, rows, start, end, fields))
         for f in fields:
+            if f in detail:
+                continue
             found = self.by_groups(f, specific, rows, price, size, pok, vok, ref)
             if found is None and f in PRICE_FIELDS:
                 found = self.by_cover(f, rows, price, pok, ref)
@@ -211,7 +222,63 @@ class Categorizer:
         rest = [f for f in fields if f not in detail]
         if rest:
             detail.update(self.boundary(r, rows, start, end, rest, groups))
+        if "volume" in fields and "volume" not in detail:
+            d = float(r["reference_volume"]) - float(self.size[rows][self.vok[rows]].sum())
+            if d > 0:
+                # more shares than every print of the interval that the rules leave in volume,
+                # and no print left out or nearby accounts for them: the vendor's bar holds
+                # prints its own tick data does not
+                detail["volume"] = VENDOR_ONLY_VOLUME
         return {f: detail.get(f, UNEXPLAINED) for f in fields}
+
+    # -- auction prints --------------------------------------------------------------
+    def _with_token(self, rows: np.ndarray, tokens: tuple[str, ...]) -> np.ndarray:
+        cols = [i for i, t in enumerate(self.tokens) if t in tokens]
+        if not cols or len(rows) == 0:
+            return rows[:0]
+        return rows[self.member[self.codes[rows]][:, cols].any(axis=1) & (self.size[rows] > 0)]
+
+    def auctions(self, r: dict, rows, start: int, end: int, fields: list[str]) -> dict[str, str]:
+        """The listing market's auction prints where the vendor puts them.
+
+        LEAN/AlgoSeek bars open the session at the opening auction price and close its
+        last minute with the closing auction print, whose report comes seconds to a minute
+        after the close; both count in the vendor's volume. Told from the data: an opening
+        print of the bar at the vendor's open; a closing print reported within five minutes
+        after the bar at the vendor's close.
+        """
+        out: dict[str, str] = {}
+        gen_vol = float(self.size[rows][self.vok[rows]].sum())
+        d = float(r["reference_volume"]) - gen_vol
+        if "open" in fields:
+            cand = self._with_token(rows, OPEN_AUCTION_TOKENS)
+            cand = cand[self.cmp.price_ok(self.price[cand], r["reference_open"])]
+            if len(cand):
+                out["open"] = OPENING_AUCTION
+        closing = rows[:0]
+        if "close" in fields:
+            nxt = self.rows(r["symbol"], end, end + max(end - start, AUCTION_REPORT_DELAY_NS))
+            closing = self._with_token(nxt, CLOSE_AUCTION_TOKENS)
+            closing = closing[self.cmp.price_ok(self.price[closing], r["reference_close"])]
+            if len(closing):
+                out["close"] = CLOSING_AUCTION
+                for f in ("high", "low"):
+                    if f in fields and bool(self.cmp.price_ok(self.price[closing[0]],
+                                                              r["reference_" + f])):
+                        out[f] = CLOSING_AUCTION
+        if "volume" in fields and d > 0:
+            # the closing print counted here, and/or one auction print of the bar the rules
+            # leave out of volume that the vendor counts
+            inside = self._with_token(rows, OPEN_AUCTION_TOKENS + CLOSE_AUCTION_TOKENS)
+            inside = inside[~self.vok[inside]]
+            c = np.r_[0.0, self.size[closing]]
+            a = np.r_[0.0, self.size[inside]]
+            fit = self.cmp.volume_ok(gen_vol + c[:, None] + a[None, :], r["reference_volume"])
+            fit[0, 0] = False
+            if fit.any():
+                ci, ai = np.argwhere(fit)[0]
+                out["volume"] = CLOSING_AUCTION if ai == 0 else AUCTION_VOLUME
+        return out
 
     def by_groups(self, f, groups, rows, price, size, pok, vok, ref) -> str | None:
         """A group of prints whose removal (or addition) makes field ``f`` match."""
@@ -305,6 +372,12 @@ class Categorizer:
         if "volume" not in fields or "volume" in out:
             return out
         if d < 0:
+            # the data's last print: the vendor's file ends before it
+            sym_end = self.sym_range.get(r["symbol"], (0, 0))[1]
+            if len(rows) and rows[-1] == sym_end - 1 and self.vok[rows[-1]] and bool(
+                    self.cmp.volume_ok(gen_vol - self.size[rows[-1]], ref_vol)):
+                out["volume"] = LAST_PRINT
+                return out
             # identical prints repeated in one millisecond that the vendor counts once
             same = np.zeros(len(rows), dtype=bool)
             if len(rows) > 1:

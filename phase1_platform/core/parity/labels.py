@@ -21,6 +21,16 @@ NO_TICKS = "unexplained (no ticks given)"
 ZERO_SIZE = "zero-size print"
 SUSPICIOUS = "suspicious print"
 ODD_LOT = "odd lot"
+# prints the vendor places in another interval, or data the vendor's bar does not hold
+OPENING_AUCTION = "opening auction print: the vendor opens the bar at the auction price"
+CLOSING_AUCTION = ("closing auction print reported after the close: the vendor closes the "
+                   "session's last bar with it and counts its volume there")
+AUCTION_REPORT_DELAY_NS = 5 * 60 * 1_000_000_000  # how late a closing print may be reported
+AUCTION_VOLUME = "auction print the vendor counts in volume"
+LAST_PRINT = "the data's last print, which the vendor's last bar leaves out"
+VENDOR_ONLY_VOLUME = "volume the vendor reports beyond every print in the data"
+OPEN_AUCTION_TOKENS = ("OpeningPrints", "ReOpeningPrints")
+CLOSE_AUCTION_TOKENS = ("ClosingPrints", "OfficialClose")
 AUCTION_GROUP = "auction"
 ZERO_GROUP = "zero-size"
 # generic tokens: tried last, they travel with more specific ones (a sweep is trade-through exempt)

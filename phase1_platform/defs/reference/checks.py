@@ -3,8 +3,8 @@
 One check per timeframe on its ``bars_<tf>`` asset, blocking, partitioned like the bars (each
 partition's verdict recorded with its partition). The judging is ``app.parity``: the
 comparator categorizes every differing bar by the vendor convention that explains it; a
-vendor's rules cannot all be told from trade conditions (lean-equity matches 87.7% of
-LEAN's SPY minutes of 2013-10-07 exactly, with 0.1% unexplained), so a partition passes
+vendor places some prints in other bars than their time says (lean-equity matches 99.8%
+of LEAN's SPY minutes of 2013-10-07 exactly, none unexplained), so a partition passes
 when the unexplained share stays under ``settings.max_unexplained_pct`` and, with at least
 ``settings.min_bars_for_match_pct`` bars compared, the exact-match share reaches
 ``settings.min_parity_match_pct``. A partition without vendor bars passes without comparing
