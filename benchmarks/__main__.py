@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the project; the last line is one JSON object.
 
-Usage: python -m benchmarks [--quick] [--only engine|store|api|dagster|backfill]
+Usage: python -m benchmarks [--quick] [--only engine|store|api|dagster|backfill|live]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 SUITES = {"engine": "benchmarks.bench_engine", "store": "benchmarks.bench_store",
           "api": "benchmarks.bench_api", "dagster": "benchmarks.bench_dagster",
-          "backfill": "benchmarks.bench_backfill"}
+          "backfill": "benchmarks.bench_backfill", "live": "benchmarks.bench_live_path"}
 
 
 def main(argv: list[str] | None = None) -> int:
