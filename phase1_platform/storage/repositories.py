@@ -166,6 +166,50 @@ class BarRepository(Repository):
         self._run(lambda conn: bulk.insert_rows(conn, "bars", columns, clause))
         return len(bars)
 
+    def write_live(self, bars: pd.DataFrame, rule_set: np.ndarray, source: np.ndarray,
+                   touched: pd.DataFrame, volume_only: pd.DataFrame) -> int:
+        """The live path's write of one flush, in one transaction: ``bars`` upserted by
+        (symbol, timeframe, ts) with each row's ``rule_set`` and ``source``; the stored
+        volume-only rows of the base intervals ``touched`` (symbol, timeframe, ts) replaced
+        by ``volume_only`` (which holds those of them that are volume-only now). Returns
+        the bars written."""
+        columns = self._columns(bars, "", "")
+        columns["rule_set"] = np.asarray(rule_set, dtype=object).astype(str).astype(object)
+        columns["source"] = np.asarray(source, dtype=object).astype(str).astype(object)
+        if len(columns["rule_set"]) != len(bars) or len(columns["source"]) != len(bars):
+            raise ValueError("write_live: one rule set and one source per bar expected")
+        if len(bars) and bars.duplicated(["symbol", "timeframe", "ts"]).any():
+            raise ValueError("write_live: duplicate (symbol, timeframe, ts) bars")
+        vo_columns = {c: (volume_only[c].astype("str") if t == "str"
+                          else volume_only[c].to_numpy(t))
+                      for c, t in VOLUME_ONLY_COLUMNS.items()}
+        if len(volume_only):
+            keys = pd.MultiIndex.from_frame(touched[["symbol", "timeframe", "ts"]])
+            if not pd.MultiIndex.from_frame(
+                    volume_only[["symbol", "timeframe", "ts"]]).isin(keys).all():
+                raise ValueError("write_live: volume-only rows outside the touched intervals")
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in BAR_VALUE_COLUMNS)
+        clause = f"ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET {updates}"
+        c = volume_only_t.c
+        old_vo = volume_only_t.delete().where(
+            c.symbol == bindparam("s"), c.timeframe == bindparam("tf"),
+            c.ts.in_(bindparam("ts", expanding=True)))
+        groups = [] if len(touched) == 0 else list(
+            touched.groupby(["symbol", "timeframe"], sort=True)["ts"])
+
+        def write(conn: Connection) -> int:
+            for (symbol, tf), ts in groups:
+                values = ts.to_numpy("int64").tolist()
+                for i in range(0, len(values), 900):
+                    conn.execute(old_vo, {"s": str(symbol), "tf": str(tf),
+                                          "ts": values[i:i + 900]})
+            if len(volume_only):
+                bulk.insert_rows(conn, "volume_only_bars", vo_columns)
+            return bulk.insert_rows(conn, "bars", columns, clause) if len(bars) else 0
+
+        self._run(write)
+        return len(bars)
+
     def read_partition(self, part: Partition, timeframes: Iterable[str] | None = None,
                        until_ns: int | None = None) -> pd.DataFrame:
         """Bars of the partition (and timeframes; None = all) opening before ``until_ns``
