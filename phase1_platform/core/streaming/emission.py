@@ -42,7 +42,6 @@ from .book import (
 )
 from .rollup import Minutes, bars_from_minutes, exact_int64
 
-
 TOUCHED_COLUMNS = {"symbol": "str", "timeframe": "str", "ts": "int64"}
 
 
