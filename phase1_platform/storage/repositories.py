@@ -69,7 +69,8 @@ class BarRepository(Repository):
     def write_partition(self, bars: pd.DataFrame, part: Partition,
                         rule_set: str, source: str, since_ns: int | None = None,
                         landings: Landings | None = None,
-                        volume_only: pd.DataFrame | None = None) -> int:
+                        volume_only: pd.DataFrame | None = None,
+                        refuse_newer: bool = False) -> int:
         """Atomically replace the stored bars of the partition (its symbol, its window).
 
         One transaction deletes the partition's old bars and inserts ``bars``: readers see
@@ -81,7 +82,11 @@ class BarRepository(Repository):
         consumed any of them first, nothing is written and ``ConcurrentBuildError`` is
         raised (build again). ``volume_only`` (``core.incremental.volume_only_bars`` of the
         same ticks) replaces the stored volume-only rows of the same span (none given:
-        there are none). Returns the number of bars written.
+        there are none). ``refuse_newer`` (a verification of the live path, which writes
+        bars as ticks land): when a landing of the symbol other than ``landings`` reaches
+        into the rewritten span, its ticks are not in ``bars`` but may be in the stored
+        ones: nothing is written and ``ConcurrentBuildError`` is raised (build again).
+        Returns the number of bars written.
         """
         symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
         columns = self._columns(bars, rule_set, source)
@@ -120,6 +125,8 @@ class BarRepository(Repository):
 
         def write(conn: Connection) -> int:
             if landings is not None:
+                if refuse_newer:
+                    _refuse_newer(conn, landings, vo_from)
                 _consume(conn, landings)
             conn.execute(old)
             conn.execute(old_vo)
@@ -356,8 +363,25 @@ def _consume(conn: Connection, landings: Landings) -> None:
         conn.execute(landings_t.insert(), rest)
 
 
+def _refuse_newer(conn: Connection, landings: Landings, from_ns: int) -> None:
+    """``ConcurrentBuildError`` when a landing of the symbol that ``landings`` does not
+    hold reaches into [from_ns, end) of its window (ticks landed after the build read)."""
+    c = landings_t.c
+    query = select(c.id).where(c.symbol == landings.symbol, c.lo_ts < landings.end_ns,
+                               c.hi_ts >= max(int(from_ns), landings.start_ns))
+    newer = {int(r[0]) for r in conn.execute(query).all()} - set(landings.ids)
+    if newer:
+        raise ConcurrentBuildError(
+            f"ticks of {landings.symbol} landed while its bars were rebuilt: build again")
+
+
 class LandingRepository(Repository):
     """Tick landings not yet in the stored bars (``tables.tick_landings``)."""
+
+    def consume(self, landings: Landings) -> None:
+        """Consume ``landings`` without writing bars (the stored bars already hold their
+        ticks); ``ConcurrentBuildError`` when another build consumed any of them first."""
+        self._run(lambda conn: _consume(conn, landings))
 
     def pending(self, part: Partition) -> Landings:
         """The landings of the partition's symbol reaching into its window."""
