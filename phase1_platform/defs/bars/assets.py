@@ -31,6 +31,7 @@ from ..keys import BAR_ASSETS, BAR_TIMEFRAMES, NORMALIZED_TICKS, OWNERS
 from ..metadata import bars_chart_md, bars_preview_md, time_range
 from ..partitions import PARTITIONED
 from ..resources import SourcesResource, StoreResource
+from .live_check import LIVE_CHECK_SPECS, live_check_results
 
 
 def bar_metadata(bars: pd.DataFrame, part: Partition, timeframe: str, rule_set: str) -> dict:
@@ -64,8 +65,9 @@ def _bar_spec(timeframe: str) -> dg.AssetSpec:
 
 
 def build_partition(context, part: Partition, incremental: bool, store,
-                    sources) -> dict[str, dict]:
-    """Build and store the partition's bars; each timeframe's metadata."""
+                    sources) -> tuple[dict[str, dict], object]:
+    """Build and store the partition's bars; each timeframe's metadata, and the verdict
+    on the live path's stored bars (``app.verify_live``)."""
     rule_set = rule_set_of(sources, part)
     prepared = take_prepared(run_id(context), store.get(), part, rule_set, incremental,
                              BAR_TIMEFRAMES)
@@ -82,14 +84,15 @@ def build_partition(context, part: Partition, incremental: bool, store,
     return {tf: {**bar_metadata(stored[tf_col == tf].reset_index(drop=True), part, tf,
                                 rule_set),
                  "recompute": read.plan.describe(), **lag,
-                 "bars_written": int(written_tf.get(tf, 0))}
-            for tf in BAR_TIMEFRAMES}
+                 "bars_written": int(written_tf.get(tf, 0)) if built.verdict.written else 0}
+            for tf in BAR_TIMEFRAMES}, built.verdict
 
 
 @dg.multi_asset(
     name="bars",
     specs=[_bar_spec(tf) for tf in BAR_TIMEFRAMES],
     **PARTITIONED,
+    check_specs=LIVE_CHECK_SPECS,
     description="Every bar timeframe of the partition from one BarEngine.build over the "
     "normalized ticks, written with one atomic BarRepository.write_partition.",
 )
@@ -106,7 +109,8 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     stored volume-only rows to roll the 1d bar up exactly (``core.incremental``).
     """
     parts = partitions_of(context)
-    per_part = [build_partition(context, p, config.incremental, store, sources)
-                for p in parts]
-    return tuple(materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
-                 for tf in BAR_TIMEFRAMES)
+    built = [build_partition(context, p, config.incremental, store, sources) for p in parts]
+    per_part = [m for m, _ in built]
+    return (*(materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
+              for tf in BAR_TIMEFRAMES),
+            *live_check_results(store.get(), [v for _, v in built]))
