@@ -39,9 +39,13 @@ FULL_REBUILD = "full rebuild"  # not a live run: the batch rebuild replaces what
 
 _KEY = ["timeframe", "ts"]
 # (column, name shown, formatter)
+def _price(v) -> str:
+    return repr(float(v))
+
+
 _FIELDS = (
-    ("open", "open", repr), ("high", "high", repr), ("low", "low", repr),
-    ("close", "close", repr),
+    ("open", "open", _price), ("high", "high", _price), ("low", "low", _price),
+    ("close", "close", _price),
     ("qty", "volume", lambda v: str(Decimal(int(v)) / QTY_SCALE)),
     ("notional", "notional", lambda v: str(Decimal(int(v)) / NOTIONAL_SCALE)),
     ("trade_count", "trade_count", lambda v: str(int(v))),

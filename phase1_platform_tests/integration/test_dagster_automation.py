@@ -306,4 +306,5 @@ def test_definitions_are_loadable_with_sensors_schedules_and_jobs():
     assert {s.name for s in defs.schedules} == {"daily_backfill", "weekly_reconciliation"}
     for name in ("bars_pipeline", "live_bars", "reconcile_vendor_bars"):
         assert defs.resolve_job_def(name) is not None
-    assert len(list(defs.resolve_asset_graph().asset_check_keys)) == 11
+    # parity and quality per bar timeframe, live_equals_batch per bar timeframe, rejected_ratio
+    assert len(list(defs.resolve_asset_graph().asset_check_keys)) == 16
