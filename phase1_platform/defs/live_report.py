@@ -15,6 +15,7 @@ A reporting failure is logged (at most once a minute) and ingestion goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -40,6 +41,7 @@ class DagsterLiveReporter:
     def __init__(self, instance_factory: Callable[[], object] | None = None,
                  min_interval_s: float = DEFAULT_INTERVAL_S) -> None:
         self._factory = instance_factory or _default_instance
+        self._owns_instance = instance_factory is None
         self._instance = None
         self.min_interval_s = float(min_interval_s)
         self._pending: dict[str, dict[str, dict[str, int]]] = {}
@@ -127,11 +129,9 @@ class DagsterLiveReporter:
         self._wake.set()
         self._thread.join(timeout)
         self._report(final=True)
-        if self._instance is not None and hasattr(self._instance, "dispose"):
-            try:
+        if self._owns_instance and self._instance is not None:
+            with contextlib.suppress(Exception):  # closing only
                 self._instance.dispose()
-            except Exception:  # noqa: BLE001 - closing only
-                pass
 
 
 def _default_instance():

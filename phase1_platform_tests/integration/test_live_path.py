@@ -221,3 +221,91 @@ def test_reporter_records_runless_materializations_throttled(tmp_path):
                 assert all(m.metadata["bars_written"].value > 0 for m in mats)
     finally:
         store.dispose()
+
+
+# ------------------------------------------------------------- the Dagster check, end to end
+AAPL = Partition("2013-10-07", "AAPL")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_live_bars_run_records_the_blocking_check(backend, tmp_path, monkeypatch, request):
+    """A live_bars run after the service: check live_equals_batch passes on every bars
+    asset; after a tampered bar and a tick the service never saw, it fails listing them,
+    the run's export is still the batch build of the stored ticks."""
+    from phase1_platform.definitions import defs
+    from phase1_platform.defs.jobs import LIVE_RUN_CONFIG
+    from phase1_platform_tests.conftest import FIXTURES
+    from phase1_platform_tests.support.workdir import offline_workdir
+
+    offline_workdir(tmp_path, monkeypatch)
+    url = make_url(backend, tmp_path, request)
+    monkeypatch.setenv("DATABASE_URL", url)
+    raw = read_ticks(FIXTURES / "2013-10-07" / "AAPL.csv").drop(
+        columns=["source", "source_row"], errors="ignore")
+    store = Store.from_url(url)
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    job = defs.resolve_job_def("live_bars")
+
+    async def service():
+        mock = MockConnector()
+        svc = IngestionService(mock, store, ["AAPL"], flush_interval=3600)
+        assert await svc.start()
+        for a, b in ((0, 120), (120, len(raw))):
+            await mock.inject_ticks(raw.iloc[a:b])
+            await svc.flush()
+        await svc.stop()
+
+    def run(instance):
+        out = job.execute_in_process(partition_key=AAPL.key, instance=instance,
+                                     run_config={**LIVE_RUN_CONFIG, **quiet},
+                                     raise_on_error=False)
+        return out, [e for e in out.get_asset_check_evaluations()
+                     if e.check_name == LIVE_EQUALS_BATCH]
+
+    try:
+        asyncio.run(service())
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("symbols", ["AAPL"])
+            out, evals = run(instance)
+            assert out.success
+            assert sorted(e.asset_key.path[0] for e in evals) == sorted(
+                BAR_ASSETS[tf].path[0] for tf in DEFAULT_TIMEFRAMES)
+            assert all(e.passed for e in evals)
+            assert all(e.partition == AAPL.key for e in evals)
+            assert evals[0].metadata["mode"].value == VERIFIED
+            # a difference: a tampered stored bar, and a tick landed by another path
+            bars = BarRepository(store).read_partition(AAPL, ["1m"])
+            tampered = int(bars["ts"].iloc[-1])
+            with store.begin(write=True) as conn:
+                conn.execute(sa.text("UPDATE bars SET close = close + 0.5 WHERE symbol = "
+                                     "'AAPL' AND timeframe = '1m' AND ts = :ts"),
+                             {"ts": tampered})
+            unseen = TickNormalizer().normalize(pd.DataFrame({
+                "timestamp": ["2013-10-07T19:59:59Z"], "symbol": ["AAPL"], "price": [480.0],
+                "size": [7.0], "source": ["elsewhere"], "source_row": [0]})).ticks
+            assert TickRepository(store).land(unseen).new == 1
+            out, evals = run(instance)
+            # the blocking check failed: the run fails and the export waits for a run whose
+            # check passes (the next one: the stored bars are now the batch build's)
+            assert not out.success
+            assert not out.asset_materializations_for_node("canonical_export")
+            failed = {e.asset_key.path[0]: e for e in evals if not e.passed}
+            assert "bars_1m" in failed and "bars_1d" in failed, sorted(failed)
+            meta = failed["bars_1m"].metadata
+            assert meta["batch_written"].value is True
+            firsts = meta["first_differences"].value
+            tampered_iso = pd.Timestamp(tampered, tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+            assert {"timeframe": "1m", "timestamp": tampered_iso, "field": "close"}.items() \
+                <= next(d for d in firsts if d["timestamp"] == tampered_iso
+                        and d["field"] == "close").items()
+            assert meta["differences_by_field"].value.get("bar", 0) >= 0
+            assert_stored_equals_batch(store, AAPL, "default")  # the batch result won
+            stored = [c for c in CheckResultRepository(store).read(AAPL.key)
+                      if c.check_name == LIVE_EQUALS_BATCH]
+            assert len(stored) == len(DEFAULT_TIMEFRAMES)
+            assert not {c.timeframe: c for c in stored}["1m"].passed
+            out, evals = run(instance)  # nothing landed since: up to date, passes, exports
+            assert out.success and all(e.passed for e in evals)
+            assert out.asset_materializations_for_node("canonical_export")
+    finally:
+        store.dispose()

@@ -111,6 +111,6 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     parts = partitions_of(context)
     built = [build_partition(context, p, config.incremental, store, sources) for p in parts]
     per_part = [m for m, _ in built]
-    return (*(materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
-              for tf in BAR_TIMEFRAMES),
-            *live_check_results(store.get(), [v for _, v in built]))
+    for tf in BAR_TIMEFRAMES:
+        yield materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
+    yield from live_check_results(store.get(), [v for _, v in built])
