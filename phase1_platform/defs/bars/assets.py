@@ -113,4 +113,4 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     per_part = [m for m, _ in built]
     for tf in BAR_TIMEFRAMES:
         yield materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
-    yield from live_check_results(store.get(), [v for _, v in built])
+    yield from live_check_results(context, store.get(), [v for _, v in built])

@@ -19,8 +19,8 @@ from __future__ import annotations
 import dagster as dg
 
 from ...app.checks import LIVE_EQUALS_BATCH
-from ...app.verify_live import LiveVerdict, record_live_verdict
-from .. import compat  # noqa: F401  (filters the partitioned-check preview warning)
+from ...app.verify_live import FULL_REBUILD, LiveVerdict, record_live_verdict
+from .. import compat  # also filters the partitioned-check preview warning
 from ..keys import BAR_ASSETS, BAR_TIMEFRAMES
 from ..partitions import partitions_def
 
@@ -49,28 +49,36 @@ def verdict_metadata(verdict: LiveVerdict, timeframe: str) -> dict:
     return meta
 
 
-def live_check_results(store, verdicts: list[LiveVerdict]) -> list[dg.AssetCheckResult]:
-    """Record each partition's verdict in the store (``app.verify_live``) and return one
-    ``AssetCheckResult`` per bar timeframe: the partition's verdict, or for a run over
-    several partitions (a backfill range, where Dagster 1.13 records a result without a
-    partition) passed only when every partition passed, each one's verdict in
-    ``by_partition``."""
+def live_check_results(context, store, verdicts: list[LiveVerdict]):
+    """What the ``bars`` multi-asset yields for its ``live_equals_batch`` checks.
+
+    The verdicts of live runs are kept in the store (``app.verify_live``; a full rebuild
+    judges nothing, so it records nothing). One partition: one ``AssetCheckResult`` per
+    bar timeframe. Several (a backfill range, where Dagster 1.13 would record one result
+    without a partition): one ``AssetCheckEvaluation`` per partition and timeframe, each
+    with its partition, then each check's output (as ``defs.boundary.check_outcome``)."""
     for v in verdicts:
-        record_live_verdict(store, v, BAR_TIMEFRAMES)
-    out = []
+        if v.mode != FULL_REBUILD:
+            record_live_verdict(store, v, BAR_TIMEFRAMES)
+    if len(verdicts) == 1:
+        for tf in BAR_TIMEFRAMES:
+            yield dg.AssetCheckResult(
+                asset_key=BAR_ASSETS[tf], check_name=LIVE_EQUALS_BATCH,
+                passed=verdicts[0].passed, metadata=verdict_metadata(verdicts[0], tf),
+                severity=dg.AssetCheckSeverity.ERROR)
+        return
     for tf in BAR_TIMEFRAMES:
-        if len(verdicts) == 1:
-            passed, meta = verdicts[0].passed, verdict_metadata(verdicts[0], tf)
-        else:
-            passed = all(v.passed for v in verdicts)
-            meta = {"partitions": len(verdicts),
-                    "failed_partitions": sum(not v.passed for v in verdicts),
-                    "by_partition": dg.MetadataValue.json(
-                        {v.partition.key: v.summary(tf, first_n=5) for v in verdicts})}
-        out.append(dg.AssetCheckResult(
-            asset_key=BAR_ASSETS[tf], check_name=LIVE_EQUALS_BATCH, passed=passed,
-            metadata=meta, severity=dg.AssetCheckSeverity.ERROR))
-    return out
+        for v in verdicts:
+            yield dg.AssetCheckEvaluation(
+                asset_key=BAR_ASSETS[tf], check_name=LIVE_EQUALS_BATCH, passed=v.passed,
+                metadata=verdict_metadata(v, tf), severity=dg.AssetCheckSeverity.ERROR,
+                blocking=True, partition=v.partition.key,
+                target_materialization_data=compat.target_materialization(
+                    context.instance, BAR_ASSETS[tf], v.partition.key))
+    wanted = {(BAR_ASSETS[tf], LIVE_EQUALS_BATCH) for tf in BAR_TIMEFRAMES}
+    for name, spec in context.assets_def.check_specs_by_output_name.items():
+        if (spec.asset_key, spec.name) in wanted:
+            yield dg.Output(None, output_name=name)
 
 
 __all__ = ["LIVE_CHECK_SPECS", "live_check_results", "verdict_metadata"]
