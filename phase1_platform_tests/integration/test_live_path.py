@@ -309,3 +309,44 @@ def test_live_bars_run_records_the_blocking_check(backend, tmp_path, monkeypatch
             assert out.asset_materializations_for_node("canonical_export")
     finally:
         store.dispose()
+
+
+def test_a_store_error_in_the_flush_rolls_everything_back_and_the_retry_stores_once(
+        store, monkeypatch):
+    """The bar write fails inside the flush's transaction: the batch's ticks are not
+    landed either; the retry lands them and stores the same bars, none counted twice."""
+    from phase1_platform.storage import StoreError
+
+    raw = spy_raw(3_000)
+    real = BarRepository.write_live
+    calls = {"n": 0}
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second flush's bar write
+            raise StoreError("database is locked (injected)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(BarRepository, "write_live", flaky)
+
+    async def scenario():
+        mock = MockConnector()
+        svc = IngestionService(mock, store, ["SPY"], timeframes=TIMEFRAMES,
+                               rules=get_rules(RULES), flush_interval=3600)
+        assert await svc.start()
+        await mock.inject_ticks(raw.iloc[:1_000])
+        await svc.flush()
+        await mock.inject_ticks(raw.iloc[1_000:2_000])
+        flushing = asyncio.create_task(svc.flush())  # fails, sleeps 1 s, retries
+        await asyncio.sleep(0.3)
+        landed_while_failed = TickRepository(store).count()
+        await flushing
+        await mock.inject_ticks(raw.iloc[2_000:])
+        await svc.flush()
+        return await svc.stop(), landed_while_failed
+
+    stats, landed_while_failed = asyncio.run(scenario())
+    assert landed_while_failed == 1_000  # rolled back with the bars
+    assert stats.store_errors == 1 and stats.landed == len(raw) and calls["n"] == 4
+    assert TickRepository(store).count() == len(raw)
+    assert_stored_equals_batch(store)
