@@ -58,8 +58,19 @@ class Changes:
     base: str | None  # the base (finest intraday) timeframe; None: no intraday timeframe
 
 
+_EMPTY: dict[str, pd.DataFrame] = {}
+
+
+def _empty(columns: dict) -> pd.DataFrame:
+    """An empty frame of ``columns``, built once (handed out read-only)."""
+    key = ",".join(columns)
+    if key not in _EMPTY:
+        _EMPTY[key] = empty_frame(columns)
+    return _EMPTY[key]
+
+
 def _no_changes(base: str | None) -> Changes:
-    return Changes(empty_bars(), empty_frame(TOUCHED_COLUMNS), empty_frame(VOLUME_ONLY_COLUMNS),
+    return Changes(_empty(BAR_COLUMNS), _empty(TOUCHED_COLUMNS), _empty(VOLUME_ONLY_COLUMNS),
                    base)
 
 
@@ -83,7 +94,8 @@ class BarEmitter:
 
     def drain_updates(self) -> pd.DataFrame:
         """Bars created or restated since the previous drain, all timeframes touched."""
-        return self.drain_changes(with_volume_only=False).bars
+        bars = self.drain_changes(with_volume_only=False).bars
+        return bars if len(bars) else empty_bars()  # a frame of the caller's own
 
     def drain_changes(self, with_volume_only: bool = True) -> Changes:
         """``drain_updates()`` with the base intervals touched and their volume-only rows."""
@@ -202,28 +214,30 @@ def _base_changes(minutes: Minutes | None, symbols: list[str], dirty: dict[str, 
     """(base intervals holding a dirty minute, the volume-only ones among them with their
     summed qty, notional and trade count) from the drained window's minutes. An interval
     is volume-only when none of its minutes holds a price-setting tick."""
-    touched_parts = []
-    for s, mins in dirty.items():
-        buckets = np.unique(mins // base.ns * base.ns)
-        touched_parts.append(pd.DataFrame({"symbol": s, "timeframe": base.name,
-                                           "ts": buckets}))
-    touched = pd.concat(touched_parts, ignore_index=True).astype(TOUCHED_COLUMNS) \
-        if touched_parts else empty_frame(TOUCHED_COLUMNS)
+    names = sorted(dirty)
+    buckets = [np.unique(dirty[s] // base.ns * base.ns) for s in names]
+    touched_sym = np.repeat(np.asarray(names, dtype=object), [len(b) for b in buckets])
+    touched_ts = np.concatenate(buckets) if buckets else np.empty(0, dtype="int64")
+    touched = pd.DataFrame({"symbol": touched_sym, "timeframe": base.name,
+                            "ts": touched_ts}).astype(TOUCHED_COLUMNS)
     if minutes is None or len(minutes.minute) == 0 or bool(minutes.priced.all()):
-        return touched, empty_frame(VOLUME_ONLY_COLUMNS)
-    frame = pd.DataFrame({
-        "sym": minutes.sym, "ts": minutes.minute // base.ns * base.ns,
-        "priced": minutes.priced, "qty": minutes.q, "notional": minutes.nv,
-        "trade_count": minutes.k})
-    agg = frame.groupby(["sym", "ts"], sort=True).agg(
-        priced=("priced", "any"), qty=("qty", "sum"), notional=("notional", "sum"),
-        trade_count=("trade_count", "sum")).reset_index()
-    agg = agg[~agg["priced"].to_numpy(bool)]
-    names = np.asarray(symbols, dtype=object)
-    vo = pd.DataFrame({"symbol": names[agg["sym"].to_numpy("int64")], "timeframe": base.name,
-                       "ts": agg["ts"].to_numpy("int64"), "qty": agg["qty"].to_numpy("int64"),
-                       "notional": agg["notional"].to_numpy("int64"),
-                       "trade_count": agg["trade_count"].to_numpy("int64")})
-    keys = pd.MultiIndex.from_frame(touched[["symbol", "ts"]])
-    mine = pd.MultiIndex.from_arrays([vo["symbol"], vo["ts"]]).isin(keys)
-    return touched, vo[mine].reset_index(drop=True).astype(VOLUME_ONLY_COLUMNS)
+        return touched, _empty(VOLUME_ONLY_COLUMNS)
+    # minutes are in (symbol, minute) order: runs of one (symbol, base interval) are groups
+    bucket = minutes.minute // base.ns * base.ns
+    new = np.r_[True, (minutes.sym[1:] != minutes.sym[:-1]) | (bucket[1:] != bucket[:-1])]
+    starts = np.flatnonzero(new)
+    priced = np.logical_or.reduceat(minutes.priced, starts)
+    groups = starts[~priced]
+    if len(groups) == 0:
+        return touched, _empty(VOLUME_ONLY_COLUMNS)
+    sums = [np.add.reduceat(col, starts)[~priced] for col in (minutes.q, minutes.nv, minutes.k)]
+    sym = np.asarray(symbols, dtype=object)[minutes.sym[groups]]
+    ts = bucket[groups]
+    mine = np.zeros(len(groups), dtype=bool)
+    for s, b in zip(names, buckets, strict=True):
+        rows = sym == s
+        mine[rows] = np.isin(ts[rows], b)
+    vo = pd.DataFrame({"symbol": sym[mine], "timeframe": base.name, "ts": ts[mine],
+                       "qty": sums[0][mine], "notional": sums[1][mine],
+                       "trade_count": sums[2][mine]})
+    return touched, vo.astype(VOLUME_ONLY_COLUMNS)
