@@ -232,7 +232,9 @@ def _write(store: Store, inp: BuildInput, rule_set: str, timeframes
         return bars, verdict
     repo.write_partition(bars, part, rule_set=rule_set, source=bars_source(inp.ticks),
                          since_ns=since_ns, landings=inp.landings, volume_only=volume_only,
-                         refuse_newer=inp.incremental)
+                         refuse_newer=inp.incremental,
+                         newer_cut=lambda first: recompute_since(first, part.start_ns,
+                                                                 timeframes))
     verdict.written = True
     return bars, verdict
 

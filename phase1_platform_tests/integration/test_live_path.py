@@ -350,3 +350,27 @@ def test_a_store_error_in_the_flush_rolls_everything_back_and_the_retry_stores_o
     assert stats.store_errors == 1 and stats.landed == len(raw) and calls["n"] == 4
     assert TickRepository(store).count() == len(raw)
     assert_stored_equals_batch(store)
+
+
+def test_a_full_rebuild_racing_the_live_path_keeps_the_newer_bars(store):
+    """A full build (a backfill) reads the partition, the service stores newer ticks' bars,
+    then the build writes: the bars the newer landings may have changed stay the live
+    path's (from their hour on, and the 1d), so the store still equals a batch build
+    and the next verification finds nothing to correct."""
+    from phase1_platform.app.build import prepare_build, write_bars
+
+    raw = read_ticks(SPY).drop(columns=["source", "source_row"])
+    ts = pd.to_datetime(raw["timestamp"], utc=True)
+    early = raw[ts < pd.Timestamp("2013-10-07T15:00Z")].iloc[::4]
+    late = raw[ts >= pd.Timestamp("2013-10-07T16:30Z")].iloc[::4]
+    assert len(early) and len(late)
+    asyncio.run(ingest(store, [early]))
+    assert build_bars(store, PART, RULES, incremental=True).verdict.equal
+    backfill = prepare_build(store, PART, RULES, incremental=False)  # its snapshot
+    asyncio.run(ingest(store, [late]))  # the service goes on meanwhile
+    write_bars(store, backfill, RULES)
+    assert_stored_equals_batch(store)
+    v = build_bars(store, PART, RULES, incremental=True).verdict
+    assert v.mode == VERIFIED and v.equal and not v.written, v.summary()
+    first_late = pd.Timestamp(pd.to_datetime(late["timestamp"], utc=True).min())
+    assert v.since_ns == first_late.floor("1h").value  # the coarsest intraday timeframe
