@@ -374,3 +374,32 @@ def test_a_full_rebuild_racing_the_live_path_keeps_the_newer_bars(store):
     assert v.mode == VERIFIED and v.equal and not v.written, v.summary()
     first_late = pd.Timestamp(pd.to_datetime(late["timestamp"], utc=True).min())
     assert v.since_ns == first_late.floor("1h").value  # the coarsest intraday timeframe
+
+
+def test_phase1_ingest_reports_to_the_dagster_instance_of_dagster_home(tmp_path):
+    """``phase1 ingest`` with ``DAGSTER_HOME`` set: the bars it stored appear as runless
+    materializations of every bars asset for the partition in that instance."""
+    import os
+    import subprocess
+    import sys
+
+    from phase1_platform_tests.conftest import FIXTURES
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "phase1_platform.ingestion", "--mode", "mock", "--csv",
+         str(FIXTURES / "2013-10-07" / "AAPL.csv"), "--symbols", "AAPL",
+         "--database-url", db], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "bars stored" in proc.stdout
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for tf in DEFAULT_TIMEFRAMES:
+            records = instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=BAR_ASSETS[tf], asset_partitions=[AAPL.key]), limit=10).records
+            assert records and all(r.run_id == "" for r in records), tf
+            assert records[0].asset_materialization.metadata["path"].value == \
+                "live ingestion service"
