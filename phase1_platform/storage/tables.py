@@ -26,8 +26,9 @@
   rolled up again when only part of the day is rebuilt. Written with the bars.
 - ``check_results``: the latest verdict of each check of a partition (``check_name``:
   ``parity``, ``quality``, ``rejected_ratio``, ``live_equals_batch``; ``timeframe`` empty
-  for checks of the ticks): passed, a JSON summary, and the canonical sha256 of the bars it judged (empty
-  for checks of the ticks), so a reader can tell whether the bars changed since.
+  for checks of the ticks): passed, a JSON summary, and the canonical sha256 of the bars
+  it judged (empty for checks of the ticks), so a reader can tell whether the bars
+  changed since.
 
 Timestamps are BigInteger UTC nanoseconds everywhere.
 """
