@@ -7,8 +7,9 @@ and the volume-only ones among them) and writes it with ``BarRepository.write_li
 bars upserted by (symbol, timeframe, ts) with the symbol's rule set and the source of its
 ticks, volume-only rows of the touched base intervals replaced, exactly what
 ``BarRepository.write_partition`` keeps for the same ticks, so a later incremental batch
-build rolls the 1d bar up exactly. Only bars of trading sessions are stored (a tick on a
-weekend makes no partition, so the batch path never builds its bars).
+build rolls the 1d bar up exactly. Only bars the batch path builds are stored: of trading
+sessions (a tick on a weekend makes no partition) and of the default timeframes (a service
+streaming other timeframes keeps those to its stream).
 
 ``flush_transaction`` is the one write transaction of a flush: the service lands the ticks,
 advances watermarks, stores quarantine rows and writes the bars inside it, so the stored
@@ -24,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_dates
+from ..core.incremental import base_timeframe
 from ..core.partition import KEY_SEPARATOR
+from ..core.timeframes import DEFAULT_TIMEFRAMES
 from ..storage import BarRepository, Store
 
 NO_SOURCE = "live"
@@ -58,11 +61,19 @@ def _partition_keys(symbols: np.ndarray, ts: np.ndarray, calendar: str
 
 
 def write_live_bars(store: Store, changes, rule_set_of: Mapping[str, str],
-                    source_of: Mapping[str, str], calendar: str = DEFAULT_CALENDAR
-                    ) -> WrittenBars:
-    """Store one drain of the streaming aggregator (bars of session partitions only);
-    what was written per partition and timeframe."""
+                    source_of: Mapping[str, str], calendar: str = DEFAULT_CALENDAR,
+                    timeframes=DEFAULT_TIMEFRAMES) -> WrittenBars:
+    """Store one drain of the streaming aggregator: the bars of ``timeframes`` (the set
+    the batch path builds and verifies; a service streaming others keeps them to the
+    stream) of session partitions, and the volume-only rows when the drain's base
+    timeframe is the set's; what was written per partition and timeframe."""
     bars, touched, vo = changes.bars, changes.touched, changes.volume_only
+    wanted = [str(t) for t in timeframes]
+    tf = bars["timeframe"].astype(str).to_numpy(object)
+    if len(bars) and not np.isin(tf, wanted).all():
+        bars = bars[np.isin(tf, wanted)].reset_index(drop=True)
+    if changes.base != base_timeframe(wanted):
+        touched, vo = touched.iloc[:0], vo.iloc[:0]
     keys, ok = _partition_keys(bars["symbol"].to_numpy(object), bars["ts"].to_numpy("int64"),
                                calendar)
     if not ok.all():

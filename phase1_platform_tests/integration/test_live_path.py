@@ -403,3 +403,23 @@ def test_phase1_ingest_reports_to_the_dagster_instance_of_dagster_home(tmp_path)
             assert records and all(r.run_id == "" for r in records), tf
             assert records[0].asset_materialization.metadata["path"].value == \
                 "live ingestion service"
+
+
+def test_only_the_batch_paths_timeframes_are_stored(store):
+    """A service streaming other timeframes stores only those the batch path builds."""
+
+    async def scenario():
+        mock = MockConnector()
+        svc = IngestionService(mock, store, ["SPY"], timeframes="1m,30m,1d",
+                               rules=get_rules(RULES), flush_interval=3600)
+        assert await svc.start()
+        await mock.inject_ticks(spy_raw(3_000))
+        await svc.flush()
+        await svc.stop()
+
+    asyncio.run(scenario())
+    stored = BarRepository(store).read_partition(PART)
+    assert set(stored["timeframe"].astype(str)) == {"1m", "1d"}
+    bars, _ = batch_of(store)
+    mine = bars[bars["timeframe"].astype(str).isin(["1m", "1d"])].reset_index(drop=True)
+    assert CanonicalExporter(stored).to_bytes() == CanonicalExporter(mine).to_bytes()
