@@ -1,4 +1,9 @@
-"""Latency from a tick landing to its 1m bar stored by a sensor-launched run (one replayed hour).
+"""Latency from a tick landing to its 1m bar verified by a sensor-launched run (one replayed hour).
+
+Since the ingestion service stores the bars itself (in the transaction that lands the
+ticks; ``benchmarks.bench_live_store`` measures that latency), a ``live_bars`` run is the
+verification of those bars (``app.verify_live``): this measures how long until a tick's
+bar has been verified (or rewritten by the batch path).
 
     python -m benchmarks.bench_live_latency [--tick-file ZIP|CSV] [--start 18:00] [--minutes 60]
                                             [--step-seconds 60] [--mode both|incremental|full]

@@ -12,9 +12,17 @@
   the stored 1m bars and volume-only rows before the cut and the rebuilt ones after);
 - ``UpToDate``: no landing is pending: nothing to read or write.
 
-``prepare_build`` plans and reads (``BuildInput``); ``build_bars`` builds and stores the
-bars, consuming the landings read before the ticks in the transaction that writes them,
-and reads again when a concurrent build consumed them first. Either way the stored bars
+``prepare_build`` plans and reads (``BuildInput``), in one read snapshot: the landings, the
+ticks and the stored bars the build will replace (``StoredSpan``); ``build_bars`` builds and
+stores the bars, consuming the landings read before the ticks in the transaction that
+writes them, and reads again when a concurrent build consumed them first.
+
+Verification of the live path (``app.verify_live``): an incremental build (a ``live_bars``
+run) compares its rebuilt bars with the stored span first. Equal: it only consumes the
+landings (the live path's bars stay; a bar it wrote after the snapshot is never
+overwritten with an older one). Different: the batch result is written (batch wins),
+refused (``ConcurrentBuildError``, read again) when ticks landed after the snapshot.
+``BuildResult.verdict`` says which. Either way the stored bars
 equal a full recompute of the landed ticks; ``bars_after_build`` returns them (the bars
 written by a full build, else ``read_built_bars`` of the partition).
 """
@@ -28,6 +36,7 @@ import pandas as pd
 from ..core.engine import BarEngine
 from ..core.incremental import (
     base_timeframe,
+    empty_volume_only,
     incremental_blocker,
     rebuild_since,
     recompute_since,
@@ -46,6 +55,7 @@ from ..storage import (
     Store,
     TickRepository,
 )
+from .verify_live import VERIFIED, LiveVerdict, StoredSpan, judge
 
 MAX_ATTEMPTS = 3
 
@@ -88,6 +98,8 @@ class BuildInput:
     plan: BuildPlan
     landings: Landings
     normalized: NormalizeResult
+    stored: StoredSpan | None = None  # the stored bars the build replaces (read with ticks)
+    incremental: bool = False  # a live_bars run: verify the live path's stored bars
 
     @property
     def ticks(self) -> pd.DataFrame:
@@ -97,8 +109,9 @@ class BuildInput:
 @dataclass
 class BuildResult:
     input: BuildInput
-    bars: pd.DataFrame  # the bars written (all of the partition's for a full build)
+    bars: pd.DataFrame  # the bars built (all of the partition's for a full build)
     rule_set: str
+    verdict: LiveVerdict | None = None  # the stored bars against the rebuild
 
     @property
     def plan(self) -> BuildPlan:
@@ -153,12 +166,30 @@ def read_ticks(store: Store, part: Partition, plan: BuildPlan) -> NormalizeResul
     return normalize_partition(repo.read(part), part)
 
 
+def read_stored_span(store: Store, part: Partition, plan: BuildPlan,
+                     timeframes=DEFAULT_TIMEFRAMES) -> StoredSpan | None:
+    """The stored bars and volume-only rows a build with ``plan`` replaces (None: it
+    replaces nothing)."""
+    if isinstance(plan, UpToDate):
+        return None
+    since = plan.since_ns if isinstance(plan, Incremental) else None
+    repo = BarRepository(store)
+    bars = repo.read_partition(part)
+    base = base_timeframe(timeframes)
+    vo = repo.read_volume_only(part, base) if base else None
+    return StoredSpan(bars, empty_volume_only() if vo is None else vo, since)
+
+
 def prepare_build(store: Store, part: Partition, rule_set: str, incremental: bool = False,
                   timeframes=DEFAULT_TIMEFRAMES) -> BuildInput:
-    """Plan the build of ``part`` and read what it needs (landings first, then ticks)."""
-    landings = LandingRepository(store).pending(part)
-    plan = plan_build(store, part, rule_set, incremental, landings, timeframes)
-    return BuildInput(part, plan, landings, read_ticks(store, part, plan))
+    """Plan the build of ``part`` and read what it needs (landings first, then ticks, then
+    the stored bars it replaces), all in one read snapshot."""
+    with store.read_snapshot():
+        landings = LandingRepository(store).pending(part)
+        plan = plan_build(store, part, rule_set, incremental, landings, timeframes)
+        ticks = read_ticks(store, part, plan)
+        stored = read_stored_span(store, part, plan, timeframes)
+    return BuildInput(part, plan, landings, ticks, stored, incremental)
 
 
 def bars_source(ticks: pd.DataFrame) -> str:
@@ -182,10 +213,18 @@ def build_full(ticks: pd.DataFrame, rule_set: str, calendar: str, timeframes=DEF
 def write_bars(store: Store, inp: BuildInput, rule_set: str,
                timeframes=DEFAULT_TIMEFRAMES) -> pd.DataFrame:
     """Build the bars ``inp`` calls for and store them, consuming its landings; returns
-    the bars written (raises ``ConcurrentBuildError`` when another build came first)."""
+    the bars built (raises ``ConcurrentBuildError`` when another build came first)."""
+    return _write(store, inp, rule_set, timeframes)[0]
+
+
+def _write(store: Store, inp: BuildInput, rule_set: str, timeframes
+           ) -> tuple[pd.DataFrame, LiveVerdict]:
+    """``write_bars`` and the verdict on the stored bars it replaced: an incremental
+    (live) build whose rebuild equals them writes no bar, only consumes the landings."""
     plan, part = inp.plan, inp.partition
     if isinstance(plan, UpToDate):
-        return empty_bars()
+        return empty_bars(), judge(part, None, empty_bars(), None, timeframes,
+                                   inp.incremental)
     rules = get_rules(rule_set)
     repo = BarRepository(store)
     tf = ",".join(timeframes)
@@ -197,9 +236,17 @@ def write_bars(store: Store, inp: BuildInput, rule_set: str,
         prior = repo.read_partition(part, [base], until_ns=since_ns)
         prior_vo = repo.read_volume_only(part, base, until_ns=since_ns)
         bars, volume_only = rebuild_since(inp.ticks, prior, since_ns, tf, rules, prior_vo)
+    verdict = judge(part, inp.stored, bars, volume_only, timeframes, inp.incremental)
+    if inp.incremental and verdict.mode == VERIFIED and verdict.equal:
+        LandingRepository(store).consume(inp.landings)  # the live path's bars stay
+        return bars, verdict
     repo.write_partition(bars, part, rule_set=rule_set, source=bars_source(inp.ticks),
-                         since_ns=since_ns, landings=inp.landings, volume_only=volume_only)
-    return bars
+                         since_ns=since_ns, landings=inp.landings, volume_only=volume_only,
+                         refuse_newer=inp.incremental,
+                         newer_cut=lambda first: recompute_since(first, part.start_ns,
+                                                                 timeframes))
+    verdict.written = True
+    return bars, verdict
 
 
 def build_bars(store: Store, part: Partition, rule_set: str, incremental: bool = False,
@@ -212,7 +259,8 @@ def build_bars(store: Store, part: Partition, rule_set: str, incremental: bool =
         if inp is None:
             inp = prepare_build(store, part, rule_set, incremental, timeframes)
         try:
-            return BuildResult(inp, write_bars(store, inp, rule_set, timeframes), rule_set)
+            bars, verdict = _write(store, inp, rule_set, timeframes)
+            return BuildResult(inp, bars, rule_set, verdict)
         except ConcurrentBuildError:
             if attempt == MAX_ATTEMPTS:
                 raise

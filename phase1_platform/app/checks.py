@@ -17,6 +17,7 @@ from ..core.partition import Partition
 from ..storage import BarRepository, CheckResultRepository, Store, StoredCheck
 
 PARITY, QUALITY, REJECTED_RATIO = "parity", "quality", "rejected_ratio"
+LIVE_EQUALS_BATCH = "live_equals_batch"  # the live path's stored bars = the batch rebuild
 
 
 def bars_sha256(store: Store, part: Partition, timeframe: str) -> str:
@@ -64,5 +65,5 @@ def partition_checks(store: Store, part: Partition,
     return views
 
 
-__all__ = ["PARITY", "QUALITY", "REJECTED_RATIO", "CheckView", "bars_sha256",
+__all__ = ["LIVE_EQUALS_BATCH", "PARITY", "QUALITY", "REJECTED_RATIO", "CheckView", "bars_sha256",
            "partition_checks", "record_check"]

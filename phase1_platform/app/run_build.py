@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..core.incremental import recompute_since
 from ..core.normalizer import NormalizeResult, TickNormalizer
 from ..core.partition import Partition
 from ..core.schema import empty_quarantine
@@ -46,11 +47,11 @@ from .build import (
     bars_source,
     build_bars,
     build_full,
-    plan_build,
-    read_ticks,
+    prepare_build,
 )
 from .land import quarantine_partitions, tick_partitions
 from .run_memo import MEMO
+from .verify_live import FULL_REBUILD, LiveVerdict
 
 
 # ---------------------------------------------------------------- hand-over between steps
@@ -112,23 +113,17 @@ def prepare_builds(store: Store, parts: Sequence[Partition], rule_sets: Mapping[
                    incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES,
                    scope: str | None = None) -> list[BuildInput]:
     """Each partition's ``BuildInput`` (plan, landings, normalized ticks), in ``parts``
-    order; the ticks of full builds read (or taken over) for all partitions at once."""
+    order. A full recompute (``incremental`` false: user runs, backfills, replay) reads
+    (or takes over) the ticks of all partitions at once; an incremental build (a live
+    run) plans and reads each partition in its own snapshot, with the stored bars it will
+    verify (``app.build.prepare_build``)."""
+    if incremental:  # a live run: each partition verifies what the live path stored
+        return [prepare_build(store, p, rule_sets[p], True, timeframes) for p in parts]
     landings = LandingRepository(store)
-    plans = {}
-    inputs: dict[Partition, BuildInput] = {}
-    for part in parts:
-        pending = landings.pending(part)
-        plan = plan_build(store, part, rule_sets[part], incremental, pending, timeframes)
-        if isinstance(plan, Full):
-            plans[part] = (plan, pending)
-        else:
-            inputs[part] = BuildInput(part, plan, pending, read_ticks(store, part, plan))
-    full = list(plans)
-    normalized = _normalized_full(store, full, scope) if full else {}
-    for part in full:
-        plan, pending = plans[part]
-        inputs[part] = BuildInput(part, plan, pending, normalized[part])
-    return [inputs[p] for p in parts]
+    pending = {p: landings.pending(p) for p in parts}  # before the ticks are read
+    normalized = _normalized_full(store, list(parts), scope) if parts else {}
+    return [BuildInput(p, Full("full recompute requested"), pending[p], normalized[p])
+            for p in parts]
 
 
 def _normalized_full(store: Store, parts: list[Partition], scope: str | None
@@ -169,29 +164,34 @@ def build_all(store: Store, inputs: Sequence[BuildInput], rule_sets: Mapping[Par
     results: dict[Partition, BuildResult] = {}
     by_rules: dict[str, list[BuildInput]] = {}
     for inp in inputs:
-        if isinstance(inp.plan, Full):
+        if isinstance(inp.plan, Full) and not inp.incremental:
             by_rules.setdefault(rule_sets[inp.partition], []).append(inp)
-        else:
+        else:  # a live run's build, verifying the live path's bars
             results[inp.partition] = build_bars(store, inp.partition, rule_sets[inp.partition],
-                                                True, timeframes, prepared=inp)
+                                                inp.incremental, timeframes, prepared=inp)
     for rule_set, group in by_rules.items():
         for inp, (bars, volume_only) in zip(group, _build_full(group, rule_set, timeframes),
                                             strict=True):
             part = inp.partition
             try:
-                store_full(store, inp, rule_set, bars, volume_only)
-                results[part] = BuildResult(inp, bars, rule_set)
+                store_full(store, inp, rule_set, bars, volume_only, timeframes)
+                verdict = LiveVerdict(part, FULL_REBUILD, written=True)  # judges nothing
+                results[part] = BuildResult(inp, bars, rule_set, verdict)
             except ConcurrentBuildError:  # another build consumed its landings: again
                 results[part] = build_bars(store, part, rule_set, False, timeframes)
     return [results[inp.partition] for inp in inputs]
 
 
 def store_full(store: Store, inp: BuildInput, rule_set: str, bars: pd.DataFrame,
-               volume_only: pd.DataFrame | None) -> None:
-    """Replace the partition's bars with a full build's, consuming its landings."""
-    BarRepository(store).write_partition(bars, inp.partition, rule_set=rule_set,
-                                         source=bars_source(inp.ticks), landings=inp.landings,
-                                         volume_only=volume_only)
+               volume_only: pd.DataFrame | None, timeframes) -> None:
+    """Replace the partition's bars with a full build's, consuming its landings; the bars
+    that ticks landed since (by the live path, which stored their bars) may have changed
+    are kept (``write_partition``'s ``newer_cut``)."""
+    part = inp.partition
+    BarRepository(store).write_partition(
+        bars, part, rule_set=rule_set, source=bars_source(inp.ticks), landings=inp.landings,
+        volume_only=volume_only,
+        newer_cut=lambda first: recompute_since(first, part.start_ns, timeframes))
 
 
 def _build_full(group: list[BuildInput], rule_set: str, timeframes

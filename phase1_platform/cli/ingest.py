@@ -3,7 +3,9 @@
 Connector -> normalizer -> landing table (idempotent, per-(source, symbol) watermarks),
 gap backfill after reconnects, live bars over WebSocket. Logs are JSON lines on stderr;
 SIGINT/SIGTERM flush everything received, then stop (exit 0), also while the stream is
-still connecting. See ``ingestion.service`` and ``ingestion.runner``.
+still connecting. See ``ingestion.service`` and ``ingestion.runner``. The bars the service
+stores are reported to Dagster without a run (``defs.live_report``) when ``DAGSTER_HOME``
+is set (``--dagster-report on|off`` to force).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="seconds between micro-batches (default 0.25)")
     p.add_argument("--max-batch-rows", type=int, default=20_000)
     p.add_argument("--poll-interval", type=float, default=1.0, help="alpaca polling interval")
+    p.add_argument("--dagster-report", choices=("auto", "on", "off"), default="auto",
+                   help="report the bars stored to Dagster as runless materializations "
+                   "(auto: when DAGSTER_HOME is set)")
+    p.add_argument("--dagster-report-interval", type=float, default=5.0, metavar="S",
+                   help="at most one report per partition every S seconds (default 5)")
     p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
 
 
@@ -79,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--speed must be >= 0, got {args.speed}")
     if args.flush_interval <= 0:
         raise UserError("--flush-interval must be > 0")
+    if not args.dagster_report_interval >= 0:
+        raise UserError("--dagster-report-interval must be >= 0")
     setup_logging(level)
     # a bad setting, key, vendor or store is a UserError: cli.main prints one line, exit 2
     cfg = IngestConfig(
@@ -90,4 +99,13 @@ def run(args: argparse.Namespace) -> int:
         flush_interval=args.flush_interval, max_batch_rows=args.max_batch_rows,
         poll_interval=args.poll_interval,
     )
-    return main(cfg)
+    reporter = None
+    if args.dagster_report != "off":
+        from ..defs.live_report import reporter_from_env
+
+        reporter = reporter_from_env(args.dagster_report, args.dagster_report_interval)
+    try:
+        return main(cfg, on_bars_written=reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()

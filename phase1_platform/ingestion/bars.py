@@ -19,6 +19,7 @@ from ..core.engine import sort_bars
 from ..core.rules import EligibilityRules
 from ..core.schema import empty_bars
 from ..core.streaming import StreamingBarAggregator
+from ..core.streaming.emission import Changes
 
 RETAIN_TRADING_DATES = 2  # the current trading date and the previous one
 
@@ -68,6 +69,18 @@ class LiveBars:
 
     def drain_updates(self) -> pd.DataFrame:
         return _merge(agg.drain_updates() for agg in self._by_rules.values())
+
+    def drain_changes(self) -> Changes:
+        """The bars changed since the last drain with the base intervals they touched and
+        the volume-only rows among those (``StreamingBarAggregator.drain_changes``)."""
+        drained = [agg.drain_changes() for agg in self._by_rules.values()]
+        if len(drained) == 1:
+            return drained[0]
+        return Changes(
+            _merge(c.bars for c in drained),
+            pd.concat([c.touched for c in drained], ignore_index=True),
+            pd.concat([c.volume_only for c in drained], ignore_index=True),
+            drained[0].base)
 
     def bars(self) -> pd.DataFrame:
         return _merge(agg.bars() for agg in self._by_rules.values())

@@ -20,19 +20,28 @@ both, else to the service's own partition ``ingest|<stream>``.
    as a conflicting duplicate;
 4. watermarks per (source, symbol), quarantine rows per partition;
 5. the ticks that were new to the store go to the streaming bars, so the streamed bars
-   equal a batch build of the stored ticks; ``drain_updates()`` is returned.
+   equal a batch build of the stored ticks; the bars they changed (and the seeded
+   partitions' bars) are stored (``app.live_bars.write_live_bars``) and returned.
+
+Steps 3 to 5 store in ONE transaction (``app.live_bars.flush_transaction``): the stored
+bars always match the ticks the service landed, wherever the process is killed. The
+streaming bars take the batch before that transaction; a store error keeps what they
+drained on the batch (``Prepared.changes``), so the retry stores the same bars without
+feeding the ticks twice. ``on_bars_written`` (optional) is told what each flush wrote,
+per partition and timeframe, after the commit (it must not block: it runs in the worker).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..app.land import Landed, land_ticks, quarantine_partitions, tick_partitions
+from ..app.live_bars import WrittenBars, flush_transaction, source_names, write_live_bars
 from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_dates, trading_day_window
 from ..core.identity import CONFLICTING_DUPLICATE, find_repeats
 from ..core.normalizer import REQUIRED_COLUMNS, NormalizeResult, TickNormalizer, canonical_sort
@@ -42,7 +51,7 @@ from ..storage import QuarantineRepository, Store, TickRepository, WatermarkRepo
 from .bars import LiveBars
 from .gaps import Gap, GapTracker
 from .identity import StreamIdentity
-from .logs import event
+from .logs import event, log
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating, str, type(None), type(pd.NA))
 _TEXT_TYPES = (str, int, np.integer, type(None), type(pd.NA))
@@ -69,6 +78,9 @@ class Prepared:
     rows_in: int
     backfill: list[tuple[Gap, pd.DataFrame]] = field(default_factory=list)  # fetched
     new: np.ndarray | None = None  # ticks new to the store, as first found (for a retry)
+    changes: object | None = None  # what the streaming bars drained for it (for a retry)
+    sources: dict[str, str] = field(default_factory=dict)  # symbol -> bars' source
+    expired: int = 0  # its ticks older than the streamed trading dates
 
 
 def rows_text(frame: pd.DataFrame) -> np.ndarray:
@@ -155,7 +167,8 @@ class Batches:
 
     def __init__(self, store: Store, symbols: Iterable[str], bars: LiveBars, gaps: GapTracker,
                  *, source: str, service_partition: str, identity: StreamIdentity | None,
-                 historical_source: str, stats, calendar: str = DEFAULT_CALENDAR) -> None:
+                 historical_source: str, stats, calendar: str = DEFAULT_CALENDAR,
+                 on_bars_written: Callable[[WrittenBars], None] | None = None) -> None:
         self.store = store
         self.symbols = sorted(symbols)
         self.bars = bars
@@ -172,6 +185,8 @@ class Batches:
         self.quarantine_repo = QuarantineRepository(store)
         self._next_row = 0  # arrival number of rows delivered without a source_row
         self._seeded: dict[str, set[str]] = {}  # symbol -> trading dates seeded
+        self.on_bars_written = on_bars_written
+        self.rule_set_of = {s: bars.rule_set(s) for s in self.symbols}
 
     # -- prepare -----------------------------------------------------------------------
     def normalize(self, frames: list[pd.DataFrame], source: str,
@@ -256,29 +271,43 @@ class Batches:
         if prep.new is None or len(prep.new) != len(ticks):
             prep.new = ~self.ticks_repo.stored_mask(ticks)
         new = prep.new
-        self._seed(ticks)  # before landing: what earlier runs landed
-        landed = self._land(ticks)
+        if prep.changes is None:  # a retry keeps what the streaming bars took the first time
+            seeded = self._seed(ticks)  # before landing: what earlier runs landed
+            expired = self.bars.expired
+            fresh = ticks[new]
+            self.bars.on_batch(fresh)
+            prep.expired = self.bars.expired - expired
+            prep.changes = self.bars.drain_changes()
+            prep.sources = _sources([*seeded, fresh])
+        changes = prep.changes
+        with flush_transaction(self.store):  # ticks, watermarks, quarantine and bars: all or none
+            landed = self._land(ticks)
+            marks = {}
+            if len(ticks):
+                frame = pd.DataFrame({"source": ticks["source"].to_numpy(object),
+                                      "symbol": ticks["symbol"].to_numpy(object),
+                                      "ts": ts_ns(ticks["ts"])})
+                for (source, symbol), mark in frame.groupby(["source", "symbol"])[
+                        "ts"].max().items():
+                    marks[f"{source}|{symbol}"] = self.watermarks.advance(source, symbol,
+                                                                          int(mark))
+            n_quarantined = self._store_quarantine(quarantine) + landed.conflicting
+            written = write_live_bars(self.store, changes, self.rule_set_of, prep.sources,
+                                      self.calendar)
         n_landed = landed.new
-        if len(ticks):
-            marks = pd.DataFrame({"source": ticks["source"].to_numpy(object),
-                                  "symbol": ticks["symbol"].to_numpy(object),
-                                  "ts": ts_ns(ticks["ts"])})
-            for (source, symbol), mark in marks.groupby(["source", "symbol"])["ts"].max().items():
-                self.stats.watermarks[f"{source}|{symbol}"] = self.watermarks.advance(
-                    source, symbol, int(mark))
-        n_quarantined = self._store_quarantine(quarantine) + landed.conflicting
-        expired = self.bars.expired
-        self.bars.on_batch(ticks[new])
-        if self.bars.expired > expired:
-            event("late_ticks_not_streamed", logging.WARNING,
-                  ticks=self.bars.expired - expired,
-                  note="older than the retained trading dates: landed, not streamed")
+        self.stats.watermarks.update(marks)
+        if prep.expired:
+            event("late_ticks_not_streamed", logging.WARNING, ticks=prep.expired,
+                  note="older than the retained trading dates: landed, not streamed; "
+                  "the partition's next live_bars run builds their bars")
         self.stats.backfilled += int((new & from_backfill).sum())
         self.stats.batches += 1
         self.stats.ticks += len(ticks) - landed.conflicting + repeats_in_batch
         self.stats.landed += n_landed
         self.stats.duplicates += landed.already + repeats_in_batch
         self.stats.quarantined += n_quarantined
+        self.stats.bars_written += sum(v["bars"] for tfs in written.values()
+                                       for v in tfs.values())
         if n_quarantined:  # one line per batch: how many rows, why
             reasons = pd.concat([q["reason"] for q, _ in quarantine] + [pd.Series(
                 [CONFLICTING_DUPLICATE] * landed.conflicting, dtype="str")]).value_counts()
@@ -286,9 +315,14 @@ class Batches:
                   reasons={str(k): int(v) for k, v in sorted(reasons.items())})
         if n_landed != int(new.sum()):
             event("landing_mismatch", logging.WARNING, expected=int(new.sum()), landed=n_landed)
-        updates = self.bars.drain_updates()
+        updates = changes.bars
         event("batch", logging.DEBUG, rows=prep.rows_in, ticks=len(ticks), landed=n_landed,
               backfill=n_backfill, quarantined=n_quarantined, bar_updates=len(updates))
+        if written and self.on_bars_written is not None:
+            try:
+                self.on_bars_written(written)
+            except Exception:  # noqa: BLE001 - reporting never stops ingestion
+                log.exception("bars_written report failed")
         return updates
 
     def _land(self, ticks: pd.DataFrame) -> Landed:
@@ -315,11 +349,14 @@ class Batches:
             n += len(rows)
         return n
 
-    def _seed(self, ticks: pd.DataFrame) -> None:
+    def _seed(self, ticks: pd.DataFrame) -> list[pd.DataFrame]:
         """Seed the streaming bars of partitions seen for the first time with the ticks
-        already stored for them; forget the partitions the bars no longer retain."""
+        already stored for them (their bars are then all drained, hence stored again: what
+        the store holds for the partition is rewritten from its ticks); forget the
+        partitions the bars no longer retain. Returns the seeded ticks."""
+        out: list[pd.DataFrame] = []
         if len(ticks) == 0:
-            return
+            return out
         pairs = pd.DataFrame({"symbol": ticks["symbol"].to_numpy(object),
                               "date": trading_dates(ts_ns(ticks["ts"]), self.calendar),
                               "ts": ts_ns(ticks["ts"])}).groupby(["symbol", "date"])["ts"].min()
@@ -329,11 +366,25 @@ class Batches:
                 continue
             seeded.add(date)
             if is_session(date, self.calendar):
-                self.bars.on_batch(self.ticks_repo.read(Partition(date, symbol, self.calendar)))
+                stored = self.ticks_repo.read(Partition(date, symbol, self.calendar))
+                self.bars.on_batch(stored)
+                if len(stored):
+                    out.append(stored)
         for symbol, dates in self._seeded.items():
             for date in [d for d in dates if not self.bars.retains(
                     symbol, trading_day_window(d, self.calendar)[1] - 1)]:
                 dates.discard(date)
+        return out
+
+
+def _sources(frames: list[pd.DataFrame]) -> dict[str, str]:
+    """Symbol -> the bars' ``source`` text of the ticks fed to the streaming bars."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return {}
+    both = pd.concat([f[["symbol", "source"]] for f in frames], ignore_index=True)
+    return {str(sym): source_names(group["source"].astype(str).unique())
+            for sym, group in both.groupby("symbol", sort=True)}
 
 
 __all__ = ["Batches", "Prepared", "rows_text", "sanitize", "tick_partitions"]

@@ -153,8 +153,9 @@ def _historical(cfg: IngestConfig, connector: LiveTicks) -> TickHistory | None:
 
 
 async def run(cfg: IngestConfig, stop: asyncio.Event | None = None,
-              announce=print) -> IngestStats:
-    """Run until ``stop`` is set (live) or the replay ends (mock); returns the stats."""
+              announce=print, on_bars_written=None) -> IngestStats:
+    """Run until ``stop`` is set (live) or the replay ends (mock); returns the stats.
+    ``on_bars_written``: told what each flush stored (``IngestionService``)."""
     stop = stop or asyncio.Event()
     built = build_connectors(cfg)
     connector, historical = built.live, built.historical
@@ -169,6 +170,7 @@ async def run(cfg: IngestConfig, stop: asyncio.Event | None = None,
         broadcaster=broadcaster, timeframes=cfg.timeframes,
         rules=get_rules(cfg.rules) if cfg.rules else None,  # None: per-symbol setting
         flush_interval=cfg.flush_interval, max_batch_rows=cfg.max_batch_rows,
+        on_bars_written=on_bars_written,
     )
     driver: asyncio.Task | None = None
     failure: BaseException | None = None
@@ -198,14 +200,14 @@ async def run(cfg: IngestConfig, stop: asyncio.Event | None = None,
     return stats
 
 
-def main(cfg: IngestConfig) -> int:
+def main(cfg: IngestConfig, on_bars_written=None) -> int:
     async def go() -> IngestStats:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, _on_signal, stop, sig)
-        return await run(cfg, stop)
+        return await run(cfg, stop, on_bars_written=on_bars_written)
 
     stats = asyncio.run(go())
     if not stats.connected:
@@ -214,7 +216,8 @@ def main(cfg: IngestConfig) -> int:
     print(f"ingest: {stats.rows_received} rows received, {stats.ticks} ticks, "
           f"{stats.landed} landed, {stats.duplicates} already landed, "
           f"{stats.quarantined} quarantined, {stats.gaps} gaps, "
-          f"{stats.backfilled} backfilled, {stats.bar_updates} bar updates")
+          f"{stats.backfilled} backfilled, {stats.bar_updates} bar updates, "
+          f"{stats.bars_written} bars stored")
     return 0
 
 

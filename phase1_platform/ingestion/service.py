@@ -11,9 +11,13 @@ connector keeps reading while a batch lands):
    their shape, ``TickNormalizer`` (subscribed symbols only), tape-stable identities
    for streams without trade ids (``identity.StreamIdentity``), gaps (``gaps``);
 3. the gaps' backfill is fetched from the historical connector (``TickHistory``);
-4. ``Batches.commit`` lands the batch through ``app.land`` (the one tick identity,
-   conflicting duplicates quarantined), advances watermarks, stores quarantine rows
-   and feeds the ticks new to the store to the streaming bars (``bars.LiveBars``);
+4. ``Batches.commit`` feeds the ticks new to the store to the streaming bars
+   (``bars.LiveBars``), then in ONE transaction lands the batch through ``app.land`` (the
+   one tick identity, conflicting duplicates quarantined), advances watermarks, stores
+   quarantine rows and writes the bars that changed (``app.live_bars``: upserts by key,
+   the 1d bar and volume-only minutes included, as the batch path stores them), so a 1m
+   bar is in the store within a flush interval of its ticks; ``on_bars_written`` (e.g.
+   the Dagster reporter of ``phase1 ingest``) is told what was written;
 5. the bars that changed are published on the ``BarBroadcaster``.
 
 Landed ticks are the partition's raw ticks for the asset graph as they are: the asset
@@ -35,12 +39,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from ..app.live_bars import WrittenBars
 from ..app.sources import load_sources
 from ..connectors.base import wait_or_stop
 from ..connectors.protocols import LiveTicks, TickHistory
@@ -76,6 +81,7 @@ class IngestStats:
     backfilled: int = 0  # backfill ticks new to the store
     backfill_errors: int = 0
     bar_updates: int = 0
+    bars_written: int = 0  # bar rows stored by the live path (upserts, restatements included)
     store_errors: int = 0
     batch_errors: int = 0  # bugs while preparing or committing a batch (rows quarantined)
     busy_seconds: float = 0.0
@@ -114,6 +120,7 @@ class IngestionService:
         high_water: int = 200_000,
         service_partition: str | None = None,
         progress_interval: float = 5.0,
+        on_bars_written: Callable[[WrittenBars], None] | None = None,
     ) -> None:
         self.connector = connector
         self.store = store
@@ -140,7 +147,7 @@ class IngestionService:
             store, self.symbols, self.aggregator, self.gaps, source=self.source,
             service_partition=self.service_partition, identity=identity,
             historical_source=historical.name if historical is not None else "backfill",
-            stats=self.stats, calendar=calendar)
+            stats=self.stats, calendar=calendar, on_bars_written=on_bars_written)
 
         self._buffer: list[tuple[int, pd.DataFrame]] = []
         self._buffered = 0

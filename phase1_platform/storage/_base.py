@@ -1,7 +1,8 @@
 """What every repository shares: one transaction per call, database errors as one line.
 
 ``Repository._run(fn)`` runs ``fn(conn)`` in one transaction of the store (inside
-``Store.read_snapshot()``, a read runs in the snapshot's transaction). A database
+``Store.read_snapshot()``, a read runs in the snapshot's transaction; inside
+``Store.transaction()``, every call runs in that write transaction). A database
 failure the user can fix (unreachable server, read-only file, lock held past the busy
 timeout, full disk, I/O error) becomes a ``StoreError`` (a
 ``core.errors.StoreUnavailableError``) naming the database and the fix; anything else
@@ -58,6 +59,8 @@ class Repository:
         if pinned is not None and write:
             raise RuntimeError("a write inside Store.read_snapshot(): writes need their own "
                                "transaction")
+        if pinned is None:
+            pinned = self.store.unit_connection()  # inside Store.transaction()
         try:
             if pinned is not None:
                 return fn(pinned)

@@ -11,12 +11,12 @@ of the bars that were written.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, bindparam, func, select
+from sqlalchemy import Connection, and_, bindparam, func, select, text
 
 from ..core.engine import sort_bars
 from ..core.incremental import VOLUME_ONLY_COLUMNS, empty_volume_only
@@ -69,7 +69,9 @@ class BarRepository(Repository):
     def write_partition(self, bars: pd.DataFrame, part: Partition,
                         rule_set: str, source: str, since_ns: int | None = None,
                         landings: Landings | None = None,
-                        volume_only: pd.DataFrame | None = None) -> int:
+                        volume_only: pd.DataFrame | None = None,
+                        refuse_newer: bool = False,
+                        newer_cut: Callable[[int], int] | None = None) -> int:
         """Atomically replace the stored bars of the partition (its symbol, its window).
 
         One transaction deletes the partition's old bars and inserts ``bars``: readers see
@@ -81,7 +83,18 @@ class BarRepository(Repository):
         consumed any of them first, nothing is written and ``ConcurrentBuildError`` is
         raised (build again). ``volume_only`` (``core.incremental.volume_only_bars`` of the
         same ticks) replaces the stored volume-only rows of the same span (none given:
-        there are none). Returns the number of bars written.
+        there are none). ``refuse_newer`` (a verification of the live path, which writes
+        bars as ticks land): when a landing of the symbol other than ``landings`` reaches
+        into the rewritten span, its ticks are not in ``bars`` but may be in the stored
+        ones: nothing is written and ``ConcurrentBuildError`` is raised (build again).
+        ``newer_cut`` (a full build while the live path writes bars): when such landings
+        exist, the stored bars they may have changed are kept (the live path wrote them
+        from more ticks than this build read): intraday bars opening at or after
+        ``newer_cut(first newer tick time)`` and their volume-only rows, and the session
+        bars when stored; those landings stay pending for the next verification.
+        On PostgreSQL the write holds a transaction lock per symbol that the live path's
+        write (``write_live``) takes too, so neither interleaves with the other's check.
+        Returns the number of bars written.
         """
         symbol, start_ns, end_ns = part.symbol, part.start_ns, part.end_ns
         columns = self._columns(bars, rule_set, source)
@@ -119,8 +132,18 @@ class BarRepository(Repository):
                                               volume_only_t.c.ts < end_ns)
 
         def write(conn: Connection) -> int:
+            cut = None
             if landings is not None:
+                _lock_symbols(conn, [symbol])
+                if refuse_newer:
+                    _refuse_newer(conn, landings, vo_from)
+                elif newer_cut is not None and since_ns is None:
+                    first = _newer_first(conn, landings)
+                    if first is not None:
+                        cut = max(start_ns, int(newer_cut(first)))
                 _consume(conn, landings)
+            if cut is not None:
+                return _write_before(conn, symbol, start_ns, cut, columns, vo_columns)
             conn.execute(old)
             conn.execute(old_vo)
             if len(vo):
@@ -166,6 +189,51 @@ class BarRepository(Repository):
         self._run(lambda conn: bulk.insert_rows(conn, "bars", columns, clause))
         return len(bars)
 
+    def write_live(self, bars: pd.DataFrame, rule_set: np.ndarray, source: np.ndarray,
+                   touched: pd.DataFrame, volume_only: pd.DataFrame) -> int:
+        """The live path's write of one flush, in one transaction: ``bars`` upserted by
+        (symbol, timeframe, ts) with each row's ``rule_set`` and ``source``; the stored
+        volume-only rows of the base intervals ``touched`` (symbol, timeframe, ts) replaced
+        by ``volume_only`` (which holds those of them that are volume-only now). Returns
+        the bars written."""
+        columns = self._columns(bars, "", "")
+        columns["rule_set"] = np.asarray(rule_set, dtype=object).astype(str).astype(object)
+        columns["source"] = np.asarray(source, dtype=object).astype(str).astype(object)
+        if len(columns["rule_set"]) != len(bars) or len(columns["source"]) != len(bars):
+            raise ValueError("write_live: one rule set and one source per bar expected")
+        if len(bars) and bars.duplicated(["symbol", "timeframe", "ts"]).any():
+            raise ValueError("write_live: duplicate (symbol, timeframe, ts) bars")
+        vo_columns = {c: (volume_only[c].astype("str") if t == "str"
+                          else volume_only[c].to_numpy(t))
+                      for c, t in VOLUME_ONLY_COLUMNS.items()}
+        if len(volume_only):
+            keys = pd.MultiIndex.from_frame(touched[["symbol", "timeframe", "ts"]])
+            if not pd.MultiIndex.from_frame(
+                    volume_only[["symbol", "timeframe", "ts"]]).isin(keys).all():
+                raise ValueError("write_live: volume-only rows outside the touched intervals")
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in BAR_VALUE_COLUMNS)
+        clause = f"ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET {updates}"
+        c = volume_only_t.c
+        old_vo = volume_only_t.delete().where(
+            c.symbol == bindparam("s"), c.timeframe == bindparam("tf"),
+            c.ts.in_(bindparam("ts", expanding=True)))
+        groups = [] if len(touched) == 0 else list(
+            touched.groupby(["symbol", "timeframe"], sort=True)["ts"])
+
+        def write(conn: Connection) -> int:
+            _lock_symbols(conn, [*symbols_of(bars), *symbols_of(touched)])
+            for (symbol, tf), ts in groups:
+                values = ts.to_numpy("int64").tolist()
+                for i in range(0, len(values), 900):
+                    conn.execute(old_vo, {"s": str(symbol), "tf": str(tf),
+                                          "ts": values[i:i + 900]})
+            if len(volume_only):
+                bulk.insert_rows(conn, "volume_only_bars", vo_columns)
+            return bulk.insert_rows(conn, "bars", columns, clause) if len(bars) else 0
+
+        self._run(write)
+        return len(bars)
+
     def read_partition(self, part: Partition, timeframes: Iterable[str] | None = None,
                        until_ns: int | None = None) -> pd.DataFrame:
         """Bars of the partition (and timeframes; None = all) opening before ``until_ns``
@@ -203,6 +271,10 @@ class BarRepository(Repository):
             query = query.where(bars_t.c.symbol == symbol)
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         return rows_frame(rows, ["symbol", "timeframe", "bars"])
+
+
+def symbols_of(frame: pd.DataFrame) -> list[str]:
+    return [] if len(frame) == 0 else [str(s) for s in pd.unique(frame["symbol"])]
 
 
 def bars_frame(rows) -> pd.DataFrame:
@@ -312,8 +384,77 @@ def _consume(conn: Connection, landings: Landings) -> None:
         conn.execute(landings_t.insert(), rest)
 
 
+_SESSION_TIMEFRAMES = [n for n, tf in TIMEFRAMES.items() if tf.is_session]
+
+
+def _lock_symbols(conn: Connection, symbols) -> None:
+    """PostgreSQL: a transaction-scoped advisory lock per symbol (sorted: no deadlock)
+    that every bar write of the symbol takes (SQLite's write lock already serializes)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for symbol in sorted({str(s) for s in symbols}):
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                     {"k": f"phase1.bars.{symbol}"})
+
+
+def _take(columns: dict[str, object], mask: np.ndarray) -> dict[str, object]:
+    return {k: (v.to_numpy() if hasattr(v, "to_numpy") else np.asarray(v))[mask]
+            for k, v in columns.items()}
+
+
+def _write_before(conn: Connection, symbol: str, start_ns: int, cut: int,
+                  columns: dict[str, object], vo_columns: dict[str, object]) -> int:
+    """A full build's write that keeps what newer landings may have changed: intraday
+    bars and volume-only rows from ``cut`` on stay as stored, session bars too (inserted
+    only where none is stored)."""
+    c = bars_t.c
+    conn.execute(bars_t.delete().where(c.symbol == symbol, c.ts >= start_ns, c.ts < cut,
+                                       c.timeframe.not_in(_SESSION_TIMEFRAMES)))
+    v = volume_only_t.c
+    conn.execute(volume_only_t.delete().where(v.symbol == symbol, v.ts >= start_ns,
+                                              v.ts < cut))
+    vo_before = np.asarray(vo_columns["ts"]) < cut
+    if vo_before.any():
+        bulk.insert_rows(conn, "volume_only_bars", _take(vo_columns, vo_before))
+    session = np.isin(np.asarray(columns["timeframe"], dtype=object), _SESSION_TIMEFRAMES)
+    before = ~session & (np.asarray(columns["ts"]) < cut)
+    n = bulk.insert_rows(conn, "bars", _take(columns, before)) if before.any() else 0
+    if session.any():
+        n += bulk.insert_rows(conn, "bars", _take(columns, session),
+                              "ON CONFLICT (symbol, timeframe, ts) DO NOTHING")
+    return n
+
+
+def _newer_first(conn: Connection, landings: Landings) -> int | None:
+    """The earliest tick time (in the window) of the symbol's landings that ``landings``
+    does not hold (ticks landed after the build read), None when there is none."""
+    c = landings_t.c
+    rows = conn.execute(select(c.id, c.lo_ts).where(
+        c.symbol == landings.symbol, c.lo_ts < landings.end_ns,
+        c.hi_ts >= landings.start_ns)).all()
+    firsts = [int(r.lo_ts) for r in rows if int(r.id) not in set(landings.ids)]
+    return max(landings.start_ns, min(firsts)) if firsts else None
+
+
+def _refuse_newer(conn: Connection, landings: Landings, from_ns: int) -> None:
+    """``ConcurrentBuildError`` when a landing of the symbol that ``landings`` does not
+    hold reaches into [from_ns, end) of its window (ticks landed after the build read)."""
+    c = landings_t.c
+    query = select(c.id).where(c.symbol == landings.symbol, c.lo_ts < landings.end_ns,
+                               c.hi_ts >= max(int(from_ns), landings.start_ns))
+    newer = {int(r[0]) for r in conn.execute(query).all()} - set(landings.ids)
+    if newer:
+        raise ConcurrentBuildError(
+            f"ticks of {landings.symbol} landed while its bars were rebuilt: build again")
+
+
 class LandingRepository(Repository):
     """Tick landings not yet in the stored bars (``tables.tick_landings``)."""
+
+    def consume(self, landings: Landings) -> None:
+        """Consume ``landings`` without writing bars (the stored bars already hold their
+        ticks); ``ConcurrentBuildError`` when another build consumed any of them first."""
+        self._run(lambda conn: _consume(conn, landings))
 
     def pending(self, part: Partition) -> Landings:
         """The landings of the partition's symbol reaching into its window."""

@@ -18,6 +18,10 @@ the same thread or task): every repository read there sees one consistent state 
 store (PostgreSQL: ``REPEATABLE READ READ ONLY``, which never blocks writers; SQLite in
 WAL: one read transaction). The read API runs each request in one.
 
+``Store.transaction()`` pins one write transaction the same way: every repository call made
+inside it (reads and writes) runs in it, and it commits at the end of the block or rolls
+everything back (the live service lands a flush's ticks and writes its bars in one).
+
 ``Store.change_token()`` is a cheap value that differs from every earlier one whenever a
 write may have committed since (the read API's response cache keys on it; see its doc).
 """
@@ -58,6 +62,9 @@ class StoreError(StoreUnavailableError):
 # (store, connection) of the read snapshot pinned in this thread or task, if any
 _SNAPSHOT: ContextVar[tuple[Store, Connection] | None] = ContextVar("phase1_read_snapshot",
                                                                       default=None)
+# (store, connection) of the write transaction pinned in this thread or task, if any
+_UNIT: ContextVar[tuple[Store, Connection] | None] = ContextVar("phase1_write_unit",
+                                                                  default=None)
 
 
 def busy_timeout_s() -> float:
@@ -222,6 +229,32 @@ class Store:
                 if txn.is_active:  # nothing was written: ending it is all there is
                     with suppress(DBAPIError):  # a lost connection: its pool discards it
                         txn.rollback()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction that every repository call of this store made inside the
+        block (same thread or task) runs in; committed when the block ends, rolled back
+        (nothing written) when it raises. Nested blocks reuse the outer one."""
+        unit = self.unit_connection()
+        if unit is not None:
+            yield unit
+            return
+        if self.pinned_connection() is not None:
+            raise RuntimeError("Store.transaction() inside Store.read_snapshot()")
+        try:
+            with self.begin(write=True) as conn:
+                token = _UNIT.set((self, conn))
+                try:
+                    yield conn
+                finally:
+                    _UNIT.reset(token)
+        except (DBAPIError, self.driver_error) as exc:  # BEGIN or COMMIT itself failed
+            raise (self.operational_error(exc) or self.connection_error(exc)) from None
+
+    def unit_connection(self) -> Connection | None:
+        """The connection of the write transaction pinned here (``transaction``), if any."""
+        unit = _UNIT.get()
+        return unit[1] if unit is not None and unit[0] is self else None
 
     def pinned_connection(self) -> Connection | None:
         """The connection of the read snapshot pinned here (``read_snapshot``), if any."""

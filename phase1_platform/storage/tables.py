@@ -25,9 +25,10 @@
   notional and trade count: what the 1d bar holds beyond the 1m bars, so it can be
   rolled up again when only part of the day is rebuilt. Written with the bars.
 - ``check_results``: the latest verdict of each check of a partition (``check_name``:
-  ``parity``, ``quality``, ``rejected_ratio``; ``timeframe`` empty for checks of the
-  ticks): passed, a JSON summary, and the canonical sha256 of the bars it judged (empty
-  for checks of the ticks), so a reader can tell whether the bars changed since.
+  ``parity``, ``quality``, ``rejected_ratio``, ``live_equals_batch``; ``timeframe`` empty
+  for checks of the ticks): passed, a JSON summary, and the canonical sha256 of the bars
+  it judged (empty for checks of the ticks), so a reader can tell whether the bars
+  changed since.
 
 Timestamps are BigInteger UTC nanoseconds everywhere.
 """

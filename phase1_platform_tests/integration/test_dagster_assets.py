@@ -72,7 +72,7 @@ def test_fixture_partitions_materialize_with_every_check_passing(env):
         result = run(instance, key)
         assert result.success, key
         evals = checks(result)
-        assert len(evals) == 11 and all(e.passed for e in evals.values()), {
+        assert len(evals) == 16 and all(e.passed for e in evals.values()), {
             k: e.passed for k, e in evals.items()}
         mats = materialized(result)
         assert set(mats) == {"raw_ticks", "normalized_ticks", "bars_1m", "bars_5m", "bars_15m",
@@ -276,7 +276,7 @@ def test_definitions_load():
     graph = defs.resolve_asset_graph()
     keys = {k.path[-1] for k in graph.get_all_asset_keys()}
     assert {"raw_ticks", "bars_1m", "bars_1d", "canonical_export", "reference_bars"} <= keys
-    assert len(list(graph.asset_check_keys)) == 11
+    assert len(list(graph.asset_check_keys)) == 16  # 11 + live_equals_batch per timeframe
 
 
 def test_live_mode_lands_alpaca_trades_and_compares_alpaca_bars(env):
@@ -362,8 +362,8 @@ def test_a_run_over_a_date_range_processes_each_partition(env):
     # a run over a range records each check's result once per partition, with it
     by_check: dict[str, list[str]] = {}
     for e in evals:
-        by_check.setdefault(e.check_name, []).append(e.partition)
-    assert len(by_check) == 11
+        by_check.setdefault(f"{e.check_name}:{e.asset_key.path[-1]}", []).append(e.partition)
+    assert len(by_check) == 16
     assert all(sorted(p) == ["2013-10-07|AAPL", "2013-10-08|AAPL"] for p in by_check.values())
     records = _history(instance, dg.AssetCheckKey(dg.AssetKey("bars_1m"), "parity_1m"))
     assert sorted(r.partition for r in records) == ["2013-10-07|AAPL", "2013-10-08|AAPL"]

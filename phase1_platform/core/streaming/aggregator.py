@@ -12,7 +12,7 @@ from ..rules import DEFAULT_RULES, EligibilityRules
 from ..timeframes import DEFAULT_TIMEFRAMES, Timeframe, parse_timeframes
 from .batches import MicroBatches
 from .book import MinuteBook, StreamingError
-from .emission import BarEmitter
+from .emission import BarEmitter, Changes
 from .per_tick import make_on_tick
 from .retention import Retention
 
@@ -94,3 +94,8 @@ class StreamingBarAggregator:
     def drain_updates(self) -> pd.DataFrame:
         """Bars created or restated since the previous drain, all timeframes touched."""
         return self._emitter.drain_updates()
+
+    def drain_changes(self) -> Changes:
+        """``drain_updates()`` plus the base timeframe's intervals it touched and their
+        volume-only rows (what a store of the bars keeps beside them, ``emission``)."""
+        return self._emitter.drain_changes()

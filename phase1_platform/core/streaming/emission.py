@@ -1,6 +1,11 @@
 """What the aggregator hands out: ``bars()`` (every current bar) and ``drain_updates()``
 (the bars created or restated since the previous drain), both internal bar frames in
 canonical order, built from the minute book on demand (``rollup.bars_from_minutes``).
+``drain_changes()`` is ``drain_updates()`` plus what a store of the bars needs beside them:
+the base timeframe's intervals the drain touched and, among them, the *volume-only* ones
+(volume but no price-setting tick: no bar, yet their volume is in the coarser bars), in
+``core.incremental.volume_only_bars``' columns, so a store written from the stream holds
+exactly what a batch build stores.
 
 A drain rebuilds only a window per symbol: the whole buckets, of every timeframe, that
 hold a minute changed since the last drain (for the 1d bar, the whole session), and keeps
@@ -9,12 +14,15 @@ the bars of those buckets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from ..calendar import sessions_between
 from ..engine import bar_frame, bucket_for, sort_bars
-from ..schema import BAR_COLUMNS, empty_bars
+from ..incremental import VOLUME_ONLY_COLUMNS
+from ..schema import BAR_COLUMNS, empty_bars, empty_frame
 from ..timeframes import NS_PER_MINUTE, Timeframe
 from .book import (
     BARS,
@@ -34,6 +42,37 @@ from .book import (
 )
 from .rollup import Minutes, bars_from_minutes, exact_int64
 
+TOUCHED_COLUMNS = {"symbol": "str", "timeframe": "str", "ts": "int64"}
+
+
+@dataclass
+class Changes:
+    """One drain: the bars created or restated (every timeframe touched), the base
+    timeframe's intervals touched (``touched``: symbol, timeframe, ts) and the volume-only
+    ones among them (``volume_only``: ``VOLUME_ONLY_COLUMNS``). An interval touched and not
+    volume-only has a bar in ``bars`` (or is outside every session)."""
+
+    bars: pd.DataFrame
+    touched: pd.DataFrame
+    volume_only: pd.DataFrame
+    base: str | None  # the base (finest intraday) timeframe; None: no intraday timeframe
+
+
+_EMPTY: dict[str, pd.DataFrame] = {}
+
+
+def _empty(columns: dict) -> pd.DataFrame:
+    """An empty frame of ``columns``, built once (handed out read-only)."""
+    key = ",".join(columns)
+    if key not in _EMPTY:
+        _EMPTY[key] = empty_frame(columns)
+    return _EMPTY[key]
+
+
+def _no_changes(base: str | None) -> Changes:
+    return Changes(_empty(BAR_COLUMNS), _empty(TOUCHED_COLUMNS), _empty(VOLUME_ONLY_COLUMNS),
+                   base)
+
 
 class BarEmitter:
     """Bars of ``timeframes`` from the minute book of one aggregator."""
@@ -47,12 +86,24 @@ class BarEmitter:
         """Every current bar of every timeframe (internal bar frame, canonical order)."""
         return self._build({s: None for s in self.book.state})
 
+    @property
+    def base(self) -> Timeframe | None:
+        """The finest intraday timeframe (what session bars roll up from), if any."""
+        intra = [tf for tf in self.timeframes if not tf.is_session]
+        return min(intra, key=lambda tf: tf.ns) if intra else None
+
     def drain_updates(self) -> pd.DataFrame:
         """Bars created or restated since the previous drain, all timeframes touched."""
+        bars = self.drain_changes(with_volume_only=False).bars
+        return bars if len(bars) else empty_bars()  # a frame of the caller's own
+
+    def drain_changes(self, with_volume_only: bool = True) -> Changes:
+        """``drain_updates()`` with the base intervals touched and their volume-only rows."""
         state = self.book.state
+        base = self.base
         dirty = {s: st[DIRTY] for s, st in state.items() if st[DIRTY]}
         if not dirty:
-            return empty_bars()
+            return _no_changes(base.name if base else None)
         dirty_arr = {s: np.fromiter(d, dtype="int64", count=len(d)) for s, d in dirty.items()}
         for st in state.values():
             st[DIRTY] = set()
@@ -79,9 +130,14 @@ class BarEmitter:
                     lo = min(lo, int(b[inside].min()))
                     hi = max(hi, int(b[inside].max()) + tf.ns)
             select[s] = (lo, hi)
-        out = self._build(select, sessions_hint=(lo_all, hi_all))
+        out, minutes = self._build(select, sessions_hint=(lo_all, hi_all), keep_minutes=True)
+        changes = _no_changes(base.name if base else None)
+        if with_volume_only and base is not None:
+            changes.touched, changes.volume_only = _base_changes(
+                minutes, sorted(select), dirty_arr, base)
         if len(out) == 0:
-            return out
+            changes.bars = out
+            return changes
         sym = out["symbol"].to_numpy(object)
         tfn = out["timeframe"].to_numpy(object)
         ts = out["ts"].to_numpy("int64")
@@ -89,15 +145,18 @@ class BarEmitter:
         for (s, name), buckets in touched.items():
             rows = np.flatnonzero((sym == s) & (tfn == name))
             keep[rows[np.isin(ts[rows], buckets)]] = True
-        return out[keep].reset_index(drop=True)
+        changes.bars = out[keep].reset_index(drop=True)
+        return changes
 
-    def _build(self, select: dict, sessions_hint: tuple[int, int] | None = None) -> pd.DataFrame:
+    def _build(self, select: dict, sessions_hint: tuple[int, int] | None = None,
+               keep_minutes: bool = False):
         """Bars from the minute state of ``select`` (symbol -> None for all minutes, or a
-        [lo, hi) window holding whole buckets of every timeframe)."""
+        [lo, hi) window holding whole buckets of every timeframe); with ``keep_minutes``
+        (bars, the ``Minutes`` they were built from, None when there is none)."""
         symbols = sorted(select)
         minutes = self._minutes(symbols, select)
         if minutes is None:
-            return empty_bars()
+            return (empty_bars(), None) if keep_minutes else empty_bars()
         minute = minutes.minute
         lo_ns, hi_ns = sessions_hint or (int(minute.min()), int(minute.max()))
         sessions = sessions_between(
@@ -109,9 +168,9 @@ class BarEmitter:
             parts = bars_from_minutes(minutes, tf, sessions)
             if parts is not None:
                 out.append(bar_frame(names, tf.name, *parts))
-        if not out:
-            return empty_bars()
-        return sort_bars(pd.concat(out, ignore_index=True).astype(BAR_COLUMNS))
+        bars = sort_bars(pd.concat(out, ignore_index=True).astype(BAR_COLUMNS)) if out \
+            else empty_bars()
+        return (bars, minutes) if keep_minutes else bars
 
     def _minutes(self, symbols: list[str], select: dict) -> Minutes | None:
         """The selected partial bars as columns in (symbol, minute) order (symbol codes
@@ -148,3 +207,37 @@ class BarEmitter:
                              count=len(vals))
         return Minutes(sym, minute, o, h, lo, c, q, nv, k, priced,
                        (("volume", q_over), ("price x size", nv_over)))
+
+
+def _base_changes(minutes: Minutes | None, symbols: list[str], dirty: dict[str, np.ndarray],
+                  base: Timeframe) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(base intervals holding a dirty minute, the volume-only ones among them with their
+    summed qty, notional and trade count) from the drained window's minutes. An interval
+    is volume-only when none of its minutes holds a price-setting tick."""
+    names = sorted(dirty)
+    buckets = [np.unique(dirty[s] // base.ns * base.ns) for s in names]
+    touched_sym = np.repeat(np.asarray(names, dtype=object), [len(b) for b in buckets])
+    touched_ts = np.concatenate(buckets) if buckets else np.empty(0, dtype="int64")
+    touched = pd.DataFrame({"symbol": touched_sym, "timeframe": base.name,
+                            "ts": touched_ts}).astype(TOUCHED_COLUMNS)
+    if minutes is None or len(minutes.minute) == 0 or bool(minutes.priced.all()):
+        return touched, _empty(VOLUME_ONLY_COLUMNS)
+    # minutes are in (symbol, minute) order: runs of one (symbol, base interval) are groups
+    bucket = minutes.minute // base.ns * base.ns
+    new = np.r_[True, (minutes.sym[1:] != minutes.sym[:-1]) | (bucket[1:] != bucket[:-1])]
+    starts = np.flatnonzero(new)
+    priced = np.logical_or.reduceat(minutes.priced, starts)
+    groups = starts[~priced]
+    if len(groups) == 0:
+        return touched, _empty(VOLUME_ONLY_COLUMNS)
+    sums = [np.add.reduceat(col, starts)[~priced] for col in (minutes.q, minutes.nv, minutes.k)]
+    sym = np.asarray(symbols, dtype=object)[minutes.sym[groups]]
+    ts = bucket[groups]
+    mine = np.zeros(len(groups), dtype=bool)
+    for s, b in zip(names, buckets, strict=True):
+        rows = sym == s
+        mine[rows] = np.isin(ts[rows], b)
+    vo = pd.DataFrame({"symbol": sym[mine], "timeframe": base.name, "ts": ts[mine],
+                       "qty": sums[0][mine], "notional": sums[1][mine],
+                       "trade_count": sums[2][mine]})
+    return touched, vo.astype(VOLUME_ONLY_COLUMNS)

@@ -37,6 +37,7 @@ from ..metadata import bars_chart_md, bars_preview_md, time_range
 from ..partitions import PARTITIONED
 from ..resources import PipelineSettings, SourcesResource, StoreResource
 from .checks import QUALITY_SPECS, judge_stored
+from .live_check import LIVE_CHECK_SPECS, live_check_results
 
 
 def bar_metadata(bars: pd.DataFrame, part: Partition, timeframe: str, rule_set: str) -> dict:
@@ -79,18 +80,19 @@ def partition_metadata(built: BuildResult, stored: pd.DataFrame) -> dict[str, di
     return {tf: {**bar_metadata(stored[tf_col == tf].reset_index(drop=True), part, tf,
                                 built.rule_set),
                  "recompute": read.plan.describe(), **lag,
-                 "bars_written": int(written_tf.get(tf, 0))}
+                 "bars_written": int(written_tf.get(tf, 0)) if built.verdict.written else 0}
             for tf in BAR_TIMEFRAMES}
 
 
 @dg.multi_asset(
     name="bars",
     specs=[_bar_spec(tf) for tf in BAR_TIMEFRAMES],
-    check_specs=QUALITY_SPECS,
+    check_specs=[*QUALITY_SPECS, *LIVE_CHECK_SPECS],
     **PARTITIONED,
     description="Every bar timeframe of the run's partitions from one BarEngine pass over "
     "the normalized ticks, each partition written with one atomic "
-    "BarRepository.write_partition; the quality checks judge the bars stored.",
+    "BarRepository.write_partition; the quality checks judge the bars stored, and a live run "
+    "checks them against what the live path stored (live_equals_batch).",
 )
 @user_errors
 def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: StoreResource,
@@ -123,3 +125,4 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
                for p, s in zip(parts, stored, strict=True)]
     for key, tf in zip(QUALITY_CHECK_KEYS, BAR_TIMEFRAMES, strict=True):
         yield from check_outcome(context, key, parts, [q[tf] for q in quality])
+    yield from live_check_results(context, store.get(), [b.verdict for b in built])
