@@ -170,14 +170,14 @@ def test_a_changed_rule_set_rebuilds_in_full(store):
 
 
 def test_volume_only_minutes_keep_the_daily_bar_exact_under_lean_equity(store):
-    """lean-equity: an average-price print counts in volume but sets no regular-session
-    price, so a minute holding only such prints has no 1m bar; its volume must stay in
-    the 1d bar when a later micro-batch rebuilds the day from the stored 1m bars."""
+    """lean-equity: a regular-session intermarket sweep counts in volume but sets no price,
+    so a minute holding only such prints has no 1m bar; its volume must stay in the 1d bar
+    when a later micro-batch rebuilds the day from the stored 1m bars."""
     raw = aapl_raw()
     land(store, raw.iloc[:150])
     assert mode(recompute(store, rule_set="lean-equity")) == "full"
     block = at(raw, "2013-10-07T15:07:30Z", trade_id="9400001", size="100000",
-               price="470.00", conditions="AveragePrice")
+               price="470.00", conditions="IntermarketSweep")
     land(store, block)
     part = recompute(store, rule_set="lean-equity")
     assert mode(part) == "incremental"

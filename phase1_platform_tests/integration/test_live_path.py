@@ -118,10 +118,10 @@ def extra(ts: str, conditions: str, price: float = 169.0) -> pd.DataFrame:
 def test_each_flush_stores_the_bars_a_batch_build_stores(store):
     raw = spy_raw()
     batches = uneven_late_batches(raw)
-    # volume-only minutes (average-price prints set no price under lean-equity): one that a
-    # later regular trade prices, one that stays volume-only
-    batches[3:3] = [extra("2013-10-07T18:00:05Z", "AveragePrice")]
-    batches[6:6] = [extra("2013-10-07T18:30:10Z", "AveragePrice")]
+    # volume-only minutes (regular-session intermarket sweeps set no price under
+    # lean-equity): one that a later regular trade prices, one that stays volume-only
+    batches[3:3] = [extra("2013-10-07T18:00:05Z", "IntermarketSweep")]
+    batches[6:6] = [extra("2013-10-07T18:30:10Z", "IntermarketSweep")]
     batches.append(extra("2013-10-07T18:00:40Z", "Regular"))
     svc = asyncio.run(ingest(store, batches, check_each=True))
     assert svc.stats.bars_written > 0 and svc.stats.landed == len(raw) + 3
