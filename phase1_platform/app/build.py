@@ -233,8 +233,15 @@ def _write(store: Store, inp: BuildInput, rule_set: str, timeframes
     if since_ns is None:
         bars, volume_only = build_full(inp.ticks, rule_set, part.calendar, timeframes)
     else:
-        prior = repo.read_partition(part, [base], until_ns=since_ns)
-        prior_vo = repo.read_volume_only(part, base, until_ns=since_ns)
+        if inp.stored is not None:  # the snapshot the ticks were read in
+            stored = inp.stored.bars
+            prior = stored[(stored["timeframe"].astype(str).to_numpy(object) == base)
+                           & (stored["ts"].to_numpy("int64") < since_ns)]
+            prior_vo = inp.stored.volume_only
+            prior_vo = prior_vo[prior_vo["ts"].to_numpy("int64") < since_ns]
+        else:
+            prior = repo.read_partition(part, [base], until_ns=since_ns)
+            prior_vo = repo.read_volume_only(part, base, until_ns=since_ns)
         bars, volume_only = rebuild_since(inp.ticks, prior, since_ns, tf, rules, prior_vo)
     verdict = judge(part, inp.stored, bars, volume_only, timeframes, inp.incremental)
     if inp.incremental and verdict.mode == VERIFIED and verdict.equal:

@@ -85,8 +85,9 @@ class BarRepository(Repository):
         same ticks) replaces the stored volume-only rows of the same span (none given:
         there are none). ``refuse_newer`` (a verification of the live path, which writes
         bars as ticks land): when a landing of the symbol other than ``landings`` reaches
-        into the rewritten span, its ticks are not in ``bars`` but may be in the stored
-        ones: nothing is written and ``ConcurrentBuildError`` is raised (build again).
+        into the window (the rewritten 1d bar spans it), its ticks are not in ``bars`` but
+        may be in the stored ones: nothing is written and ``ConcurrentBuildError`` is
+        raised (build again).
         ``newer_cut`` (a full build while the live path writes bars): when such landings
         exist, the stored bars they may have changed are kept (the live path wrote them
         from more ticks than this build read): intraday bars opening at or after
@@ -135,8 +136,8 @@ class BarRepository(Repository):
             cut = None
             if landings is not None:
                 _lock_symbols(conn, [symbol])
-                if refuse_newer:
-                    _refuse_newer(conn, landings, vo_from)
+                if refuse_newer:  # the window: the rewritten 1d bar spans it
+                    _refuse_newer(conn, landings, start_ns)
                 elif newer_cut is not None and since_ns is None:
                     first = _newer_first(conn, landings)
                     if first is not None:
