@@ -1,6 +1,6 @@
 """The bars assets give exactly ``BarEngine(rules).build(ticks)`` for every rule set.
 
-Under ``lean-equity`` an average-price print in the regular session counts in volume
+Under ``lean-equity`` an intermarket sweep in the regular session counts in volume
 but sets no price: a minute holding only such a print has no 1m bar, yet its volume is
 in the 5m/15m/1h/1d bars. Rolling the coarser bars up from the stored 1m bars would
 lose it; the assets must export the same bytes as ``phase1 replay --rules lean-equity``.
@@ -21,10 +21,10 @@ from phase1_platform_tests.support.workdir import offline_workdir
 TICKS = """timestamp,symbol,price,size,exchange,conditions,trade_id,sequence
 2013-10-07T13:31:05.000000000Z,LEQ,100.00,100,P,Regular,1,1
 2013-10-07T13:31:30.000000000Z,LEQ,100.50,200,P,Regular,2,2
-2013-10-07T13:32:10.000000000Z,LEQ,250.00,5000,D,AveragePrice,3,3
+2013-10-07T13:32:10.000000000Z,LEQ,250.00,5000,D,IntermarketSweep,3,3
 2013-10-07T13:33:01.000000000Z,LEQ,100.25,300,P,Regular,4,4
 2013-10-07T14:10:00.000000000Z,LEQ,99.75,50,P,Regular,5,5
-2013-10-07T14:12:00.000000000Z,LEQ,260.00,700,D,AveragePrice,6,6
+2013-10-07T14:12:00.000000000Z,LEQ,260.00,700,D,IntermarketSweep,6,6
 2013-10-07T19:59:00.000000000Z,LEQ,101.00,10,P,Regular,7,7
 """
 
@@ -39,7 +39,7 @@ def test_volume_only_minute_is_kept_like_replay(tmp_path, monkeypatch):
     expected = replay([csv], symbols=["LEQ"], rules="lean-equity", window=(start, end))
     bars = expected.bars
     one_minute = bars[bars["timeframe"] == "1m"]
-    # the premise: the 13:32 and 14:12 minutes hold only an average-price print -> no 1m bar,
+    # the premise: the 13:32 and 14:12 minutes hold only a sweep -> no 1m bar,
     # but their volume is in the coarser bars
     assert len(one_minute) == 4
     five = bars[bars["timeframe"] == "5m"]
