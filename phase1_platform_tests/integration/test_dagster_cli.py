@@ -89,7 +89,7 @@ def test_dagster_asset_materialize_cli(tmp_path, home):
         checks = [e for e in instance.all_logs(run.run_id)
                   if e.dagster_event and e.dagster_event.event_type_value
                   == "ASSET_CHECK_EVALUATION"]
-        assert len(checks) == 11
+        assert len(checks) == 16  # 5 parity, 5 quality, 5 live_equals_batch, rejected_ratio
         assert all(e.dagster_event.event_specific_data.passed for e in checks)
 
     unknown = _materialize("2013-10-07|QQQ", env)
