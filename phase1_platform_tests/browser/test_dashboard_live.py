@@ -23,7 +23,6 @@ from .harness import (
     clean_env,
     copy_sqlite,
     free_port,
-    run_phase1,
     wait_until,
 )
 
