@@ -1,0 +1,251 @@
+"""Distributed step execution with dagster-celery: the settings the executor and the workers share.
+
+Everything comes from the environment, read when a process needs it (nothing is written to a
+file, so a broker password never lands on disk, in a run's config or in the job snapshot):
+
+- ``PHASE1_CELERY_BROKER``: the broker URL, default ``pyamqp://guest@127.0.0.1:5672//``
+  (the local RabbitMQ); the alternative is Redis, ``redis://127.0.0.1:6379/0``.
+- ``PHASE1_CELERY_BACKEND``: the result backend, default ``rpc://`` (results travel back over
+  the broker; with Redis, ``redis://127.0.0.1:6379/1``).
+- ``PHASE1_CELERY_QUEUE``: the queue the steps are sent to and the workers listen on
+  (default ``dagster``, dagster-celery's own).
+
+The same settings build both sides: the executor (``defs.jobs``, in the process that runs a
+run) and the worker app (``phase1_platform.celery_app``, what ``make workers`` starts), so
+the two agree on broker, backend, queue and delivery rules:
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a step's message is acknowledged
+  only when the step finished; a worker killed mid-step (SIGKILL, OOM, a lost machine)
+  leaves it unacknowledged and the broker delivers it to another worker, which runs the
+  step again (every step of ours rewrites its partitions whole, so a second execution
+  stores the same rows). On Redis the redelivery waits for the transport's
+  ``visibility_timeout`` (``PHASE1_CELERY_VISIBILITY_TIMEOUT_S``, default 300 s).
+- ``worker_prefetch_multiplier = 1``: a busy worker holds no queued steps of its own.
+
+Workers on this machine: ``make workers N=2`` (``python -m phase1_platform.distributed
+workers -n 2``) runs N ``celery -A phase1_platform.celery_app worker`` processes (one step at
+a time each) in the foreground; Ctrl-C (or ``kill -TERM`` of the printed pid) stops them.
+
+Only ``masked()`` forms of a URL are ever printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_BROKER = "pyamqp://guest@127.0.0.1:5672//"
+REDIS_BROKER = "redis://127.0.0.1:6379/0"
+DEFAULT_BACKEND = "rpc://"
+DEFAULT_QUEUE = "dagster"
+
+BROKER_ENV = "PHASE1_CELERY_BROKER"
+BACKEND_ENV = "PHASE1_CELERY_BACKEND"
+QUEUE_ENV = "PHASE1_CELERY_QUEUE"
+VISIBILITY_ENV = "PHASE1_CELERY_VISIBILITY_TIMEOUT_S"
+
+
+def masked(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (safe to print)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@dataclass(frozen=True)
+class CelerySettings:
+    broker: str
+    backend: str
+    queue: str
+    visibility_timeout_s: int
+
+    @classmethod
+    def from_env(cls, overrides: dict | None = None) -> CelerySettings:
+        """The environment's settings; keys of ``overrides`` (run config) win when set."""
+        o = {k: v for k, v in (overrides or {}).items() if v}
+        return cls(
+            broker=o.get("broker") or os.environ.get(BROKER_ENV) or DEFAULT_BROKER,
+            backend=o.get("backend") or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND,
+            queue=o.get("queue") or os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE,
+            visibility_timeout_s=int(os.environ.get(VISIBILITY_ENV) or 300),
+        )
+
+    def config_source(self) -> dict:
+        """Celery settings (lowercase names) applied to the executor's and the workers' app."""
+        transport = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2,
+                     "interval_max": 0.5}
+        if self.broker.startswith(("redis://", "rediss://")):
+            transport["visibility_timeout"] = self.visibility_timeout_s
+        return {
+            "task_default_queue": self.queue,
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "broker_transport_options": transport,
+            # the executor polls every second; a broker that is down is one clear error
+            "broker_connection_retry_on_startup": True,
+        }
+
+    def describe(self) -> str:
+        return (f"broker {masked(self.broker)}, backend {masked(self.backend)}, "
+                f"queue {self.queue}")
+
+
+# ----------------------------------------------------------------------------- workers
+BIN = Path(sys.executable).parent  # the venv's bin: celery, dagster
+
+
+def worker_command(name: str, queue: str, concurrency: int = 1, loglevel: str = "INFO",
+                   includes: Sequence[str] = ()) -> list[str]:
+    """``celery worker`` on ``queue``, one step at a time per process (``concurrency``)."""
+    cmd = [str(BIN / "celery"), "-A", "phase1_platform.celery_app", "worker",
+           "-Q", queue, "-c", str(int(concurrency)), "--prefetch-multiplier=1",
+           "-n", f"{name}@%h", "--loglevel", loglevel,
+           # no waiting for (or chatting with) other workers at start: ready in ~1 s
+           "--without-mingle", "--without-gossip"]
+    if includes:
+        cmd += ["-I", ",".join(includes)]
+    return cmd
+
+
+def worker_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a worker: ``env`` over ours, the venv's bin first on PATH."""
+    out = {**os.environ, **(env or {})}
+    out["PATH"] = f"{BIN}{os.pathsep}{out.get('PATH', '')}"
+    return out
+
+
+def stop_process_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the worker's process group (warm shutdown), SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # the main process is gone; children of the prefork pool may linger a moment
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return
+
+
+@contextmanager
+def workers(n: int, env: Mapping[str, str] | None = None, queue: str | None = None,
+            log_dir: Path | None = None, name: str = "phase1",
+            includes: Sequence[str] = ()) -> Iterator[list[subprocess.Popen]]:
+    """N worker processes, each in its own process group (so a stop or a kill takes its pool
+    children too), always stopped on exit. Output goes to ``log_dir/<name>-<i>.log`` when
+    given, else to ours."""
+    wenv = worker_env(env)
+    queue = queue or wenv.get(QUEUE_ENV) or DEFAULT_QUEUE
+    wenv[QUEUE_ENV] = queue
+    procs: list[subprocess.Popen] = []
+    logs = []
+    try:
+        for i in range(int(n)):
+            out = None
+            if log_dir is not None:
+                out = open(Path(log_dir) / f"{name}-{i}.log", "wb")  # noqa: SIM115 - closed below
+                logs.append(out)
+            procs.append(subprocess.Popen(
+                worker_command(f"{name}-{i}", queue, includes=includes), env=wenv,
+                stdout=out, stderr=subprocess.STDOUT if out else None,
+                start_new_session=True))
+        yield procs
+    finally:
+        for proc in procs:
+            stop_process_group(proc)
+        for out in logs:
+            out.close()
+
+
+def wait_ready(log_paths: Sequence[Path], procs: Sequence[subprocess.Popen],
+               timeout_s: float = 60.0) -> None:
+    """Until every worker's log says it is ready (consuming its queue)."""
+    end = time.monotonic() + timeout_s
+    while True:
+        texts = [p.read_text(errors="replace") if p.exists() else "" for p in log_paths]
+        if all(" ready." in t for t in texts):
+            return
+        for proc, path in zip(procs, log_paths, strict=True):
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode}: see {path}")
+        if time.monotonic() > end:
+            raise TimeoutError(f"workers not ready after {timeout_s} s: see {list(log_paths)}")
+        time.sleep(0.2)
+
+
+def delete_queue(settings: CelerySettings) -> int:
+    """Purge and delete ``settings.queue`` (and its exchange) on the broker; returns the
+    number of messages that were still queued."""
+    from kombu import Connection
+
+    with Connection(settings.broker, connect_timeout=5) as conn:
+        channel = conn.default_channel
+        try:
+            _, count, _ = channel.queue_declare(settings.queue, passive=True)
+        except Exception:  # noqa: BLE001 - no such queue: nothing queued
+            return 0
+        channel = conn.default_channel
+        channel.queue_purge(settings.queue)
+        channel.queue_delete(settings.queue)
+        with suppress(Exception):
+            channel.exchange_delete(settings.queue)
+        return int(count or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m phase1_platform.distributed",
+                                description="Celery workers for the celery executor.")
+    sub = p.add_subparsers(dest="command", required=True)
+    w = sub.add_parser("workers", help="run N workers in the foreground (Ctrl-C stops them)")
+    w.add_argument("-n", type=int, default=2, help="worker processes (default 2)")
+    w.add_argument("--queue", default=None, help=f"default ${QUEUE_ENV} or {DEFAULT_QUEUE}")
+    args = p.parse_args(argv)
+    if args.n < 1:
+        print("-n must be at least 1", file=sys.stderr)
+        return 2
+    settings = CelerySettings.from_env({"queue": args.queue})
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    with workers(args.n, {QUEUE_ENV: settings.queue}, settings.queue) as procs:
+        pids = " ".join(str(pr.pid) for pr in procs)
+        print(f"{args.n} workers ({settings.describe()}): pids {pids}; "
+              f"stop: Ctrl-C or kill -TERM {os.getpid()}", flush=True)
+        try:
+            while not stop and all(pr.poll() is None for pr in procs):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        exited = [pr.pid for pr in procs if pr.poll() is not None]
+    if exited and not stop:
+        print(f"worker(s) {exited} exited: stopped the others", file=sys.stderr)
+        return 1
+    return 0
+
+
+__all__ = ["DEFAULT_BACKEND", "DEFAULT_BROKER", "DEFAULT_QUEUE", "REDIS_BROKER",
+           "CelerySettings", "delete_queue", "masked", "wait_ready", "worker_command",
+           "workers"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
