@@ -6,7 +6,7 @@ UV := $(BOOT)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint env clean live-demo ui serve browser
+.PHONY: run test bench lint env clean live-demo ui serve browser workers
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -50,6 +50,15 @@ live-demo: env  ## simulator (Finnhub protocol, fixture SPY day) + ingest servic
 
 ui: env  ## the Dagster UI (dagster dev) on the same instance `make run` uses
 	export DAGSTER_HOME=$${DAGSTER_HOME:-$$($(PY) -m phase1_platform.defs.instance)} && $(VENV)/bin/dagster dev
+
+# Celery workers for the celery executor (docs/distributed.md), in the foreground: Ctrl-C
+# (or kill -TERM of the pid it prints) stops them. Broker, backend and queue from
+# PHASE1_CELERY_BROKER / PHASE1_CELERY_BACKEND / PHASE1_CELERY_QUEUE (default: the local
+# RabbitMQ, rpc://, queue dagster); the workers also need the runs' environment
+# (DATABASE_URL, PHASE1_DROP_DIR, PHASE1_EXPORT_DIR, DAGSTER_PG_*).
+N ?= 2
+workers: env
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m phase1_platform.distributed workers -n $(N)
 
 lint: env
 	$(VENV)/bin/ruff check phase1_platform phase1_platform_tests benchmarks
