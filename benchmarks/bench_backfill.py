@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_backfill                      # 20 x 20 on SQLite and PostgreSQL
     python -m benchmarks.bench_backfill --storage sqlite --symbols 4 --days 3
+    python -m benchmarks.bench_backfill --storage postgres --executor celery --workers 2
 
 What it does, per instance storage (SQLite files, or dagster-postgres in a fresh database
 dropped afterwards):
@@ -28,7 +29,11 @@ Figures printed: wall time from submission to completion, per partition, per run
 measured right after on the same machine, the same work done in one process without
 Dagster on a fresh store of the same kind (``in_process_work``: land every file, build and
 store every partition, write every export): ``backfill_overhead_ratio`` is the backfill's
-wall time over that.
+wall time over that. ``run_start_s_median``: from a run's launch to its RUN_START event.
+
+``--executor celery`` (PostgreSQL instance only): the daemon, its runs and ``--workers`` Celery
+workers (started here on a fresh queue, stopped and the queue deleted afterwards) get
+``PHASE1_EXECUTOR=celery``, so every run's steps execute on the workers.
 """
 
 from __future__ import annotations
@@ -221,10 +226,12 @@ def daemon(env: dict[str, str], work: Path):
 
 
 # ---------------------------------------------------------------------------- backfill
-def submit_backfill(instance, partitions: list[str], max_concurrent_steps: int = 0) -> str:
-    """One asset backfill of every asset over ``partitions``; each run executes in process
-    (the definitions' default executor), or with the multiprocess executor and
-    ``max_concurrent_steps`` when that is > 0."""
+def submit_backfill(instance, partitions: list[str], max_concurrent_steps: int = 0,
+                    run_config: dict | None = None) -> str:
+    """One asset backfill of every asset over ``partitions``; each run executes with the
+    definitions' default executor (in process unless ``PHASE1_EXECUTOR`` says otherwise),
+    or with the multiprocess executor and ``max_concurrent_steps`` when that is > 0, or
+    with ``run_config`` when given."""
     from dagster._core.execution.backfill import PartitionBackfill
     from dagster._core.utils import make_new_backfill_id
 
@@ -238,8 +245,8 @@ def submit_backfill(instance, partitions: list[str], max_concurrent_steps: int =
         asset_selection=keys, backfill_timestamp=time.time(), tags={"phase1/bench": "backfill"},
         dynamic_partitions_store=instance, all_partitions=False,
         title=f"backfill at scale: {len(partitions)} partitions", description=None,
-        run_config=multiprocess_config(max_concurrent_steps) if max_concurrent_steps > 0
-        else {},
+        run_config=run_config if run_config is not None
+        else multiprocess_config(max_concurrent_steps) if max_concurrent_steps > 0 else {},
     )
     instance.add_backfill(backfill)
     return backfill.backfill_id
@@ -348,9 +355,17 @@ def verify(gen: Generated, env: dict[str, str], work: Path) -> dict:
 def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 2000,
                  max_concurrent_runs: int = 2, max_concurrent_steps: int = 0,
                  partitions_per_run: int = 100, timeout_s: float = 3600,
-                 keep: Path | None = None) -> dict:
-    """One backfill on storage ``kind``; returns figures and problems (empty: all good)."""
+                 keep: Path | None = None, executor: str = "default",
+                 n_workers: int = 2) -> dict:
+    """One backfill on storage ``kind``; returns figures and problems (empty: all good).
+    ``executor="celery"``: ``n_workers`` Celery workers run every step."""
     import dagster as dg
+
+    from phase1_platform.distributed import CelerySettings, delete_queue, wait_ready, workers
+
+    celery = executor == "celery"
+    if celery and kind != "postgres":
+        raise ValueError("the celery executor needs the PostgreSQL instance (--storage postgres)")
 
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
@@ -359,9 +374,18 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
         gen = generate_drop(work / "drop", n_symbols, n_days, ticks_per_day)
         with storage_env(kind, work, max_concurrent_runs) as (env, _home):
             env["PHASE1_BACKFILL_PARTITIONS_PER_RUN"] = str(partitions_per_run)
-            with patched_environ(env), dg.DagsterInstance.get() as instance:
+            if celery:
+                env.update({"PHASE1_EXECUTOR": "celery",
+                            "PHASE1_CELERY_QUEUE": f"phase1-bench-{uuid.uuid4().hex[:12]}"})
+            log_dir = work / "workers"
+            log_dir.mkdir()
+            with patched_environ(env), dg.DagsterInstance.get() as instance, \
+                    workers(n_workers if celery else 0, env, log_dir=log_dir) as worker_procs:
                 storage_name = type(instance.run_storage).__name__
                 instance.add_dynamic_partitions("symbols", gen.symbols)
+                if celery:
+                    wait_ready([log_dir / f"phase1-{i}.log" for i in range(n_workers)],
+                               worker_procs)
                 with daemon(env, work) as proc:
                     t0 = time.perf_counter()
                     backfill_id = submit_backfill(instance, gen.partitions, max_concurrent_steps)
@@ -371,16 +395,20 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
                     "dagster/backfill": backfill_id}))
                 failed = [r.run_id[:8] for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
                 locked = run_logs_mention(instance, runs, LOCKED)
-                durations = []
+                durations, starts = [], []
                 for r in runs:
                     stats = instance.get_run_stats(r.run_id)
                     if stats.start_time and stats.end_time:
                         durations.append(stats.end_time - stats.start_time)
+                    if stats.launch_time and stats.start_time:
+                        starts.append(stats.start_time - stats.launch_time)
                 materialized = {
                     str(pk) for pk in instance.get_materialized_partitions(
                         dg.AssetKey("canonical_export"))}
                 checks = instance.event_log_storage.get_asset_check_execution_history(
                     dg.AssetCheckKey(dg.AssetKey("bars_1m"), "quality_1m"), limit=100_000)
+            if celery:
+                delete_queue(CelerySettings.from_env({"queue": env["PHASE1_CELERY_QUEUE"]}))
             daemon_log = (work / "daemon.log").read_text(errors="replace")
             work_s = in_process_work(gen, work, kind)  # after the daemon: nothing else running
             check = verify(gen, env, work)
@@ -410,12 +438,14 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
             "wall_per_partition_s": round(wall / n, 3),
             "run_s_median": round(float(np.median(durations)), 2) if durations else None,
             "run_s_max": round(float(np.max(durations)), 2) if durations else None,
+            "run_start_s_median": round(float(np.median(starts)), 2) if starts else None,
             "in_process_work_s": round(work_s, 2),
             "work_per_partition_s": round(work_s / n, 4),
             "overhead_per_partition_s": round((wall - work_s) / n, 3),
             "backfill_overhead_ratio": round(wall / work_s, 2),
             "max_concurrent_runs": max_concurrent_runs,
             "max_concurrent_steps": max_concurrent_steps,
+            "executor": f"celery ({n_workers} workers)" if celery else executor,
             "problems": problems,
         }
     finally:
@@ -451,10 +481,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="> 0: the multiprocess executor with that many steps at a time "
                    "(default 0: each run in process)")
     p.add_argument("--partitions-per-run", type=int, default=100)
+    p.add_argument("--executor", choices=["default", "celery"], default="default",
+                   help="celery: every step on --workers Celery workers started here "
+                   "(PostgreSQL only; broker from PHASE1_CELERY_BROKER)")
+    p.add_argument("--workers", type=int, default=2)
     p.add_argument("--timeout", type=float, default=3600)
     p.add_argument("--keep", type=Path, default=None, help="keep the working folders here")
     args = p.parse_args(argv)
     kinds = ["sqlite", "postgres"] if args.storage == "both" else [args.storage]
+    if args.executor == "celery":  # needs the PostgreSQL instance
+        kinds = ["postgres"]
     results, ok = [], True
     for kind in kinds:
         if kind == "postgres" and (why := postgres_available()):
@@ -463,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {kind}: {args.symbols} symbols x {args.days} days", flush=True)
         res = run_backfill(kind, args.symbols, args.days, args.ticks_per_day,
                            args.max_concurrent_runs, args.max_concurrent_steps,
-                           args.partitions_per_run, args.timeout, args.keep)
+                           args.partitions_per_run, args.timeout, args.keep,
+                           args.executor, args.workers)
         for k, v in res.items():
             print(f"   {k}: {v}")
         ok &= not res["problems"]
