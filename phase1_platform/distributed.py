@@ -225,16 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = CelerySettings.from_env({"queue": args.queue})
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
+        signal.signal(sig, lambda *_: stop.append(1))
     with workers(args.n, {QUEUE_ENV: settings.queue}, settings.queue) as procs:
         pids = " ".join(str(pr.pid) for pr in procs)
         print(f"{args.n} workers ({settings.describe()}): pids {pids}; "
               f"stop: Ctrl-C or kill -TERM {os.getpid()}", flush=True)
-        try:
-            while not stop and all(pr.poll() is None for pr in procs):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        while not stop and all(pr.poll() is None for pr in procs):
+            time.sleep(0.5)
         exited = [pr.pid for pr in procs if pr.poll() is not None]
     if exited and not stop:
         print(f"worker(s) {exited} exited: stopped the others", file=sys.stderr)

@@ -35,6 +35,7 @@ from .keys import BAR_ASSETS, NORMALIZED_TICKS, PARITY_CHECK_KEYS, REFERENCE_BAR
 
 MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
 
+# the executor before the celery option (the code location now uses make_executor())
 in_process_or_multiprocess = dg.ExecutorDefinition(
     name="in_process_or_multiprocess",
     # the public executors' own config schemas, with in_process as the default choice

@@ -150,7 +150,7 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
                         t_ready = time.monotonic()
 
                         # run A: 4 partitions, steps on both workers
-                        _execute(env, work, "celery-a", day_a, symbols, {"celery": {}})
+                        out_a = _execute(env, work, "celery-a", day_a, symbols, {"celery": {}})
                         t_a = time.monotonic()
                         run_a = _run(instance, "celery-a")
                         assert run_a.status == dg.DagsterRunStatus.SUCCESS
@@ -198,6 +198,7 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
                         assert materialized == set(gen.partitions)
                         events = _events_text(instance, run_a) + _events_text(instance, run_b_rec)
                         assert SECRET not in events
+                        assert SECRET not in out_a + box["out"]
                         assert run_a.run_config == {"execution": {"config": {"celery": {}}}}
             finally:
                 leftover = delete_queue(settings)
