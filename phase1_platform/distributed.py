@@ -194,21 +194,28 @@ def wait_ready(log_paths: Sequence[Path], procs: Sequence[subprocess.Popen],
 
 
 def delete_queue(settings: CelerySettings) -> int:
-    """Purge and delete ``settings.queue`` (and its exchange) on the broker; returns the
-    number of messages that were still queued."""
+    """Purge and delete ``settings.queue`` (and its exchange, and on Redis its binding keys)
+    on the broker; returns the number of messages that were still queued."""
     from kombu import Connection
 
+    queue = settings.queue
     with Connection(settings.broker, connect_timeout=5) as conn:
-        channel = conn.default_channel
+        channel = conn.channel()
         try:
-            _, count, _ = channel.queue_declare(settings.queue, passive=True)
+            _, count, _ = channel.queue_declare(queue, passive=True)
         except Exception:  # noqa: BLE001 - no such queue: nothing queued
-            return 0
-        channel = conn.default_channel
-        channel.queue_purge(settings.queue)
-        channel.queue_delete(settings.queue)
+            count = 0
+            channel = conn.channel()  # a failed passive declare closes an AMQP channel
         with suppress(Exception):
-            channel.exchange_delete(settings.queue)
+            channel.queue_purge(queue)
+        with suppress(Exception):
+            channel.queue_delete(queue)
+        with suppress(Exception):
+            channel.exchange_delete(queue)
+        client = getattr(channel, "client", None)  # Redis: kombu's routing table keys
+        if client is not None and hasattr(client, "delete"):
+            client.delete(f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        channel.close()
         return int(count or 0)
 
 
