@@ -147,8 +147,11 @@ def postgres_available() -> str | None:
 
 
 @contextmanager
-def storage_env(kind: str, work: Path, max_concurrent_runs: int):
-    """(env, DAGSTER_HOME) for a fresh instance and store of ``kind``; dropped afterwards."""
+def storage_env(kind: str, work: Path, max_concurrent_runs: int,
+                instance_yaml: str = "dagster.postgres.yaml"):
+    """(env, DAGSTER_HOME) for a fresh instance and store of ``kind``; dropped afterwards.
+    PostgreSQL: the instance is the repository's ``instance_yaml`` (its run coordinator
+    replaced)."""
     home = work / "dagster_home"
     home.mkdir()
     coordinator = (
@@ -172,7 +175,7 @@ def storage_env(kind: str, work: Path, max_concurrent_runs: int):
             with _admin() as conn:
                 for name in dbs:
                     conn.execute(f'CREATE DATABASE "{name}"')
-            text = (ROOT / "dagster.postgres.yaml").read_text()
+            text = (ROOT / instance_yaml).read_text()
             text = text[:text.index("run_coordinator:")] + coordinator
             (home / "dagster.yaml").write_text(text)
             env.update({"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_USER": PG["user"],

@@ -1,10 +1,12 @@
 """Distributed execution: partition-range runs through the Celery executor (dagster-celery)
 with 2 worker processes on the local RabbitMQ, PostgreSQL instance storage and store.
 
+The instance is the repository's ``dagster.celery.yaml``.
+
 - Run A (4 partitions: one trading date x 4 symbols) executes its steps on both workers;
-  its exports equal, byte for byte, an in-process run of the same partitions (SQLite
-  instance and store) and ``phase1 replay`` of the files (``bench_backfill.verify``: the
-  stored ticks and the quarantine are checked too).
+  its exports equal, byte for byte, an in-process run of the same partitions (one range
+  run of both dates, SQLite instance and store) and ``phase1 replay`` of the files
+  (``bench_backfill.verify``: the stored ticks and the quarantine are checked too).
 - Run B (the next date's 4 partitions): the worker running the ``bars`` step is SIGKILLed
   (its whole process group) after the step wrote every partition's bars and before it
   finished (``support/celery_hold.py`` holds it there). The step's message was not
@@ -64,14 +66,14 @@ def _rabbitmq_available() -> str | None:
         return f"RabbitMQ not reachable at 127.0.0.1:5672 ({exc})"
 
 
-def _execute(env: dict, work: Path, name: str, date: str, symbols: list[str],
+def _execute(env: dict, work: Path, name: str, first: str, last: str,
              executor: dict) -> str:
-    """``dagster job execute`` of bars_pipeline over date x symbols; returns its output."""
+    """``dagster job execute`` of bars_pipeline over the partition range first..last (the
+    rectangle of dates x symbols); returns its output."""
     config = work / f"{name}.yaml"
     config.write_text(json.dumps({"execution": {"config": executor}}))
-    tags = {"dagster/asset_partition_range_start": f"{date}|{symbols[0]}",
-            "dagster/asset_partition_range_end": f"{date}|{symbols[-1]}",
-            "phase1/test": name}
+    tags = {"dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last, "phase1/test": name}
     proc = subprocess.Popen(
         [str(BIN / "dagster"), "job", "execute", "-m", "phase1_platform.definitions",
          "-j", "bars_pipeline", "-c", str(config), "--tags", json.dumps(tags)],
@@ -133,7 +135,8 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
         hold.mkdir()
         logs = work / "logs"
         logs.mkdir()
-        with storage_env("postgres", work, 1) as (env, _home):
+        # the instance is dagster.celery.yaml (PostgreSQL), the store a PostgreSQL database
+        with storage_env("postgres", work, 1, "dagster.celery.yaml") as (env, home):
             env.update({"PHASE1_CELERY_BROKER": BROKER, "PHASE1_CELERY_QUEUE": queue,
                         "PHASE1_TEST_HOLD_DIR": str(hold),
                         "PYTHONPATH": os.pathsep.join(
@@ -142,6 +145,8 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
             log_paths = [logs / "worker-0.log", logs / "worker-1.log"]
             try:
                 with patched_environ(env), dg.DagsterInstance.get() as instance:
+                    assert "max_concurrent_runs" in (home / "dagster.yaml").read_text()
+                    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
                     instance.add_dynamic_partitions("symbols", symbols)
                     with workers(2, env, queue, log_dir=logs, name="worker",
                                  includes=["phase1_platform_tests.support.celery_hold"]
@@ -150,7 +155,8 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
                         t_ready = time.monotonic()
 
                         # run A: 4 partitions, steps on both workers
-                        out_a = _execute(env, work, "celery-a", day_a, symbols, {"celery": {}})
+                        out_a = _execute(env, work, "celery-a", f"{day_a}|{symbols[0]}",
+                                         f"{day_a}|{symbols[-1]}", {"celery": {}})
                         t_a = time.monotonic()
                         run_a = _run(instance, "celery-a")
                         assert run_a.status == dg.DagsterRunStatus.SUCCESS
@@ -165,8 +171,9 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
 
                         def run_b():
                             try:
-                                box["out"] = _execute(env, work, "celery-b", day_b, symbols,
-                                                      {"celery": {}})
+                                box["out"] = _execute(
+                                    env, work, "celery-b", f"{day_b}|{symbols[0]}",
+                                    f"{day_b}|{symbols[-1]}", {"celery": {}})
                             except BaseException as exc:  # noqa: BLE001 - re-raised below
                                 box["error"] = exc
 
@@ -217,8 +224,9 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
             with patched_environ(env_ref), dg.DagsterInstance.get() as instance:
                 instance.add_dynamic_partitions("symbols", symbols)
             env_ref["PHASE1_DROP_DIR"] = str(work / "drop")
-            for name, day in (("inproc-a", day_a), ("inproc-b", day_b)):
-                _execute(env_ref, ref, name, day, symbols, {"in_process": {}})
+            # one run over both dates x 4 symbols
+            _execute(env_ref, ref, "inproc", f"{day_a}|{symbols[0]}", f"{day_b}|{symbols[-1]}",
+                     {"in_process": {}})
         for pk in gen.partitions:
             date, sym = pk.split("|")
             celery_bytes = (work / "exports" / date / f"{sym}.csv").read_bytes()
