@@ -108,6 +108,23 @@ class CelerySettings:
                 f"queue {self.queue}")
 
 
+def check_broker(settings: CelerySettings, timeout_s: float = 5.0) -> None:
+    """One connection to the broker, or a ``UserError`` naming it (masked) and the fix."""
+    from kombu import Connection
+
+    from .core.errors import UserError
+
+    try:
+        with Connection(settings.broker, connect_timeout=timeout_s) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
+    except Exception as exc:  # noqa: BLE001 - any failure: the broker is not usable
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.replace(settings.broker, masked(settings.broker))
+        raise UserError(
+            f"Celery broker {masked(settings.broker)} is not reachable ({reason}): start it, "
+            f"or point {BROKER_ENV} at a running RabbitMQ or Redis") from None
+
+
 # ----------------------------------------------------------------------------- workers
 BIN = Path(sys.executable).parent  # the venv's bin: celery, dagster
 
@@ -248,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["DEFAULT_BACKEND", "DEFAULT_BROKER", "DEFAULT_QUEUE", "REDIS_BROKER",
-           "CelerySettings", "delete_queue", "masked", "wait_ready", "worker_command",
-           "workers"]
+           "CelerySettings", "check_broker", "delete_queue", "masked", "wait_ready",
+           "worker_command", "workers"]
 
 
 if __name__ == "__main__":

@@ -77,10 +77,11 @@ def _celery_executor(init_context: dg.InitExecutorContext):
     from dagster._core.execution.retries import RetryMode
     from dagster_celery.executor import CeleryExecutor
 
-    from ..distributed import CelerySettings
+    from ..distributed import CelerySettings, check_broker
 
     config = init_context.executor_config["celery"]
     settings = CelerySettings.from_env(config)
+    check_broker(settings)  # one clear line before any step is submitted
     return CeleryExecutor(
         broker=settings.broker, backend=settings.backend, include=config.get("include"),
         config_source={**settings.config_source(), **(config.get("config_source") or {})},
