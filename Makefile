@@ -56,9 +56,12 @@ ui: env  ## the Dagster UI (dagster dev) on the same instance `make run` uses
 # PHASE1_CELERY_BROKER / PHASE1_CELERY_BACKEND / PHASE1_CELERY_QUEUE (default: the local
 # RabbitMQ, rpc://, queue dagster); the workers also need the runs' environment
 # (DATABASE_URL, PHASE1_DROP_DIR, PHASE1_EXPORT_DIR, DAGSTER_PG_*).
+# RUNS run workers (queue PHASE1_CELERY_RUN_QUEUE, default phase1-runs) serve the
+# CeleryRunLauncher of dagster.celery.yaml; RUNS=0 when the instance launches runs itself.
 N ?= 2
+RUNS ?= 2
 workers: env
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m phase1_platform.distributed workers -n $(N)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m phase1_platform.distributed workers -n $(N) --runs $(RUNS)
 
 lint: env
 	$(VENV)/bin/ruff check phase1_platform phase1_platform_tests benchmarks

@@ -359,15 +359,18 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
                  max_concurrent_runs: int = 2, max_concurrent_steps: int = 0,
                  partitions_per_run: int = 100, timeout_s: float = 3600,
                  keep: Path | None = None, executor: str = "default",
-                 n_workers: int = 2) -> dict:
+                 n_workers: int = 2, run_launcher: str = "default") -> dict:
     """One backfill on storage ``kind``; returns figures and problems (empty: all good).
-    ``executor="celery"``: ``n_workers`` Celery workers run every step."""
+    ``executor="celery"``: ``n_workers`` Celery workers run every step.
+    ``run_launcher="celery"``: dagster-celery's CeleryRunLauncher, ``n_workers`` workers on
+    their own queue run every run (in process, unless ``executor="celery"`` too)."""
     import dagster as dg
 
     from phase1_platform.distributed import CelerySettings, delete_queue, wait_ready, workers
 
     celery = executor == "celery"
-    if celery and kind != "postgres":
+    celery_runs = run_launcher == "celery"
+    if (celery or celery_runs) and kind != "postgres":
         raise ValueError("the celery executor needs the PostgreSQL instance (--storage postgres)")
 
     if keep is not None:
@@ -375,20 +378,30 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
     work = Path(tempfile.mkdtemp(prefix=f"phase1-backfill-{kind}-", dir=keep))
     try:
         gen = generate_drop(work / "drop", n_symbols, n_days, ticks_per_day)
-        with storage_env(kind, work, max_concurrent_runs) as (env, _home):
+        instance_yaml = "dagster.celery.yaml" if celery_runs else "dagster.postgres.yaml"
+        with storage_env(kind, work, max_concurrent_runs, instance_yaml) as (env, _home):
             env["PHASE1_BACKFILL_PARTITIONS_PER_RUN"] = str(partitions_per_run)
             if celery:
                 env.update({"PHASE1_EXECUTOR": "celery",
                             "PHASE1_CELERY_QUEUE": f"phase1-bench-{uuid.uuid4().hex[:12]}"})
             log_dir = work / "workers"
             log_dir.mkdir()
+            runs_queue = f"phase1-bench-runs-{uuid.uuid4().hex[:12]}"
+            if celery_runs:  # what dagster.celery.yaml reads
+                env.setdefault("PHASE1_CELERY_BROKER", CelerySettings.from_env().broker)
+                env.setdefault("PHASE1_CELERY_BACKEND", CelerySettings.from_env().backend)
+                env["PHASE1_CELERY_RUN_QUEUE"] = runs_queue
             with patched_environ(env), dg.DagsterInstance.get() as instance, \
-                    workers(n_workers if celery else 0, env, log_dir=log_dir) as worker_procs:
+                    workers(n_workers if celery else 0, env, log_dir=log_dir) as worker_procs, \
+                    workers(n_workers if celery_runs else 0, env, queue=runs_queue,
+                            log_dir=log_dir, name="runs") as run_procs:
                 storage_name = type(instance.run_storage).__name__
                 instance.add_dynamic_partitions("symbols", gen.symbols)
                 if celery:
                     wait_ready([log_dir / f"phase1-{i}.log" for i in range(n_workers)],
                                worker_procs)
+                if celery_runs:
+                    wait_ready([log_dir / f"runs-{i}.log" for i in range(n_workers)], run_procs)
                 with daemon(env, work) as proc:
                     t0 = time.perf_counter()
                     backfill_id = submit_backfill(instance, gen.partitions, max_concurrent_steps)
@@ -412,6 +425,8 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
                     dg.AssetCheckKey(dg.AssetKey("bars_1m"), "quality_1m"), limit=100_000)
             if celery:
                 delete_queue(CelerySettings.from_env({"queue": env["PHASE1_CELERY_QUEUE"]}))
+            if celery_runs:
+                delete_queue(CelerySettings.from_env({"queue": runs_queue}))
             daemon_log = (work / "daemon.log").read_text(errors="replace")
             work_s = in_process_work(gen, work, kind)  # after the daemon: nothing else running
             check = verify(gen, env, work)
@@ -449,6 +464,7 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
             "max_concurrent_runs": max_concurrent_runs,
             "max_concurrent_steps": max_concurrent_steps,
             "executor": f"celery ({n_workers} workers)" if celery else executor,
+            "run_launcher": f"celery ({n_workers} workers)" if celery_runs else run_launcher,
             "problems": problems,
         }
     finally:
@@ -487,12 +503,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--executor", choices=["default", "celery"], default="default",
                    help="celery: every step on --workers Celery workers started here "
                    "(PostgreSQL only; broker from PHASE1_CELERY_BROKER)")
+    p.add_argument("--run-launcher", choices=["default", "celery"], default="default",
+                   help="celery: dagster-celery's CeleryRunLauncher, runs on --workers Celery "
+                   "workers of their own queue (PostgreSQL only)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--timeout", type=float, default=3600)
     p.add_argument("--keep", type=Path, default=None, help="keep the working folders here")
     args = p.parse_args(argv)
     kinds = ["sqlite", "postgres"] if args.storage == "both" else [args.storage]
-    if args.executor == "celery":  # needs the PostgreSQL instance
+    if "celery" in (args.executor, args.run_launcher):  # needs the PostgreSQL instance
         kinds = ["postgres"]
     results, ok = [], True
     for kind in kinds:
@@ -503,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run_backfill(kind, args.symbols, args.days, args.ticks_per_day,
                            args.max_concurrent_runs, args.max_concurrent_steps,
                            args.partitions_per_run, args.timeout, args.keep,
-                           args.executor, args.workers)
+                           args.executor, args.workers, args.run_launcher)
         for k, v in res.items():
             print(f"   {k}: {v}")
         ok &= not res["problems"]

@@ -9,6 +9,10 @@ file, so a broker password never lands on disk, in a run's config or in the job 
   the broker; with Redis, ``redis://127.0.0.1:6379/1``).
 - ``PHASE1_CELERY_QUEUE``: the queue the steps are sent to and the workers listen on
   (default ``dagster``, dagster-celery's own).
+- ``PHASE1_CELERY_RUN_QUEUE``: the queue of whole runs when the instance uses dagster-celery's
+  ``CeleryRunLauncher`` (``dagster.celery.yaml``; default ``phase1-runs``): run workers
+  execute runs in a process that has already imported the code, and never share a queue
+  with steps (a run waiting for its own steps must not hold the slot they need).
 
 The same settings build both sides: the executor (``defs.jobs``, in the process that runs a
 run) and the worker app (``phase1_platform.celery_app``, what ``make workers`` starts), so
@@ -22,9 +26,10 @@ the two agree on broker, backend, queue and delivery rules:
   ``visibility_timeout`` (``PHASE1_CELERY_VISIBILITY_TIMEOUT_S``, default 300 s).
 - ``worker_prefetch_multiplier = 1``: a busy worker holds no queued steps of its own.
 
-Workers on this machine: ``make workers N=2`` (``python -m phase1_platform.distributed
-workers -n 2``) runs N ``celery -A phase1_platform.celery_app worker`` processes (one step at
-a time each) in the foreground; Ctrl-C (or ``kill -TERM`` of the printed pid) stops them.
+Workers on this machine: ``make workers N=2 RUNS=2`` (``python -m phase1_platform.distributed
+workers -n 2 --runs 2``) runs N step workers and RUNS run workers (``celery -A
+phase1_platform.celery_app worker``, one task at a time each, the code imported before the
+pool forks) in the foreground; Ctrl-C (or ``kill -TERM`` of the printed pid) stops them.
 
 Only ``masked()`` forms of a URL are ever printed.
 """
@@ -51,6 +56,8 @@ DEFAULT_QUEUE = "dagster"
 BROKER_ENV = "PHASE1_CELERY_BROKER"
 BACKEND_ENV = "PHASE1_CELERY_BACKEND"
 QUEUE_ENV = "PHASE1_CELERY_QUEUE"
+RUN_QUEUE_ENV = "PHASE1_CELERY_RUN_QUEUE"
+DEFAULT_RUN_QUEUE = "phase1-runs"
 VISIBILITY_ENV = "PHASE1_CELERY_VISIBILITY_TIMEOUT_S"
 
 
@@ -129,17 +136,20 @@ def check_broker(settings: CelerySettings, timeout_s: float = 5.0) -> None:
 BIN = Path(sys.executable).parent  # the venv's bin: celery, dagster
 
 
+# imported by each worker's main process before it forks its pool: every task starts warm
+PRELOAD = ("phase1_platform.definitions",)
+
+
 def worker_command(name: str, queue: str, concurrency: int = 1, loglevel: str = "INFO",
                    includes: Sequence[str] = ()) -> list[str]:
     """``celery worker`` on ``queue``, one step at a time per process (``concurrency``)."""
+    includes = [*PRELOAD, *includes]
     cmd = [str(BIN / "celery"), "-A", "phase1_platform.celery_app", "worker",
            "-Q", queue, "-c", str(int(concurrency)), "--prefetch-multiplier=1",
            "-n", f"{name}@%h", "--loglevel", loglevel,
            # no waiting for (or chatting with) other workers at start: ready in ~1 s
            "--without-mingle", "--without-gossip"]
-    if includes:
-        cmd += ["-I", ",".join(includes)]
-    return cmd
+    return cmd + ["-I", ",".join(includes)]
 
 
 def worker_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -172,8 +182,8 @@ def workers(n: int, env: Mapping[str, str] | None = None, queue: str | None = No
     children too), always stopped on exit. Output goes to ``log_dir/<name>-<i>.log`` when
     given, else to ours."""
     wenv = worker_env(env)
+    # the queue consumed (``-Q``); $PHASE1_CELERY_QUEUE stays where the steps go
     queue = queue or wenv.get(QUEUE_ENV) or DEFAULT_QUEUE
-    wenv[QUEUE_ENV] = queue
     procs: list[subprocess.Popen] = []
     logs = []
     try:
@@ -241,23 +251,33 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Celery workers for the celery executor.")
     sub = p.add_subparsers(dest="command", required=True)
     w = sub.add_parser("workers", help="run N workers in the foreground (Ctrl-C stops them)")
-    w.add_argument("-n", type=int, default=2, help="worker processes (default 2)")
+    w.add_argument("-n", type=int, default=2, help="step worker processes (default 2)")
     w.add_argument("--queue", default=None, help=f"default ${QUEUE_ENV} or {DEFAULT_QUEUE}")
+    w.add_argument("--runs", type=int, default=0,
+                   help=f"also this many run workers on ${RUN_QUEUE_ENV} (default "
+                   f"{DEFAULT_RUN_QUEUE}), for the CeleryRunLauncher of dagster.celery.yaml")
     args = p.parse_args(argv)
-    if args.n < 1:
-        print("-n must be at least 1", file=sys.stderr)
+    if args.n < 0 or args.runs < 0 or args.n + args.runs < 1:
+        print("-n and --runs: at least one worker", file=sys.stderr)
         return 2
     settings = CelerySettings.from_env({"queue": args.queue})
+    run_queue = os.environ.get(RUN_QUEUE_ENV) or DEFAULT_RUN_QUEUE
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
         signal.signal(sig, lambda *_: stop.append(1))
-    with workers(args.n, {QUEUE_ENV: settings.queue}, settings.queue) as procs:
+    with workers(args.n, {QUEUE_ENV: settings.queue}, settings.queue) as procs, \
+            workers(args.runs, {QUEUE_ENV: settings.queue}, run_queue,
+                    name="phase1-runs") as run_procs:
+        everyone = procs + run_procs
         pids = " ".join(str(pr.pid) for pr in procs)
-        print(f"{args.n} workers ({settings.describe()}): pids {pids}; "
-              f"stop: Ctrl-C or kill -TERM {os.getpid()}", flush=True)
-        while not stop and all(pr.poll() is None for pr in procs):
+        line = f"{args.n} step workers ({settings.describe()}): pids {pids or '-'}"
+        if args.runs:
+            line += (f"; {args.runs} run workers (queue {run_queue}): pids "
+                     f"{' '.join(str(pr.pid) for pr in run_procs)}")
+        print(f"{line}; stop: Ctrl-C or kill -TERM {os.getpid()}", flush=True)
+        while not stop and all(pr.poll() is None for pr in everyone):
             time.sleep(0.5)
-        exited = [pr.pid for pr in procs if pr.poll() is not None]
+        exited = [pr.pid for pr in everyone if pr.poll() is not None]
     if exited and not stop:
         print(f"worker(s) {exited} exited: stopped the others", file=sys.stderr)
         return 1

@@ -138,6 +138,8 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
         # the instance is dagster.celery.yaml (PostgreSQL), the store a PostgreSQL database
         with storage_env("postgres", work, 1, "dagster.celery.yaml") as (env, home):
             env.update({"PHASE1_CELERY_BROKER": BROKER, "PHASE1_CELERY_QUEUE": queue,
+                        "PHASE1_CELERY_BACKEND": "rpc://",
+                        "PHASE1_CELERY_RUN_QUEUE": f"{queue}-runs",  # the file's run launcher
                         "PHASE1_TEST_HOLD_DIR": str(hold),
                         "PYTHONPATH": os.pathsep.join(
                             p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)})
@@ -147,6 +149,8 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
                 with patched_environ(env), dg.DagsterInstance.get() as instance:
                     assert "max_concurrent_runs" in (home / "dagster.yaml").read_text()
                     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+                    # (runs here are `dagster job execute`: the launcher is not used)
+                    assert type(instance.run_launcher).__name__ == "CeleryRunLauncher"
                     instance.add_dynamic_partitions("symbols", symbols)
                     with workers(2, env, queue, log_dir=logs, name="worker",
                                  includes=["phase1_platform_tests.support.celery_hold"]
@@ -209,6 +213,8 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
                         assert run_a.run_config == {"execution": {"config": {"celery": {}}}}
             finally:
                 leftover = delete_queue(settings)
+                leftover += delete_queue(CelerySettings.from_env({"broker": BROKER,
+                                                                  "queue": f"{queue}-runs"}))
             worker_logs = "\n".join(p.read_text(errors="replace") for p in log_paths)
             assert SECRET not in worker_logs
             assert "guest:**@127.0.0.1:5672" in worker_logs  # celery's own masking

@@ -68,4 +68,5 @@ def test_worker_command_one_step_at_a_time_on_its_queue():
     cmd = worker_command("w-0", "q-test", includes=["m1", "m2"])
     assert cmd[1:4] == ["-A", "phase1_platform.celery_app", "worker"]
     assert cmd[cmd.index("-Q") + 1] == "q-test" and cmd[cmd.index("-c") + 1] == "1"
-    assert "--prefetch-multiplier=1" in cmd and cmd[cmd.index("-I") + 1] == "m1,m2"
+    assert "--prefetch-multiplier=1" in cmd and cmd[cmd.index("-I") + 1] == (
+        "phase1_platform.definitions,m1,m2")
