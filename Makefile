@@ -57,10 +57,12 @@ ui: env  ## the Dagster UI (dagster dev) on the same instance `make run` uses
 # RabbitMQ, rpc://, queue dagster); the workers also need the runs' environment
 # (DATABASE_URL, PHASE1_DROP_DIR, PHASE1_EXPORT_DIR, DAGSTER_PG_*).
 # RUNS run workers (queue PHASE1_CELERY_RUN_QUEUE, default phase1-runs) serve the
-# CeleryRunLauncher of dagster.celery.yaml; RUNS=0 when the instance launches runs itself.
+# CeleryRunLauncher of dagster.celery.yaml (they open the instance of DAGSTER_HOME, the
+# same default as make ui); RUNS=0 when the instance launches runs itself.
 N ?= 2
 RUNS ?= 2
 workers: env
+	export DAGSTER_HOME=$${DAGSTER_HOME:-$$($(PY) -m phase1_platform.defs.instance)} && \
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m phase1_platform.distributed workers -n $(N) --runs $(RUNS)
 
 lint: env

@@ -132,6 +132,40 @@ def check_broker(settings: CelerySettings, timeout_s: float = 5.0) -> None:
             f"or point {BROKER_ENV} at a running RabbitMQ or Redis") from None
 
 
+def joinable_celery_executor(settings: CelerySettings, include=None, config_source=None,
+                             retries=None):
+    """dagster-celery's ``CeleryExecutor`` on ``settings``, allowed to wait for its steps'
+    results inside a Celery task.
+
+    Under the ``CeleryRunLauncher`` a run executes inside a Celery task on a run worker, and
+    Celery refuses ``AsyncResult.get()`` there ("Never call result.get() within a task",
+    which dagster-celery 0.29.27 does: every run failed). Waiting is safe here because the
+    steps go to another queue, served by other workers: a run never waits on the pool it
+    occupies. The queues must differ (checked)."""
+    from dagster._core.execution.retries import RetryMode
+    from dagster_celery.executor import CeleryExecutor
+
+    from .core.errors import UserError
+
+    run_queue = os.environ.get(RUN_QUEUE_ENV)
+    if run_queue and run_queue == settings.queue:
+        raise UserError(f"{QUEUE_ENV} and {RUN_QUEUE_ENV} are both {run_queue!r}: runs waiting "
+                        "for their steps would hold the workers the steps need; give the "
+                        "steps and the runs different queues")
+
+    class JoinableCeleryExecutor(CeleryExecutor):
+        def execute(self, plan_context, execution_plan):
+            from celery.result import allow_join_result
+
+            with allow_join_result():
+                yield from super().execute(plan_context, execution_plan)
+
+    return JoinableCeleryExecutor(
+        broker=settings.broker, backend=settings.backend, include=include,
+        config_source={**settings.config_source(), **(config_source or {})},
+        retries=retries if retries is not None else RetryMode(RetryMode.DISABLED))
+
+
 # ----------------------------------------------------------------------------- workers
 BIN = Path(sys.executable).parent  # the venv's bin: celery, dagster
 
@@ -285,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["DEFAULT_BACKEND", "DEFAULT_BROKER", "DEFAULT_QUEUE", "REDIS_BROKER",
-           "CelerySettings", "check_broker", "delete_queue", "masked", "wait_ready",
+           "CelerySettings", "check_broker", "delete_queue", "joinable_celery_executor",
+           "masked", "wait_ready",
            "worker_command", "workers"]
 
 

@@ -75,18 +75,15 @@ CELERY_CONFIG = {
 
 def _celery_executor(init_context: dg.InitExecutorContext):
     from dagster._core.execution.retries import RetryMode
-    from dagster_celery.executor import CeleryExecutor
 
-    from ..distributed import CelerySettings, check_broker
+    from ..distributed import CelerySettings, check_broker, joinable_celery_executor
 
     config = init_context.executor_config["celery"]
     settings = CelerySettings.from_env(config)
     check_broker(settings)  # one clear line before any step is submitted
-    return CeleryExecutor(
-        broker=settings.broker, backend=settings.backend, include=config.get("include"),
-        config_source={**settings.config_source(), **(config.get("config_source") or {})},
-        retries=RetryMode.from_config(config["retries"]),
-    )
+    return joinable_celery_executor(
+        settings, include=config.get("include"), config_source=config.get("config_source"),
+        retries=RetryMode.from_config(config["retries"]))
 
 
 def _create_executor(init_context: dg.InitExecutorContext):

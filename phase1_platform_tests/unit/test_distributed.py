@@ -70,3 +70,14 @@ def test_worker_command_one_step_at_a_time_on_its_queue():
     assert cmd[cmd.index("-Q") + 1] == "q-test" and cmd[cmd.index("-c") + 1] == "1"
     assert "--prefetch-multiplier=1" in cmd and cmd[cmd.index("-I") + 1] == (
         "phase1_platform.definitions,m1,m2")
+
+
+def test_steps_and_runs_never_share_a_queue(monkeypatch):
+    from phase1_platform.distributed import joinable_celery_executor
+
+    monkeypatch.setenv("PHASE1_CELERY_RUN_QUEUE", "same")
+    with pytest.raises(UserError, match="different queues"):
+        joinable_celery_executor(CelerySettings.from_env({"queue": "same"}))
+    executor = joinable_celery_executor(CelerySettings.from_env({"queue": "steps"}))
+    assert executor.config_source.task_acks_late is True
+    assert executor.config_source.task_default_queue == "steps"
