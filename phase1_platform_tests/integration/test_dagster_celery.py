@@ -239,3 +239,45 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
             assert celery_bytes == (ref / "exports" / date / f"{sym}.csv").read_bytes(), pk
     print(f"\nworkers ready {t_ready - t0:.1f} s after start; celery run A {t_a - t_ready:.1f} s;"
           f" run B (killed worker) {t_b - t_a:.1f} s; total {time.monotonic() - t0:.1f} s")
+
+
+@pytest.mark.timeout(90)
+def test_make_workers_supervisor_starts_and_stops_every_worker():
+    """``make workers N=1 RUNS=1``'s command: the workers start (step and run queue), the
+    printed line masks the password, SIGTERM stops every worker process group."""
+    from phase1_platform.distributed import CelerySettings, delete_queue
+
+    _require(_rabbitmq_available())
+    queue = f"phase1-test-{uuid.uuid4().hex[:12]}"
+    env = {**os.environ, "PHASE1_CELERY_BROKER": BROKER, "PHASE1_CELERY_QUEUE": queue,
+           "PHASE1_CELERY_RUN_QUEUE": f"{queue}-runs",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
+                                         if p)}
+    proc = subprocess.Popen([str(BIN / "python"), "-m", "phase1_platform.distributed", "workers",
+                             "-n", "1", "--runs", "1"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert SECRET not in line and "guest:***@127.0.0.1" in line, line
+        pids = [int(t) for t in line.replace(";", " ").split() if t.isdigit()]
+        workers_pids = pids[1:2] + pids[3:4]  # after "1 step workers" / "1 run workers"
+        assert len(workers_pids) == 2 and all(os.getpgid(p) == p for p in workers_pids)
+        ready, seen = 0, []
+        while ready < 2:  # the workers' own output follows: both consume their queue
+            out = proc.stdout.readline()
+            assert out, "the supervisor exited:\n" + "".join(seen[-20:])
+            seen.append(out)
+            ready += " ready." in out
+        assert SECRET not in "".join(seen)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        assert proc.returncode == 0
+        for pid in workers_pids:
+            with pytest.raises(ProcessLookupError):
+                os.killpg(pid, 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for q in (queue, f"{queue}-runs"):
+            delete_queue(CelerySettings.from_env({"broker": BROKER, "queue": q}))
