@@ -6,7 +6,7 @@ UV := $(BOOT)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint env clean live-demo ui serve browser
+.PHONY: run test bench lint env clean live-demo ui serve browser workers
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -50,6 +50,20 @@ live-demo: env  ## simulator (Finnhub protocol, fixture SPY day) + ingest servic
 
 ui: env  ## the Dagster UI (dagster dev) on the same instance `make run` uses
 	export DAGSTER_HOME=$${DAGSTER_HOME:-$$($(PY) -m phase1_platform.defs.instance)} && $(VENV)/bin/dagster dev
+
+# Celery workers for the celery executor (docs/distributed.md), in the foreground: Ctrl-C
+# (or kill -TERM of the pid it prints) stops them. Broker, backend and queue from
+# PHASE1_CELERY_BROKER / PHASE1_CELERY_BACKEND / PHASE1_CELERY_QUEUE (default: the local
+# RabbitMQ, rpc://, queue dagster); the workers also need the runs' environment
+# (DATABASE_URL, PHASE1_DROP_DIR, PHASE1_EXPORT_DIR, DAGSTER_PG_*).
+# RUNS run workers (queue PHASE1_CELERY_RUN_QUEUE, default phase1-runs) serve the
+# CeleryRunLauncher of dagster.celery.yaml (they open the instance of DAGSTER_HOME, the
+# same default as make ui); RUNS=0 when the instance launches runs itself.
+N ?= 2
+RUNS ?= 2
+workers: env
+	export DAGSTER_HOME=$${DAGSTER_HOME:-$$($(PY) -m phase1_platform.defs.instance)} && \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m phase1_platform.distributed workers -n $(N) --runs $(RUNS)
 
 lint: env
 	$(VENV)/bin/ruff check phase1_platform phase1_platform_tests benchmarks

@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_backfill                      # 20 x 20 on SQLite and PostgreSQL
     python -m benchmarks.bench_backfill --storage sqlite --symbols 4 --days 3
+    python -m benchmarks.bench_backfill --storage postgres --executor celery --workers 2
 
 What it does, per instance storage (SQLite files, or dagster-postgres in a fresh database
 dropped afterwards):
@@ -30,7 +31,11 @@ up to 30 s later: no work of ours), per partition, per run, and,
 measured right after on the same machine, the same work done in one process without
 Dagster on a fresh store of the same kind (``in_process_work``: land every file, build and
 store every partition, write every export): ``backfill_overhead_ratio`` is the backfill's
-wall time over that.
+wall time over that. ``run_start_s_median``: from a run's launch to its RUN_START event.
+
+``--executor celery`` (PostgreSQL instance only): the daemon, its runs and ``--workers`` Celery
+workers (started here on a fresh queue, stopped and the queue deleted afterwards) get
+``PHASE1_EXECUTOR=celery``, so every run's steps execute on the workers.
 """
 
 from __future__ import annotations
@@ -144,8 +149,11 @@ def postgres_available() -> str | None:
 
 
 @contextmanager
-def storage_env(kind: str, work: Path, max_concurrent_runs: int):
-    """(env, DAGSTER_HOME) for a fresh instance and store of ``kind``; dropped afterwards."""
+def storage_env(kind: str, work: Path, max_concurrent_runs: int,
+                instance_yaml: str = "dagster.postgres.yaml"):
+    """(env, DAGSTER_HOME) for a fresh instance and store of ``kind``; dropped afterwards.
+    PostgreSQL: the instance is the repository's ``instance_yaml`` (its run coordinator
+    replaced)."""
     home = work / "dagster_home"
     home.mkdir()
     coordinator = (
@@ -169,7 +177,7 @@ def storage_env(kind: str, work: Path, max_concurrent_runs: int):
             with _admin() as conn:
                 for name in dbs:
                     conn.execute(f'CREATE DATABASE "{name}"')
-            text = (ROOT / "dagster.postgres.yaml").read_text()
+            text = (ROOT / instance_yaml).read_text()
             text = text[:text.index("run_coordinator:")] + coordinator
             (home / "dagster.yaml").write_text(text)
             env.update({"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_USER": PG["user"],
@@ -223,10 +231,12 @@ def daemon(env: dict[str, str], work: Path):
 
 
 # ---------------------------------------------------------------------------- backfill
-def submit_backfill(instance, partitions: list[str], max_concurrent_steps: int = 0) -> str:
-    """One asset backfill of every asset over ``partitions``; each run executes in process
-    (the definitions' default executor), or with the multiprocess executor and
-    ``max_concurrent_steps`` when that is > 0."""
+def submit_backfill(instance, partitions: list[str], max_concurrent_steps: int = 0,
+                    run_config: dict | None = None) -> str:
+    """One asset backfill of every asset over ``partitions``; each run executes with the
+    definitions' default executor (in process unless ``PHASE1_EXECUTOR`` says otherwise),
+    or with the multiprocess executor and ``max_concurrent_steps`` when that is > 0, or
+    with ``run_config`` when given."""
     from dagster._core.execution.backfill import PartitionBackfill
     from dagster._core.utils import make_new_backfill_id
 
@@ -240,8 +250,8 @@ def submit_backfill(instance, partitions: list[str], max_concurrent_steps: int =
         asset_selection=keys, backfill_timestamp=time.time(), tags={"phase1/bench": "backfill"},
         dynamic_partitions_store=instance, all_partitions=False,
         title=f"backfill at scale: {len(partitions)} partitions", description=None,
-        run_config=multiprocess_config(max_concurrent_steps) if max_concurrent_steps > 0
-        else {},
+        run_config=run_config if run_config is not None
+        else multiprocess_config(max_concurrent_steps) if max_concurrent_steps > 0 else {},
     )
     instance.add_backfill(backfill)
     return backfill.backfill_id
@@ -372,20 +382,50 @@ def verify(gen: Generated, env: dict[str, str], work: Path) -> dict:
 def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 2000,
                  max_concurrent_runs: int = 2, max_concurrent_steps: int = 0,
                  partitions_per_run: int = 100, timeout_s: float = 3600,
-                 keep: Path | None = None) -> dict:
-    """One backfill on storage ``kind``; returns figures and problems (empty: all good)."""
+                 keep: Path | None = None, executor: str = "default",
+                 n_workers: int = 2, run_launcher: str = "default") -> dict:
+    """One backfill on storage ``kind``; returns figures and problems (empty: all good).
+    ``executor="celery"``: ``n_workers`` Celery workers run every step.
+    ``run_launcher="celery"``: dagster-celery's CeleryRunLauncher, ``n_workers`` workers on
+    their own queue run every run (in process, unless ``executor="celery"`` too)."""
     import dagster as dg
+
+    from phase1_platform.distributed import CelerySettings, delete_queue, wait_ready, workers
+
+    celery = executor == "celery"
+    celery_runs = run_launcher == "celery"
+    if (celery or celery_runs) and kind != "postgres":
+        raise ValueError("the celery executor needs the PostgreSQL instance (--storage postgres)")
 
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"phase1-backfill-{kind}-", dir=keep))
     try:
         gen = generate_drop(work / "drop", n_symbols, n_days, ticks_per_day)
-        with storage_env(kind, work, max_concurrent_runs) as (env, _home):
+        instance_yaml = "dagster.celery.yaml" if celery_runs else "dagster.postgres.yaml"
+        with storage_env(kind, work, max_concurrent_runs, instance_yaml) as (env, _home):
             env["PHASE1_BACKFILL_PARTITIONS_PER_RUN"] = str(partitions_per_run)
-            with patched_environ(env), dg.DagsterInstance.get() as instance:
+            if celery:
+                env.update({"PHASE1_EXECUTOR": "celery",
+                            "PHASE1_CELERY_QUEUE": f"phase1-bench-{uuid.uuid4().hex[:12]}"})
+            log_dir = work / "workers"
+            log_dir.mkdir()
+            runs_queue = f"phase1-bench-runs-{uuid.uuid4().hex[:12]}"
+            if celery_runs:  # what dagster.celery.yaml reads
+                env.setdefault("PHASE1_CELERY_BROKER", CelerySettings.from_env().broker)
+                env.setdefault("PHASE1_CELERY_BACKEND", CelerySettings.from_env().backend)
+                env["PHASE1_CELERY_RUN_QUEUE"] = runs_queue
+            with patched_environ(env), dg.DagsterInstance.get() as instance, \
+                    workers(n_workers if celery else 0, env, log_dir=log_dir) as worker_procs, \
+                    workers(n_workers if celery_runs else 0, env, queue=runs_queue,
+                            log_dir=log_dir, name="runs") as run_procs:
                 storage_name = type(instance.run_storage).__name__
                 instance.add_dynamic_partitions("symbols", gen.symbols)
+                if celery:
+                    wait_ready([log_dir / f"phase1-{i}.log" for i in range(n_workers)],
+                               worker_procs)
+                if celery_runs:
+                    wait_ready([log_dir / f"runs-{i}.log" for i in range(n_workers)], run_procs)
                 with daemon(env, work) as proc:
                     t0 = time.perf_counter()
                     backfill_id = submit_backfill(instance, gen.partitions, max_concurrent_steps)
@@ -396,16 +436,22 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
                     "dagster/backfill": backfill_id}))
                 failed = [r.run_id[:8] for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
                 locked = run_logs_mention(instance, runs, LOCKED)
-                durations = []
+                durations, starts = [], []
                 for r in runs:
                     stats = instance.get_run_stats(r.run_id)
                     if stats.start_time and stats.end_time:
                         durations.append(stats.end_time - stats.start_time)
+                    if stats.launch_time and stats.start_time:
+                        starts.append(stats.start_time - stats.launch_time)
                 materialized = {
                     str(pk) for pk in instance.get_materialized_partitions(
                         dg.AssetKey("canonical_export"))}
                 checks = instance.event_log_storage.get_asset_check_execution_history(
                     dg.AssetCheckKey(dg.AssetKey("bars_1m"), "quality_1m"), limit=100_000)
+            if celery:
+                delete_queue(CelerySettings.from_env({"queue": env["PHASE1_CELERY_QUEUE"]}))
+            if celery_runs:
+                delete_queue(CelerySettings.from_env({"queue": runs_queue}))
             daemon_log = (work / "daemon.log").read_text(errors="replace")
             work_s = in_process_work(gen, work, kind)  # after the daemon: nothing else running
             check = verify(gen, env, work)
@@ -436,12 +482,15 @@ def run_backfill(kind: str, n_symbols: int, n_days: int, ticks_per_day: int = 20
             "wall_per_partition_s": round(wall / n, 3),
             "run_s_median": round(float(np.median(durations)), 2) if durations else None,
             "run_s_max": round(float(np.max(durations)), 2) if durations else None,
+            "run_start_s_median": round(float(np.median(starts)), 2) if starts else None,
             "in_process_work_s": round(work_s, 2),
             "work_per_partition_s": round(work_s / n, 4),
             "overhead_per_partition_s": round((wall - work_s) / n, 3),
             "backfill_overhead_ratio": round(wall / work_s, 2),
             "max_concurrent_runs": max_concurrent_runs,
             "max_concurrent_steps": max_concurrent_steps,
+            "executor": f"celery ({n_workers} workers)" if celery else executor,
+            "run_launcher": f"celery ({n_workers} workers)" if celery_runs else run_launcher,
             "problems": problems,
         }
     finally:
@@ -477,10 +526,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="> 0: the multiprocess executor with that many steps at a time "
                    "(default 0: each run in process)")
     p.add_argument("--partitions-per-run", type=int, default=100)
+    p.add_argument("--executor", choices=["default", "celery"], default="default",
+                   help="celery: every step on --workers Celery workers started here "
+                   "(PostgreSQL only; broker from PHASE1_CELERY_BROKER)")
+    p.add_argument("--run-launcher", choices=["default", "celery"], default="default",
+                   help="celery: dagster-celery's CeleryRunLauncher, runs on --workers Celery "
+                   "workers of their own queue (PostgreSQL only)")
+    p.add_argument("--workers", type=int, default=2)
     p.add_argument("--timeout", type=float, default=3600)
     p.add_argument("--keep", type=Path, default=None, help="keep the working folders here")
     args = p.parse_args(argv)
     kinds = ["sqlite", "postgres"] if args.storage == "both" else [args.storage]
+    if "celery" in (args.executor, args.run_launcher):  # needs the PostgreSQL instance
+        kinds = ["postgres"]
     results, ok = [], True
     for kind in kinds:
         if kind == "postgres" and (why := postgres_available()):
@@ -489,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {kind}: {args.symbols} symbols x {args.days} days", flush=True)
         res = run_backfill(kind, args.symbols, args.days, args.ticks_per_day,
                            args.max_concurrent_runs, args.max_concurrent_steps,
-                           args.partitions_per_run, args.timeout, args.keep)
+                           args.partitions_per_run, args.timeout, args.keep,
+                           args.executor, args.workers, args.run_launcher)
         for k, v in res.items():
             print(f"   {k}: {v}")
         ok &= not res["problems"]

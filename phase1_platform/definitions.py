@@ -12,7 +12,10 @@ merged in here.
 Runs execute in-process by default: the steps hand each other their data in process
 (``app.run_memo``) and a subprocess per step would cost more than the work itself; a run
 over many partitions does its work once for all of them (``app.run_build``). The
-multiprocess executor stays available through run config (``defs.jobs.multiprocess_config``).
+multiprocess executor stays available through run config (``defs.jobs.multiprocess_config``),
+and so does the Celery executor (``{"execution": {"config": {"celery": {}}}}``, workers
+started by ``make workers``); ``PHASE1_EXECUTOR=celery|multiprocess|in_process`` sets the
+default when this module loads.
 
 Automation (started by ``dagster dev`` / ``dagster-daemon run``): ``live_ticks_sensor``
 (micro-batches from the ingestion watermarks), ``symbol_registry_sensor``,
@@ -25,12 +28,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from .defs.jobs import bars_pipeline, in_process_or_multiprocess
+from .defs.jobs import bars_pipeline, make_executor
 from .defs.resources import default_resources
 
 __all__ = ["bars_pipeline", "defs"]
 
 defs = dg.Definitions.merge(
     dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-    dg.Definitions(resources=default_resources(), executor=in_process_or_multiprocess),
+    dg.Definitions(resources=default_resources(), executor=make_executor()),
 )
