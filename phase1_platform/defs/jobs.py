@@ -35,21 +35,6 @@ from .keys import BAR_ASSETS, NORMALIZED_TICKS, PARITY_CHECK_KEYS, REFERENCE_BAR
 
 MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
 
-# the executor before the celery option (the code location now uses make_executor())
-in_process_or_multiprocess = dg.ExecutorDefinition(
-    name="in_process_or_multiprocess",
-    # the public executors' own config schemas, with in_process as the default choice
-    config_schema=dg.Field(
-        dg.Selector({"in_process": dg.in_process_executor.config_schema.as_field(),
-                     "multiprocess": dg.multiprocess_executor.config_schema.as_field()}),
-        default_value={"in_process": {}},
-    ),
-    executor_creation_fn=dg.multi_or_in_process_executor.executor_creation_fn,
-    requirements=dg.multi_or_in_process_executor.get_requirements,
-    description="in_process (default) or multiprocess, chosen by run config.",
-)
-
-
 EXECUTOR_ENV = "PHASE1_EXECUTOR"
 EXECUTOR_CHOICES = ("in_process", "multiprocess", "celery")
 
