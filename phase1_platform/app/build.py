@@ -192,12 +192,18 @@ def prepare_build(store: Store, part: Partition, rule_set: str, incremental: boo
     return BuildInput(part, plan, landings, ticks, stored, incremental)
 
 
-def bars_source(ticks: pd.DataFrame) -> str:
-    """The sources the bars come from (the part of each tick source before ':')."""
-    sources = pd.unique(ticks["source"].astype(str).to_numpy(object)) if len(ticks) else []
+def source_names(sources, empty: str = "none") -> str:
+    """The ``source`` column of bars made from ticks of these sources: the part of each
+    before ':', sorted, joined (``empty`` when there are none), at most 200 characters."""
     names = sorted({str(s).split(":")[0] for s in sources})
-    text = ",".join(names) or "none"
+    text = ",".join(names) or empty
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def bars_source(ticks: pd.DataFrame) -> str:
+    """The sources the bars of ``ticks`` come from (``source_names``)."""
+    return source_names(pd.unique(ticks["source"].astype(str).to_numpy(object))
+                        if len(ticks) else [])
 
 
 def build_full(ticks: pd.DataFrame, rule_set: str, calendar: str, timeframes=DEFAULT_TIMEFRAMES

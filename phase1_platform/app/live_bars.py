@@ -29,6 +29,7 @@ from ..core.incremental import base_timeframe
 from ..core.partition import KEY_SEPARATOR
 from ..core.timeframes import DEFAULT_TIMEFRAMES
 from ..storage import BarRepository, Store
+from .build import source_names as build_source_names
 
 NO_SOURCE = "live"
 
@@ -43,10 +44,8 @@ def flush_transaction(store: Store) -> AbstractContextManager:
 
 def source_names(sources: Iterable[str]) -> str:
     """The ``source`` column the batch path writes for ticks of these sources
-    (``app.build.bars_source``: the part before ':', sorted, joined)."""
-    names = sorted({str(s).split(":")[0] for s in sources})
-    text = ",".join(names) or NO_SOURCE
-    return text if len(text) <= 200 else text[:197] + "..."
+    (``app.build.source_names``; ``live`` when there are none)."""
+    return build_source_names(sources, empty=NO_SOURCE)
 
 
 def _partition_keys(symbols: np.ndarray, ts: np.ndarray, calendar: str
