@@ -10,30 +10,20 @@ import asyncio
 import signal
 
 import pandas as pd
-import pytest
 
 from phase1_platform.app.build import build_bars
 from phase1_platform.app.verify_live import VERIFIED
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator
-from phase1_platform.storage import BarRepository, Store
+from phase1_platform.storage import BarRepository
 
-from ..support.stores import BACKENDS, make_url
 from .test_ingestion import SPY, as_served, morning_tape, served, stored_ticks
-from .test_ingestion_faults import count, start_service, until
+from .test_ingestion_faults import backend, count, start_service, until  # noqa: F401
 from .test_live_path import PART, RULES, assert_stored_equals_batch
 
 KILL_AT = (1_500, 6_000, 11_000)  # ticks landed when each running service is SIGKILLed
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request, tmp_path):
-    url = make_url(request.param, tmp_path, request)
-    s = Store.from_url(url)
-    yield url, s
-    s.dispose()
-
-
-def test_sigkill_at_several_moments_then_restart_keeps_bars_equal_to_a_batch_build(backend):
+def test_sigkill_at_several_moments_then_restart_keeps_bars_equal_to_a_batch_build(backend):  # noqa: F811, E501
     db, store = backend
     tape = morning_tape(16_000)
     span = (int(tape.t_ms[-1]) - int(tape.t_ms[0])) / 1000
