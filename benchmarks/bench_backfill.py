@@ -44,7 +44,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -210,6 +209,8 @@ def patched_environ(env: dict[str, str]):
 @contextmanager
 def daemon(env: dict[str, str], work: Path):
     """``dagster-daemon run`` on the project's code location, stopped (SIGTERM) afterwards."""
+    from phase1_platform.distributed import stop_process_group
+
     log = open(work / "daemon.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-m", "phase1_platform.definitions",
@@ -221,12 +222,7 @@ def daemon(env: dict[str, str], work: Path):
         yield proc
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_process_group(proc, grace_s=60)
         log.close()
 
 

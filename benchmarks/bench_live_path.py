@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -106,6 +105,7 @@ def run(quick: bool = False, tick_file: Path | None = None, minutes: int | None 
 
 async def measure(tick_file: Path, start: str, minutes: int, poll_ms: int
                                ) -> dict:
+    from phase1_platform.distributed import stop_process_group
     from phase1_platform.simulator.finnhub_server import FinnhubSimulator
 
     tape = tape_of(tick_file, start, minutes)
@@ -132,12 +132,7 @@ async def measure(tick_file: Path, start: str, minutes: int, poll_ms: int
         finally:
             stop[0] = 0.0
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                stop_process_group(proc, grace_s=60)  # SIGTERM: the service flushes
             await sim.stop()
         return {"tape": tape, "sent": list(sim.sent), "sent_at": list(sim.sent_at),
                 "polls": polls, "stderr": proc.stderr.read().decode(errors="replace")[-2000:]}

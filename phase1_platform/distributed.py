@@ -194,7 +194,9 @@ def worker_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def stop_process_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGTERM the worker's process group (warm shutdown), SIGKILL what is left."""
+    """SIGTERM a process group started with ``start_new_session`` (a graceful stop: a
+    worker's warm shutdown, the daemon's, the ingestion service's flush), SIGKILL what is
+    left after ``grace_s`` seconds."""
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
