@@ -60,10 +60,16 @@ class Landed:
 _NO_ROW = np.iinfo("int64").min  # a raw source_row that is not an integer: matches nothing
 
 
+def partition_keys(symbols: np.ndarray, ts: np.ndarray, calendar: str = DEFAULT_CALENDAR
+                   ) -> np.ndarray:
+    """``<trading date>|<SYMBOL>`` of each (symbol, UTC ns timestamp) pair (object array)."""
+    dates = trading_dates(ts, calendar)
+    return dates.astype(object) + KEY_SEPARATOR + np.asarray(symbols, dtype=object)
+
+
 def tick_partitions(ticks: pd.DataFrame, calendar: str = DEFAULT_CALENDAR) -> np.ndarray:
     """``<trading date>|<SYMBOL>`` of each normalized tick (object array)."""
-    dates = trading_dates(ts_ns(ticks["ts"]), calendar)
-    return dates.astype(object) + KEY_SEPARATOR + ticks["symbol"].to_numpy(object)
+    return partition_keys(ticks["symbol"].to_numpy(object), ts_ns(ticks["ts"]), calendar)
 
 
 def raw_partitions(raw: pd.DataFrame, fallback: str, symbols: Iterable[str] | None = None,
@@ -164,4 +170,5 @@ def accepted_ticks(store: Store, part: Partition) -> int:
 
 
 __all__ = ["Landed", "accepted_ticks", "conflicting_rows", "keep_rejects", "land_ticks",
+           "partition_keys",
            "quarantine_partitions", "raw_partitions", "tick_partitions"]

@@ -24,12 +24,13 @@ from contextlib import AbstractContextManager
 import numpy as np
 import pandas as pd
 
-from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_dates
+from ..core.calendar import DEFAULT_CALENDAR, is_session
 from ..core.incremental import base_timeframe
 from ..core.partition import KEY_SEPARATOR
 from ..core.timeframes import DEFAULT_TIMEFRAMES
 from ..storage import BarRepository, Store
 from .build import source_names as build_source_names
+from .land import partition_keys
 
 NO_SOURCE = "live"
 
@@ -53,10 +54,11 @@ def _partition_keys(symbols: np.ndarray, ts: np.ndarray, calendar: str
     """(``<date>|<SYMBOL>`` per row, whether the date is a trading session)."""
     if len(ts) == 0:
         return np.empty(0, dtype=object), np.empty(0, dtype=bool)
-    dates = trading_dates(ts, calendar)
-    sessions = {d: is_session(str(d), calendar) for d in pd.unique(dates)}
-    ok = np.fromiter((sessions[d] for d in dates), dtype=bool, count=len(dates))
-    return dates.astype(object) + KEY_SEPARATOR + symbols.astype(object), ok
+    keys = partition_keys(symbols, ts, calendar)
+    codes, uniq = pd.factorize(keys)
+    sessions = np.array([is_session(str(k).split(KEY_SEPARATOR)[0], calendar) for k in uniq],
+                        dtype=bool)
+    return keys, sessions[codes]
 
 
 def write_live_bars(store: Store, changes, rule_set_of: Mapping[str, str],
