@@ -151,8 +151,8 @@ def postgres_available() -> str | None:
 def storage_env(kind: str, work: Path, max_concurrent_runs: int,
                 instance_yaml: str = "dagster.postgres.yaml"):
     """(env, DAGSTER_HOME) for a fresh instance and store of ``kind``; dropped afterwards.
-    PostgreSQL: the instance is the repository's ``instance_yaml`` (its run coordinator
-    replaced)."""
+    The instance is the repository's ``dagster.yaml`` (SQLite) or ``instance_yaml``
+    (PostgreSQL), its run coordinator replaced."""
     home = work / "dagster_home"
     home.mkdir()
     coordinator = (
@@ -168,7 +168,8 @@ def storage_env(kind: str, work: Path, max_concurrent_runs: int,
     dbs: list[str] = []
     try:
         if kind == "sqlite":
-            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n" + coordinator)
+            text = (ROOT / "dagster.yaml").read_text()
+            (home / "dagster.yaml").write_text(text[:text.index("run_coordinator:")] + coordinator)
             env["DATABASE_URL"] = f"sqlite:///{work / 'store.sqlite'}"
         elif kind == "postgres":
             suffix = uuid.uuid4().hex[:10]

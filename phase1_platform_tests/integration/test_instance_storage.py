@@ -1,0 +1,143 @@
+"""The event log storages of our instance files (phase1_platform/instance_storage.py).
+
+Dagster's classes with kept connections: every event a run stores is read back the same,
+the UI's watcher of a run's events still fires, the kept connections stay bounded, and a
+wiped instance keeps working; on SQLite (``dagster.yaml``) and PostgreSQL
+(``dagster.postgres.yaml``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import dagster as dg
+import pytest
+
+from phase1_platform.instance_storage import (
+    RUN_SHARDS_KEPT,
+    PooledPostgresEventLogStorage,
+    PooledSqliteEventLogStorage,
+)
+from phase1_platform_tests.conftest import ROOT
+from phase1_platform_tests.integration.test_dagster_postgres import PG, pg_databases  # noqa: F401
+
+
+@dg.asset
+def upstream() -> int:
+    return 1
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="downstream")])
+def downstream(upstream: int):
+    yield dg.Output(upstream + 1, metadata={"value": upstream + 1})
+    yield dg.AssetCheckResult(passed=upstream + 1 > 0, check_name="positive")
+
+
+def _runs(instance, n_runs: int) -> list[str]:
+    run_ids = []
+    for _ in range(n_runs):
+        result = dg.materialize([upstream, downstream], instance=instance)
+        assert result.success
+        run_ids.append(result.run_id)
+    return run_ids
+
+
+def _assert_events_readable(instance, run_ids: list[str]) -> None:
+    for run_id in run_ids:
+        records = instance.get_records_for_run(run_id, limit=1000).records
+        types = [r.event_log_entry.dagster_event_type for r in records
+                 if r.event_log_entry.is_dagster_event]
+        assert types.count(dg.DagsterEventType.RUN_START) == 1
+        assert types[-1] == dg.DagsterEventType.RUN_SUCCESS
+        assert types.count(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED) == 2
+        assert types.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 2
+        assert types.count(dg.DagsterEventType.ASSET_CHECK_EVALUATION) == 1
+    mats = instance.fetch_materializations(dg.AssetKey("downstream"), limit=100).records
+    assert [m.run_id for m in mats] == list(reversed(run_ids))
+    check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("downstream"), "positive")])
+    assert next(iter(check.values())).run_id == run_ids[-1]
+
+
+@pytest.fixture
+def sqlite_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def test_sqlite_runs_store_and_read_every_event(sqlite_home):
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        assert storage._base_dir == str(sqlite_home / "history" / "runs")  # Dagster's default
+        run_ids = _runs(instance, RUN_SHARDS_KEPT + 3)
+        _assert_events_readable(instance, run_ids)
+        # connections kept: the index and the last few run databases, not one per run
+        assert set(storage._engines) == {"index", *run_ids[-RUN_SHARDS_KEPT:]}
+
+    with dg.DagsterInstance.get() as reopened:  # another process's view: all on disk
+        _assert_events_readable(reopened, run_ids)
+
+
+def test_sqlite_watcher_sees_a_running_runs_events(sqlite_home):
+    """The UI follows a run through file events on ``<run_id>.db``: the kept connection
+    still changes that file after each write."""
+    with dg.DagsterInstance.get() as instance:
+        run = instance.create_run_for_job(dg.define_asset_job("j", [upstream]).resolve(
+            asset_graph=dg.Definitions(assets=[upstream]).resolve_asset_graph()))
+        arrived = threading.Event()
+
+        def callback(entry, _cursor):
+            if entry.message == "hello from the engine":
+                arrived.set()
+
+        instance.event_log_storage.watch(run.run_id, None, callback)
+        try:
+            instance.report_engine_event("hello from the engine", run)
+            assert arrived.wait(10), "the watcher never saw the event"
+        finally:
+            instance.event_log_storage.end_watch(run.run_id, callback)
+
+
+def test_sqlite_wipe_with_kept_connections(sqlite_home):
+    with dg.DagsterInstance.get() as instance:
+        _runs(instance, 2)
+        instance.wipe()
+        assert instance.get_runs() == []
+        run_ids = _runs(instance, 2)
+        _assert_events_readable(instance, run_ids)
+
+
+@pytest.mark.postgres
+def test_postgres_runs_on_one_pooled_connection(pg_databases, tmp_path, monkeypatch):  # noqa: F811
+    import psycopg
+
+    dagster_db, _ = pg_databases
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.postgres.yaml", home / "dagster.yaml")
+    for key, value in {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": PG["host"],
+                       "DAGSTER_PG_USER": PG["user"], "DAGSTER_PG_PASSWORD": "",
+                       "DAGSTER_PG_DB": dagster_db}.items():
+        monkeypatch.setenv(key, value)
+
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledPostgresEventLogStorage)
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        with psycopg.connect(dbname="test", **PG) as conn:
+            sessions_before = _sessions(conn, dagster_db)
+            run_ids = _runs(instance, 3)
+            # ~60 events stored; the event log held one connection open for all of them
+            assert storage._engine.pool.checkedin() == 1
+            assert _sessions(conn, dagster_db) - sessions_before <= 1
+        _assert_events_readable(instance, run_ids)
+
+
+def _sessions(conn, database: str) -> int:
+    return conn.execute("select count(*) from pg_stat_activity where datname = %s",
+                        (database,)).fetchone()[0]
