@@ -12,9 +12,10 @@ the index database (where every asset and check event is mirrored) and one to ea
 the few run databases it last wrote. Statements still run one at a time under the
 storage's lock, as before; WAL with ``synchronous=NORMAL`` (SQLite's recommended
 setting for WAL: a crash of the process loses nothing; a power loss may lose the last
-transactions, never corrupt). Each run database still gets a checkpoint after every write
-so that its ``.db`` file changes, which is what the UI's live event-log watcher listens
-for. Everything else, schema, files and queries, is Dagster's.
+transactions, never corrupt). A write to a run database lands in its ``-wal`` file, so the
+storage touches the ``.db`` file after it: the UI's live event-log watcher listens for
+changes of that file (a checkpoint would do too, at the cost of an fsync per event).
+Everything else, schema, files and queries, is Dagster's.
 
 ``PooledPostgresEventLogStorage`` does the same for ``PostgresEventLogStorage``, which
 connects to PostgreSQL (a new server process and authentication) for every statement: it
@@ -117,9 +118,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 changes = _total_changes(conn)
                 with conn.begin():
                     yield conn
-                if shard != INDEX_SHARD_NAME and _total_changes(conn) != changes:
-                    # the UI's watcher of a run's events listens for changes of <run>.db
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                wrote = _total_changes(conn) != changes
+            if wrote and shard != INDEX_SHARD_NAME:
+                # the UI's watcher of a run's events listens for changes of <run>.db, but
+                # the write went to <run>.db-wal: touch <run>.db (no fsync, unlike a
+                # checkpoint), the watcher then reads the new events through the WAL
+                os.utime(self.path_for_shard(shard))
 
     def _dispose_engines(self) -> None:
         with self._engines_lock:
