@@ -54,6 +54,7 @@ class InfoSegments:
 
     arrays: tuple  # (sym, ts, open, high, low, close, qty, notional, count) per bar
     starts: np.ndarray  # input row where each segment starts (ascending)
+    segment: np.ndarray  # per bar, the index of its segment (into ``starts``)
 
 
 def info_segments(tf: Timeframe, ts: np.ndarray, sym: np.ndarray | None, price: np.ndarray,
@@ -67,7 +68,8 @@ def info_segments(tf: Timeframe, ts: np.ndarray, sym: np.ndarray | None, price: 
     keep = (price_ok | volume_ok) & (session >= 0)
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
-        return InfoSegments(_empty(), np.empty(0, dtype="int64"))
+        none = np.empty(0, dtype="int64")
+        return InfoSegments(_empty(), none, none)
     group = session[rows] if sym is None else session[rows] + (
         sym[rows].astype("int64") * (len(sessions.opens) + 1))
     new_group = np.r_[True, group[1:] != group[:-1]]
@@ -84,7 +86,7 @@ def info_segments(tf: Timeframe, ts: np.ndarray, sym: np.ndarray | None, price: 
         notional[rows], price_ok[rows], volume_ok[rows], timeframe=tf.name)
     arrays = (seg.sym, ts[seg_rows[seg.bucket]], seg.open, seg.high, seg.low, seg.close,
               seg.qty, seg.notional, seg.count)
-    return InfoSegments(arrays, seg_rows)
+    return InfoSegments(arrays, seg_rows, seg.bucket)
 
 
 def _closes(tf: Timeframe, counted: np.ndarray, qty: np.ndarray, notional: np.ndarray,
