@@ -106,7 +106,7 @@ class BarEmitter:
     @property
     def base(self) -> Timeframe | None:
         """The finest intraday timeframe (what session bars roll up from), if any."""
-        intra = [tf for tf in self.timeframes if not tf.is_session]
+        intra = [tf for tf in self.timeframes if tf.is_intraday]
         return min(intra, key=lambda tf: tf.ns) if intra else None
 
     def drain_updates(self) -> pd.DataFrame:
