@@ -29,8 +29,8 @@ from .render import bars_arrow, bars_json
 from .response_cache import BYPASS, HIT, MISS, CachedBody, respond
 
 router = APIRouter(tags=["bars"])
-Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
-assert tuple(Timeframe.__args__) == tuple(TIMEFRAMES)  # the one list of timeframes
+# the documented shape (app.read_params.parse_timeframe decides, core.timeframes names them)
+TIMEFRAME_PATTERN = "^(" + "|".join(TIMEFRAMES) + r"|[tvd][1-9][0-9]{0,17})$"
 TOKEN_KIND = "bars"
 # the documented shapes (the parsers of app.read_params decide, with one-line messages)
 SYMBOL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9.\-]{0,15}"
@@ -53,8 +53,8 @@ def _cursor(request: Request, token: str | None, selection: BarSelection) -> Bar
         return None
     position = request.app.state.tokens.read(token, TOKEN_KIND, selection.digest())
     try:
-        symbol, ts = position
-        cursor = BarCursor(str(symbol), int(ts))
+        symbol, ts, *nth = position  # tokens issued before ``nth`` existed hold two
+        cursor = BarCursor(str(symbol), int(ts), int(nth[0]) if nth else 0)
     except (TypeError, ValueError):
         cursor = None
     if cursor is None or not selection.admits(cursor):
@@ -76,7 +76,11 @@ def get_bars(
     symbols: Annotated[str, Query(
         description="comma-separated symbols, e.g. SPY,AAPL (at most 100)",
         examples=["SPY,AAPL"], json_schema_extra={"pattern": SYMBOLS_PATTERN})],
-    timeframe: Annotated[Timeframe, Query(description="bar timeframe")] = "1m",
+    timeframe: Annotated[str, Query(
+        description="bar timeframe: 1m, 5m, 15m, 30m, 1h, 4h, 1d, or information-driven "
+        "t<N> (every N trades), v<V> (every V shares), d<X> (every X of price x size) per "
+        "trading session, e.g. t1000", examples=["1m", "t1000"],
+        json_schema_extra={"pattern": TIMEFRAME_PATTERN})] = "1m",
     start: Annotated[str | None, Query(
         description="inclusive: RFC 3339 (2013-10-07T13:30:00Z) or YYYY-MM-DD (the start "
         "of that trading date's partition)", examples=["2013-10-07"],
@@ -118,7 +122,8 @@ def _render(request: Request, store: Store, selection: BarSelection, media: str,
         token = None
         if page.next_cursor is not None:
             token = request.app.state.tokens.issue(
-                TOKEN_KIND, selection.digest(), [page.next_cursor.symbol, page.next_cursor.ts])
+                TOKEN_KIND, selection.digest(),
+                [page.next_cursor.symbol, page.next_cursor.ts, page.next_cursor.nth])
         return CachedBody(bars_json(page.text, token), JSON, etag(page.sha256))
     whole = read_all(store, selection)
     if media == CSV:

@@ -80,7 +80,9 @@ def read_page(store: Store, selection: BarSelection, limit: int,
     following = None
     if len(bars) > limit:
         bars = bars.iloc[:limit]
-        following = BarCursor(str(bars["symbol"].iat[-1]), int(bars["ts"].iat[-1]))
+        following = BarCursor(str(bars["symbol"].iat[-1]), int(bars["ts"].iat[-1]),
+                              int(bars["nth"].iat[-1]))
+    bars = bars.drop(columns="nth")
     return BarPage(bars, BarText.of(bars), following)
 
 

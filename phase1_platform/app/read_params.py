@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from ..core.calendar import DEFAULT_CALENDAR, MAX_TS_NS, MIN_TS_NS, trading_day_window
 from ..core.errors import ConfigError, InputError, UserError
 from ..core.partition import SYMBOL_HINT, InvalidPartitionError, is_valid_symbol, validate_date
-from ..core.timeframes import TIMEFRAMES
+from ..core.timeframes import TimeframeError
+from ..core.timeframes import parse_timeframe as parse_core_timeframe
 from .export import FIRST_DATE, LAST_DATE
 
 MAX_SYMBOLS = 100
@@ -82,12 +83,13 @@ def parse_symbol_list(text: str | Iterable[str] | None, parameter: str = "symbol
 
 
 def parse_timeframe(text: str | None, parameter: str = "timeframe") -> str:
-    """One timeframe name of DESIGN section 5."""
+    """One timeframe name: DESIGN section 5's or an information-driven one (``t<N>``,
+    ``v<V>``, ``d<X>``, ``core.timeframes``)."""
     value = "" if text is None else str(text).strip()
-    if value not in TIMEFRAMES:
-        raise InvalidParameterError(parameter, f"{parameter} {_shown(value)} is not a "
-                                    f"timeframe: choose one of {', '.join(TIMEFRAMES)}")
-    return value
+    try:
+        return parse_core_timeframe(value).name
+    except TimeframeError as exc:
+        raise InvalidParameterError(parameter, f"{parameter}: {exc.one_line()}") from None
 
 
 def parse_limit(value: int | str | None, parameter: str = "limit",

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from .bar_segments import Segments
 from .schema import BAR_COLUMNS, empty_bars
-from .timeframes import TIMEFRAMES, timeframe_rank
+from .timeframes import timeframe_sort_key
 
 
 def bar_frame(
@@ -96,11 +96,22 @@ def _canonical_rows(syms: list[np.ndarray], nsym: int) -> list:
     return rows
 
 
+def timeframe_ranks(timeframes: pd.Series) -> np.ndarray:
+    """Canonical rank of each row's timeframe (``timeframes.Timeframe.sort_key`` order)."""
+    codes, names = pd.factorize(timeframes)
+    order = sorted(range(len(names)), key=lambda i: timeframe_sort_key(str(names[i])))
+    rank = np.empty(len(names), dtype="int64")
+    rank[order] = np.arange(len(names))
+    return rank[codes]
+
+
 def sort_bars(bars: pd.DataFrame) -> pd.DataFrame:
-    """Canonical bar order: symbol, timeframe by duration, timestamp."""
+    """Canonical bar order: symbol, timeframe (time bars by duration, then
+    information-driven bars), timestamp; a stable sort, so information-driven bars that
+    share a timestamp keep their order."""
     if len(bars) == 0:
         return bars.reset_index(drop=True)
-    rank = bars["timeframe"].map({n: timeframe_rank(n) for n in TIMEFRAMES}).to_numpy()
+    rank = timeframe_ranks(bars["timeframe"])
     sym = pd.factorize(bars["symbol"], sort=True)[0]
     order = np.lexsort((bars["ts"].to_numpy("int64"), rank, sym))
     return bars.iloc[order].reset_index(drop=True)

@@ -19,7 +19,10 @@ from .timeframes import TIMEFRAMES, Timeframe
 
 
 def can_roll_up(base: Timeframe, target: Timeframe, sessions: Sessions) -> bool:
-    """Whether ``target`` bars are exactly the roll-up of ``base`` bars over ``sessions``."""
+    """Whether ``target`` bars are exactly the roll-up of ``base`` bars over ``sessions``
+    (never for information-driven bars: they are built from ticks)."""
+    if base.is_info or target.is_info:
+        return False
     if target.is_session:
         if base.is_session:
             return False

@@ -5,7 +5,9 @@ Semantics (DESIGN section 4): bars labelled by their open time, interval
 is one regular trading session of the exchange calendar, labelled by the session
 date's midnight in exchange time. A bar exists only where an eligible trade fell.
 
-The smallest requested timeframe is built from ticks; larger ones are rolled up from
+Information-driven timeframes (``t<N>``, ``v<V>``, ``d<X>``) are built from the ticks by
+``info_bars.info_segments`` (per session, in canonical tick order). The smallest
+requested time frame is built from ticks; larger ones are rolled up from
 the largest finer one for which that is exact (the finer divides the coarser and session
 bounds fall on its boundaries), which is always the case for the standard set on XNYS.
 Volume and notional are integer sums (see ``schema``), so a roll-up equals a build from
@@ -33,6 +35,7 @@ from .bar_rollup import can_roll_up, rollup, rollup_arrays
 from .bar_segments import Segments, aggregate_arrays, bucket_for
 from .bar_sums import BarOverflowError, checked_sums, sums_exact
 from .calendar import DEFAULT_CALENDAR, Sessions, sessions_between
+from .info_bars import info_segments
 from .normalizer import canonical_sort
 from .rules import DEFAULT_RULES, EligibilityRules
 from .schema import (
@@ -105,6 +108,9 @@ class BarEngine:
         sessions = sessions_between(first_ts, last_ts, self.calendar)
         built: list[tuple[Timeframe, tuple]] = []
         for tf in tfs:
+            if tf.is_info:
+                built.append((tf, src.info_bars(tf, sessions)))
+                continue
             finer = _rollup_source(built, tf, sessions) if exact_rollup else None
             if finer is not None:
                 arrays = rollup_arrays(*finer, tf, sessions)
@@ -166,6 +172,14 @@ class _TickArrays:
             return _arrays(self._segments(tf, sessions, self._ints()))
         seg.qty, seg.notional = seg.qty.astype("int64"), seg.notional.astype("int64")
         return _arrays(seg)
+
+    def info_bars(self, tf: Timeframe, sessions: Sessions) -> tuple:
+        """Bar arrays of an information-driven timeframe (``info_bars``)."""
+        price_ok, volume_ok = self.price_ok, self.volume_ok
+        if price_ok is None:
+            price_ok = volume_ok = np.ones(len(self.ts), dtype=bool)
+        return info_segments(tf, self.ts, self.sym, self.price, *self._ints(), price_ok,
+                             volume_ok, sessions).arrays
 
     def _ints(self) -> tuple:
         if self._int_units is None:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,10 @@ from .csv_text import UnreadableCsvError, read_text_csv
 from .engine import sort_bars
 from .errors import InputError
 from .schema import CANONICAL_COLUMNS, CANONICAL_HEADER, QTY_SCALE, bar_vwap
-from .timeframes import TIMEFRAMES
+from .timeframes import is_timeframe, parse_timeframe
+
+_TIME_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_INFO_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z")
 
 
 class CanonicalFormatError(InputError):
@@ -92,8 +96,24 @@ def format_qty(qty: np.ndarray) -> list[str]:
     return out
 
 
-def format_timestamps(ts: np.ndarray) -> np.ndarray:
-    return pd.to_datetime(ts, utc=True).strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+def format_timestamps(ts: np.ndarray, info: np.ndarray | None = None) -> np.ndarray:
+    """``YYYY-MM-DDTHH:MM:SSZ`` per bar; rows marked ``info`` (information-driven bars,
+    stamped with their first trade's time) with nanoseconds, ``...SS.fffffffffZ``."""
+    text = pd.to_datetime(ts, utc=True).strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(object)
+    if info is not None and info.any():
+        rows = np.flatnonzero(info)
+        nanos = np.mod(ts[rows], 10**9)
+        text[rows] = [f"{t[:-1]}.{n:09d}Z" for t, n in zip(text[rows], nanos.tolist(),
+                                                            strict=True)]
+    return text
+
+
+def info_rows(timeframes: pd.Series) -> np.ndarray:
+    """Whether each row's timeframe is an information-driven one (``t``/``v``/``d``)."""
+    codes, names = pd.factorize(timeframes)
+    flags = np.array([is_timeframe(str(n)) and parse_timeframe(str(n)).is_info
+                      for n in names], dtype=bool)
+    return flags[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 
 class CanonicalExporter:
@@ -120,7 +140,8 @@ class CanonicalExporter:
             columns = [
                 b["symbol"].astype(str).tolist(),
                 b["timeframe"].astype(str).tolist(),
-                format_timestamps(b["ts"].to_numpy("int64")).tolist(),
+                format_timestamps(b["ts"].to_numpy("int64"), info_rows(b["timeframe"])
+                                  ).tolist(),
                 format_decimal(b["open"].to_numpy("float64")),
                 format_decimal(b["high"].to_numpy("float64")),
                 format_decimal(b["low"].to_numpy("float64")),
@@ -182,15 +203,19 @@ def read_canonical_csv(path: str | os.PathLike) -> pd.DataFrame:
     def line_of(mask: np.ndarray) -> int:
         return int(np.flatnonzero(mask)[0]) + 2
 
-    unknown = sorted(set(text["timeframe"]) - set(TIMEFRAMES))
+    unknown = sorted(t for t in set(text["timeframe"]) if not is_timeframe(t))
     if unknown:
         raise CanonicalFormatError(f"{path}: unknown timeframe(s) {', '.join(unknown)}")
-    ts = pd.to_datetime(text["timestamp"], utc=True, format="%Y-%m-%dT%H:%M:%SZ",
-                        errors="coerce")
-    if ts.isna().any():
+    info = info_rows(text["timeframe"])
+    stamps = text["timestamp"].to_numpy(object)
+    shaped = np.array([bool((_INFO_STAMP if i else _TIME_STAMP).fullmatch(t))
+                       for t, i in zip(stamps.tolist(), info.tolist(), strict=True)], dtype=bool)
+    ts = pd.to_datetime(text["timestamp"], utc=True, format="ISO8601", errors="coerce")
+    bad_ts = (ts.isna().to_numpy() | ~shaped) if len(ts) else np.zeros(0, dtype=bool)
+    if bad_ts.any():
         raise CanonicalFormatError(
-            f"{path}: line {line_of(ts.isna().to_numpy())}: timestamp is not "
-            "YYYY-MM-DDTHH:MM:SSZ"
+            f"{path}: line {line_of(bad_ts)}: timestamp is not YYYY-MM-DDTHH:MM:SSZ "
+            "(information-driven bars: YYYY-MM-DDTHH:MM:SS.fffffffffZ)"
         )
     out = {"symbol": text["symbol"], "timeframe": text["timeframe"],
            "ts": ts.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").view("int64")}

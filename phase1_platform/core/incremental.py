@@ -43,7 +43,7 @@ def intraday(timeframes) -> list[Timeframe]:
     """The intraday timeframes of a spec (``"1m,5m,1d"``, names or Timeframes), finest first."""
     if not isinstance(timeframes, str):
         timeframes = [str(tf) for tf in timeframes]
-    return [tf for tf in parse_timeframes(timeframes) if not tf.is_session]
+    return [tf for tf in parse_timeframes(timeframes) if tf.is_intraday]
 
 
 def base_timeframe(timeframes) -> str | None:
@@ -67,6 +67,10 @@ def incremental_blocker(timeframes, start_ns: int, end_ns: int,
                         calendar: str = DEFAULT_CALENDAR) -> str | None:
     """Why bars of this window cannot be recomputed incrementally (None: they can)."""
     tfs = parse_timeframes(timeframes)
+    info = [tf.name for tf in tfs if tf.is_info]
+    if info:
+        return (f"information-driven bars ({', '.join(info)}) are rebuilt per session from "
+                "all its ticks")
     sessions = [tf for tf in tfs if tf.is_session]
     if not sessions:
         return None
@@ -147,7 +151,7 @@ def rebuild_since(ticks_since: pd.DataFrame, prior_base: pd.DataFrame, since_ns:
     The caller checks ``incremental_blocker`` first.
     """
     tfs = parse_timeframes(timeframes)
-    intra = [tf.name for tf in tfs if not tf.is_session]
+    intra = [tf.name for tf in tfs if tf.is_intraday]
     base = intra[0] if intra else None
     engine = BarEngine(rules=rules, calendar=calendar)
     built = engine.build(ticks_since, ",".join(intra)) if intra and len(ticks_since) else \

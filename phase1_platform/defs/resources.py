@@ -31,7 +31,10 @@ from pydantic import Field, PrivateAttr
 
 from ..app.drop import REPO_FIXTURES, FileDrop
 from ..app.sources import BUILTIN_SYMBOLS, SymbolSource, SymbolSources, load_sources
+from ..core.errors import ConfigError
 from ..core.partition import Partition
+from ..core.timeframes import parse_timeframes
+from .keys import BAR_TIMEFRAMES
 
 LEAN_RULES = BUILTIN_SYMBOLS["SPY"]["rule_set"]  # the rule set of the shipped LEAN data
 
@@ -167,11 +170,29 @@ class PipelineSettings(dg.ConfigurableResource):
         "noise of vendor vwap, far below a price tick",
     )
     volume_tolerance: float = Field(default=0.0, description="parity: relative volume tolerance")
+    information_bars: str = Field(
+        default="",
+        description="information-driven timeframes the bars asset also builds and stores per "
+        "partition, comma-separated (t<N> every N trades, v<V> every V shares, d<X> every X "
+        "of price x size, per trading session), e.g. t1000,v100000; they are no assets of "
+        "their own (bars_<tf> are the time bars) and are in the canonical export; default "
+        "$PHASE1_INFORMATION_BARS")
     great_expectations: bool = Field(
         default=False,
         description="quality checks: also validate the bars with great-expectations (a second "
         "opinion on the rules core.quality evaluates; its import costs seconds per run)",
     )
+
+    def bar_timeframes(self) -> tuple[str, ...]:
+        """The timeframes a bar build stores: the bars_<tf> assets' and
+        ``information_bars`` (a bad name is a ``ConfigError`` naming it)."""
+        spec = self.information_bars or os.environ.get("PHASE1_INFORMATION_BARS", "")
+        extra = parse_timeframes(spec) if spec.strip() else []
+        not_info = [tf.name for tf in extra if not tf.is_info]
+        if not_info:
+            raise ConfigError(f"information_bars: {', '.join(not_info)} is a time bar (its "
+                              "bars_<tf> asset builds it): name t<N>, v<V> or d<X> only")
+        return (*BAR_TIMEFRAMES, *(tf.name for tf in extra))
 
     def export_path(self) -> Path:
         return Path(self.export_dir or os.environ.get("PHASE1_EXPORT_DIR") or "exports")

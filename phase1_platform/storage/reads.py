@@ -24,13 +24,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from ..core.bar_frames import timeframe_ranks
 from ..core.schema import BAR_COLUMNS, QUARANTINE_COLUMNS, empty_bars, empty_quarantine
-from ..core.timeframes import TIMEFRAMES
+from ..core.timeframes import is_timeframe, timeframe_sort_key
 from . import bulk
 from ._base import Repository, rows_frame, window
 
-_VALUE_COLUMNS = ("ts", "open", "high", "low", "close", "qty", "notional", "trade_count")
-_VALUE_DTYPES = tuple(BAR_COLUMNS[c] for c in _VALUE_COLUMNS)
+_VALUE_COLUMNS = ("ts", "open", "high", "low", "close", "qty", "notional", "trade_count",
+                  "nth")
+_VALUE_DTYPES = tuple(BAR_COLUMNS.get(c, "int64") for c in _VALUE_COLUMNS)
 
 
 def _mark(conn: Connection) -> str:
@@ -50,36 +52,41 @@ def _fetch(conn: Connection, sql: str, params: Sequence[object]) -> list[tuple]:
 
 @dataclass(frozen=True)
 class BarCursor:
-    """Where a page of bars ended: the last (symbol, ts) it held."""
+    """Where a page of bars ended: the last (symbol, ts, nth) it held (``nth`` numbers
+    information-driven bars sharing a first-trade time, 0 otherwise)."""
 
     symbol: str
     ts: int
+    nth: int = 0
 
 
 class BarReads(Repository):
     """Index-driven bar reads for the read API (``storage.tables.bars``)."""
 
-    _PAGE = ("SELECT ts, open, high, low, close, qty, notional, trade_count FROM bars "
-             "WHERE symbol = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?")
+    _PAGE = ("SELECT ts, open, high, low, close, qty, notional, trade_count, nth FROM bars "
+             "WHERE symbol = ? AND timeframe = ? AND ts >= ? AND ts < ? "
+             "AND (ts > ? OR nth > ?) ORDER BY ts, nth LIMIT ?")
 
     def page(self, symbols: Sequence[str], timeframe: str, start_ns: int, end_ns: int,
              limit: int, after: BarCursor | None = None) -> pd.DataFrame:
-        """Up to ``limit`` bars (internal bar frame, canonical order) of ``timeframe`` for
-        ``symbols`` (validated, sorted) with ts in [start, end), after ``after``."""
+        """Up to ``limit`` bars (internal bar frame, canonical order, plus their ``nth``)
+        of ``timeframe`` for ``symbols`` (validated, sorted) with ts in [start, end),
+        after ``after``."""
         start_ns, end_ns = window(start_ns, end_ns)
-        if timeframe not in TIMEFRAMES:
+        if not is_timeframe(timeframe):
             raise ValueError(f"unknown timeframe {timeframe!r}")
         chosen = [s for s in symbols if after is None or s >= after.symbol]
 
         def read(conn: Connection) -> list[tuple[str, list[tuple]]]:
             out, need = [], int(limit)
             for symbol in chosen:
-                lo = start_ns
+                lo, nth = start_ns, -1  # (ts, nth) after (lo, nth): lo itself from nth + 1
                 if after is not None and symbol == after.symbol:
-                    lo = max(start_ns, after.ts + 1)
+                    lo, nth = max(start_ns, after.ts), after.nth
                 if need <= 0 or lo >= end_ns:
                     continue
-                rows = _fetch(conn, self._PAGE, (symbol, timeframe, lo, end_ns, need))
+                rows = _fetch(conn, self._PAGE, (symbol, timeframe, lo, end_ns, lo, nth,
+                                                 need))
                 if rows:
                     out.append((symbol, rows))
                     need -= len(rows)
@@ -96,26 +103,29 @@ class BarReads(Repository):
         rows = self._run(lambda conn: _fetch(conn, sql, (symbol, start_ns, end_ns)),
                          write=False)
         found = {str(tf): int(n) for tf, n in rows}
-        return {tf: found[tf] for tf in TIMEFRAMES if tf in found}
+        return {tf: found[tf] for tf in sorted(found, key=timeframe_sort_key)}
 
     def spans(self) -> pd.DataFrame:
         """Per stored (symbol, timeframe): ``first_ts`` and ``last_ts`` (bar opens, UTC ns),
         ordered by symbol then timeframe duration."""
-        tfs = " UNION ALL ".join(f"SELECT '{tf}' AS tf" for tf in TIMEFRAMES)
-        sql = (
+        sql = (  # loose index scans: the symbols, then each symbol's timeframes
             "WITH RECURSIVE s(symbol) AS (SELECT MIN(symbol) FROM bars UNION ALL "
             "SELECT (SELECT MIN(b.symbol) FROM bars b WHERE b.symbol > s.symbol) FROM s "
-            "WHERE s.symbol IS NOT NULL) "
-            "SELECT s.symbol, t.tf, "
-            "(SELECT MIN(b.ts) FROM bars b WHERE b.symbol = s.symbol AND b.timeframe = t.tf), "
-            "(SELECT MAX(b.ts) FROM bars b WHERE b.symbol = s.symbol AND b.timeframe = t.tf) "
-            f"FROM s CROSS JOIN ({tfs}) t WHERE s.symbol IS NOT NULL")
+            "WHERE s.symbol IS NOT NULL), "
+            "t(symbol, tf) AS (SELECT s.symbol, (SELECT MIN(b.timeframe) FROM bars b "
+            "WHERE b.symbol = s.symbol) FROM s WHERE s.symbol IS NOT NULL UNION ALL "
+            "SELECT t.symbol, (SELECT MIN(b.timeframe) FROM bars b WHERE b.symbol = t.symbol "
+            "AND b.timeframe > t.tf) FROM t WHERE t.tf IS NOT NULL) "
+            "SELECT t.symbol, t.tf, "
+            "(SELECT MIN(b.ts) FROM bars b WHERE b.symbol = t.symbol AND b.timeframe = t.tf), "
+            "(SELECT MAX(b.ts) FROM bars b WHERE b.symbol = t.symbol AND b.timeframe = t.tf) "
+            "FROM t WHERE t.tf IS NOT NULL")
         rows = self._run(lambda conn: _fetch(conn, sql, ()), write=False)
         rows = [r for r in rows if r[2] is not None]
         frame = rows_frame(rows, ["symbol", "timeframe", "first_ts", "last_ts"]).astype(
             {"symbol": "str", "timeframe": "str", "first_ts": "int64", "last_ts": "int64"})
-        rank = frame["timeframe"].map({tf: i for i, tf in enumerate(TIMEFRAMES)})
-        order = np.lexsort((rank.to_numpy("int64"), frame["symbol"].to_numpy(str)))
+        rank = timeframe_ranks(frame["timeframe"]) if len(frame) else np.empty(0, "int64")
+        order = np.lexsort((rank, frame["symbol"].to_numpy(str)))
         return frame.iloc[order].reset_index(drop=True)
 
 
@@ -123,7 +133,7 @@ def _bars_frame(chunks: Iterable[tuple[str, list[tuple]]], timeframe: str) -> pd
     """The internal bar frame of per-symbol row lists (already in canonical order)."""
     chunks = list(chunks)
     if not chunks:
-        return empty_bars()
+        return empty_bars().assign(nth=np.empty(0, dtype="int64"))
     symbol = np.concatenate([np.full(len(rows), sym, dtype=object) for sym, rows in chunks])
     values = list(zip(*[row for _, rows in chunks for row in rows], strict=True))
     data: dict[str, object] = {  # str columns built as such: a frame-wide astype costs ms

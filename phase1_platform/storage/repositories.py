@@ -27,7 +27,7 @@ from ..core.schema import (
     empty_bars,
     empty_quarantine,
 )
-from ..core.timeframes import TIMEFRAMES
+from ..core.timeframes import TIMEFRAMES, is_timeframe
 from . import bulk
 from ._base import Repository, insert_for, require_columns, rows_frame, window
 from .store import StoreError
@@ -47,11 +47,15 @@ class BarRepository(Repository):
 
     def _columns(self, bars: pd.DataFrame, rule_set: str, source: str) -> dict[str, object]:
         require_columns(bars, BAR_COLUMNS, "bar")
-        unknown = sorted(set(bars["timeframe"].astype(str)) - set(TIMEFRAMES))
+        unknown = sorted(t for t in set(bars["timeframe"].astype(str)) if not is_timeframe(t))
         if unknown:
             raise ValueError(f"unknown timeframe(s) in bars: {', '.join(unknown)}")
         n = len(bars)
         return {
+            # the bar's place among bars of its (symbol, timeframe, ts), in frame order:
+            # 0 but for information-driven bars sharing a first-trade time
+            "nth": bars.groupby(["symbol", "timeframe", "ts"], sort=False).cumcount()
+            .to_numpy("int64") if n else np.empty(0, dtype="int64"),
             "symbol": bars["symbol"].astype("str"),
             "timeframe": bars["timeframe"].astype("str"),
             "ts": bars["ts"].to_numpy("int64"),
@@ -106,7 +110,8 @@ class BarRepository(Repository):
                 raise ValueError(f"partition of {symbol} given bars of {', '.join(other)}")
             if ts.min() < start_ns or ts.max() >= end_ns:
                 raise ValueError(f"partition of {symbol}: bars outside [{start_ns}, {end_ns})")
-            if bars.duplicated(["timeframe", "ts"]).any():
+            if bars[np.isin(columns["timeframe"], list(TIMEFRAMES))].duplicated(
+                    ["timeframe", "ts"]).any():
                 raise ValueError(f"partition of {symbol}: duplicate (timeframe, ts) bars")
         in_window = (bars_t.c.symbol == symbol, bars_t.c.ts >= start_ns, bars_t.c.ts < end_ns)
         if since_ns is None:
@@ -117,8 +122,11 @@ class BarRepository(Repository):
             if len(intraday_ts) and int(intraday_ts.min()) < since_ns:
                 raise ValueError(f"partition of {symbol}: intraday bars before the "
                                  "incremental recompute start")
+            # information-driven bars are rebuilt per session by full builds only: an
+            # incremental one drops them rather than keep a part of a session's
             old = bars_t.delete().where(*in_window, (bars_t.c.ts >= int(since_ns))
-                                        | bars_t.c.timeframe.in_(session))
+                                        | bars_t.c.timeframe.in_(session)
+                                        | bars_t.c.timeframe.not_in(list(TIMEFRAMES)))
 
         vo = empty_volume_only() if volume_only is None else volume_only
         vo_from = start_ns if since_ns is None else max(start_ns, int(since_ns))
@@ -181,12 +189,13 @@ class BarRepository(Repository):
     def upsert(self, bars: pd.DataFrame, rule_set: str, source: str) -> int:
         """Insert or update bars by key (streaming updates); the last of a key wins."""
         if len(bars):
-            bars = bars.drop_duplicates(["symbol", "timeframe", "ts"], keep="last")
+            info = ~np.isin(bars["timeframe"].astype(str).to_numpy(object), list(TIMEFRAMES))
+            bars = bars[info | ~bars.duplicated(["symbol", "timeframe", "ts"], keep="last")]
         columns = self._columns(bars, rule_set, source)
         if len(bars) == 0:
             return 0
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in BAR_VALUE_COLUMNS)
-        clause = f"ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET {updates}"
+        clause = f"ON CONFLICT (symbol, timeframe, ts, nth) DO UPDATE SET {updates}"
         self._run(lambda conn: bulk.insert_rows(conn, "bars", columns, clause))
         return len(bars)
 
@@ -213,7 +222,7 @@ class BarRepository(Repository):
                     volume_only[["symbol", "timeframe", "ts"]]).isin(keys).all():
                 raise ValueError("write_live: volume-only rows outside the touched intervals")
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in BAR_VALUE_COLUMNS)
-        clause = f"ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET {updates}"
+        clause = f"ON CONFLICT (symbol, timeframe, ts, nth) DO UPDATE SET {updates}"
         c = volume_only_t.c
         old_vo = volume_only_t.delete().where(
             c.symbol == bindparam("s"), c.timeframe == bindparam("tf"),
@@ -253,14 +262,15 @@ class BarRepository(Repository):
         params: dict[str, object] = {"symbols": symbols}
         if timeframes is not None:
             timeframes = list(timeframes)
-            unknown = sorted(set(timeframes) - set(TIMEFRAMES))
+            unknown = sorted(t for t in set(timeframes) if not is_timeframe(t))
             if unknown:
                 raise ValueError(f"unknown timeframe(s): {', '.join(unknown)}")
             cond.append(bars_t.c.timeframe.in_(bindparam("timeframes", expanding=True)))
             params["timeframes"] = timeframes
         if not symbols or (timeframes is not None and not timeframes):
             return empty_bars()
-        query = select(*cols).where(and_(*cond))
+        c = bars_t.c
+        query = select(*cols).where(and_(*cond)).order_by(c.symbol, c.timeframe, c.ts, c.nth)
         rows = self._run(lambda conn: conn.execute(query, params).all(), write=False)
         return bars_frame(rows)
 
@@ -422,7 +432,7 @@ def _write_before(conn: Connection, symbol: str, start_ns: int, cut: int,
     n = bulk.insert_rows(conn, "bars", _take(columns, before)) if before.any() else 0
     if session.any():
         n += bulk.insert_rows(conn, "bars", _take(columns, session),
-                              "ON CONFLICT (symbol, timeframe, ts) DO NOTHING")
+                              "ON CONFLICT (symbol, timeframe, ts, nth) DO NOTHING")
     return n
 
 

@@ -9,7 +9,9 @@
   Symbol and time are part of the second identity because source names repeat: a
   file drop names every day's file ``SPY.csv``, and a restarted live feed counts its
   rows from 0 again.
-- ``bars``: key ``(symbol, timeframe, ts)``; OHLC as double precision (bit-exact round
+- ``bars``: key ``(symbol, timeframe, ts, nth)``: ``nth`` is 0 for time bars and numbers
+  the information-driven bars of a symbol that share a first-trade time (0, 1, ... in
+  tick order, ``BarRepository``); OHLC as double precision (bit-exact round
   trip), volume and notional as the exact integer units of ``core.schema``.
 - ``quarantine``: rejected rows with their reason, unique per
   ``(partition, source, source_row, reason)``.
@@ -109,7 +111,8 @@ bars = Table(
     Column("trade_count", BigInteger, nullable=False),
     Column("rule_set", Text, nullable=False),
     Column("source", Key, nullable=False),
-    PrimaryKeyConstraint("symbol", "timeframe", "ts", name="pk_bars"),
+    Column("nth", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("symbol", "timeframe", "ts", "nth", name="pk_bars"),
     Index("ix_bars_symbol_ts", "symbol", "ts"),
 )
 

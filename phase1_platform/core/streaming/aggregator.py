@@ -13,6 +13,7 @@ from ..timeframes import DEFAULT_TIMEFRAMES, Timeframe, parse_timeframes
 from .batches import MicroBatches
 from .book import MinuteBook, StreamingError
 from .emission import BarEmitter, Changes
+from .info_book import InfoBook, with_info
 from .per_tick import make_on_tick
 from .retention import Retention
 
@@ -24,6 +25,8 @@ class StreamingBarAggregator:
     ``on_batch`` a normalized tick frame, ``on_arrays`` lean arrays; ``bars()`` returns
     every current bar and ``drain_updates()`` the bars changed since the previous drain.
     ``retain_dates=N`` keeps per symbol only the newest N trading dates (``retention``).
+    Information-driven timeframes (``t<N>``, ``v<V>``, ``d<X>``) are kept by ``info``
+    (``info_book.InfoBook``); its ``restate_from`` restates a session from a changed tick.
     """
 
     def __init__(
@@ -45,9 +48,14 @@ class StreamingBarAggregator:
         self.retain_dates = None if retain_dates is None else int(retain_dates)
         self._book = MinuteBook(rules, retain=self.retain_dates is not None)
         retention = Retention(self._book, calendar, self.retain_dates)
-        self._batches = MicroBatches(self._book, retention)
-        self._emitter = BarEmitter(self._book, self.timeframes, calendar)
+        info = [tf for tf in self.timeframes if tf.is_info]
+        self.info = InfoBook(info, calendar) if info else None
+        self._batches = MicroBatches(self._book, retention, self.info)
+        self._emitter = BarEmitter(self._book, [tf for tf in self.timeframes if not tf.is_info],
+                                   calendar, self.info)
         self.on_tick = make_on_tick(self._book, retention.roll_tick)
+        if self.info is not None:
+            self.on_tick = with_info(self.on_tick, self._book, self.info)
 
     @property
     def duplicates(self) -> int:

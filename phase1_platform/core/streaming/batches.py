@@ -18,7 +18,7 @@ import pandas as pd
 from ..engine import BarOverflowError, aggregate_arrays
 from ..schema import NOTIONAL_SCALE, QTY_SCALE, notional_units, qty_units
 from ..timeframes import NS_PER_MINUTE
-from .book import SEEN, MinuteBook, StreamingError, merge_segments
+from .book import FLOOR, SEEN, MinuteBook, StreamingError, merge_segments
 from .frame_columns import (
     CodedText,
     all_empty,
@@ -28,6 +28,7 @@ from .frame_columns import (
     text_codes,
     ts_column,
 )
+from .info_book import InfoBook
 from .minute_runs import merge_eligible_run
 from .retention import Retention
 from .rollup import OVERFLOW_HINT
@@ -39,9 +40,11 @@ _INF = float("inf")
 class MicroBatches:
     """``on_batch`` and ``on_arrays`` of one aggregator."""
 
-    def __init__(self, book: MinuteBook, retention: Retention) -> None:
+    def __init__(self, book: MinuteBook, retention: Retention,
+                 info: InfoBook | None = None) -> None:
         self.book = book
         self.retention = retention
+        self.info = info  # information-driven bars, when any is requested
 
     def on_batch(self, ticks: pd.DataFrame) -> int:
         """Add a micro-batch of normalized ticks (TICK_COLUMNS); returns ticks accepted.
@@ -154,6 +157,9 @@ class MicroBatches:
         book.counts[1] += n - accepted - excluded
         if accepted == 0:
             return 0
+        if self.info is not None:
+            self._to_info(symbols, sym_codes, states, ts, seq, source, row, price, size,
+                          price_ok, volume_ok)
         if (sym_codes is None and accepted == n and bool(price_ok.all())
                 and bool(volume_ok.all())
                 and merge_eligible_run(states, ts, price, size, seq, source, row)):
@@ -164,6 +170,20 @@ class MicroBatches:
         )
         merge_segments(seg, states, ts, seq, source, row)
         return accepted
+
+    def _to_info(self, symbols, sym_codes, states, ts, seq, source, row, price, size,
+                 price_ok, volume_ok) -> None:
+        """Hand the accepted rows (canonical order) to the info book, per symbol."""
+        accepted = price_ok | volume_ok
+        for code, symbol in enumerate(symbols):
+            rows = accepted if sym_codes is None else accepted & (sym_codes == code)
+            if not rows.any():
+                continue
+            i = np.flatnonzero(rows)
+            self.info.evict_before(symbol, states[code][FLOOR])
+            self.info.add_rows(symbol, ts[i], None if seq is None else seq[i],
+                               source if isinstance(source, str) else source[i], row[i],
+                               price[i], size[i], price_ok[i], volume_ok[i])
 
     def _dedup(self, ts: np.ndarray, tid: np.ndarray, sym_codes: np.ndarray,
                states: list) -> np.ndarray | None:

@@ -14,7 +14,7 @@ the bars of those buckets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,17 @@ from .book import (
     QTY,
     MinuteBook,
 )
+from .info_book import RESTATED_COLUMNS, InfoBook
 from .rollup import Minutes, bars_from_minutes, exact_int64
+
+
+def _merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Two bar frames in canonical order as one."""
+    if len(b) == 0:
+        return a
+    if len(a) == 0:
+        return b
+    return sort_bars(pd.concat([a, b], ignore_index=True).astype(BAR_COLUMNS))
 
 TOUCHED_COLUMNS = {"symbol": "str", "timeframe": "str", "ts": "int64"}
 
@@ -50,12 +60,16 @@ class Changes:
     """One drain: the bars created or restated (every timeframe touched), the base
     timeframe's intervals touched (``touched``: symbol, timeframe, ts) and the volume-only
     ones among them (``volume_only``: ``VOLUME_ONLY_COLUMNS``). An interval touched and not
-    volume-only has a bar in ``bars`` (or is outside every session)."""
+    volume-only has a bar in ``bars`` (or is outside every session). ``restated``
+    (``info_book.RESTATED_COLUMNS``): per information-driven (symbol, timeframe, session)
+    changed, the span [ts, until) whose bars ``bars`` holds in full: a bar of that span
+    not in ``bars`` no longer exists."""
 
     bars: pd.DataFrame
     touched: pd.DataFrame
     volume_only: pd.DataFrame
     base: str | None  # the base (finest intraday) timeframe; None: no intraday timeframe
+    restated: pd.DataFrame = field(default_factory=lambda: empty_frame(RESTATED_COLUMNS))
 
 
 _EMPTY: dict[str, pd.DataFrame] = {}
@@ -77,19 +91,22 @@ def _no_changes(base: str | None) -> Changes:
 class BarEmitter:
     """Bars of ``timeframes`` from the minute book of one aggregator."""
 
-    def __init__(self, book: MinuteBook, timeframes: list[Timeframe], calendar: str) -> None:
+    def __init__(self, book: MinuteBook, timeframes: list[Timeframe], calendar: str,
+                 info: InfoBook | None = None) -> None:
         self.book = book
-        self.timeframes = timeframes
+        self.timeframes = timeframes  # time bars (from the minute book)
         self.calendar = calendar
+        self.info = info  # information-driven bars, when any is requested
 
     def bars(self) -> pd.DataFrame:
         """Every current bar of every timeframe (internal bar frame, canonical order)."""
-        return self._build({s: None for s in self.book.state})
+        bars = self._build({s: None for s in self.book.state})
+        return bars if self.info is None else _merge(bars, self.info.bars())
 
     @property
     def base(self) -> Timeframe | None:
         """The finest intraday timeframe (what session bars roll up from), if any."""
-        intra = [tf for tf in self.timeframes if not tf.is_session]
+        intra = [tf for tf in self.timeframes if tf.is_intraday]
         return min(intra, key=lambda tf: tf.ns) if intra else None
 
     def drain_updates(self) -> pd.DataFrame:
@@ -98,7 +115,16 @@ class BarEmitter:
         return bars if len(bars) else empty_bars()  # a frame of the caller's own
 
     def drain_changes(self, with_volume_only: bool = True) -> Changes:
-        """``drain_updates()`` with the base intervals touched and their volume-only rows."""
+        """``drain_updates()`` with the base intervals touched and their volume-only rows,
+        and the information-driven spans restated (``Changes.restated``)."""
+        changes = self._drain_time(with_volume_only)
+        if self.info is not None:
+            bars, changes.restated = self.info.drain()
+            changes.bars = _merge(changes.bars, bars)
+        return changes
+
+    def _drain_time(self, with_volume_only: bool) -> Changes:
+        """The time bars' part of ``drain_changes``."""
         state = self.book.state
         base = self.base
         dirty = {s: st[DIRTY] for s, st in state.items() if st[DIRTY]}

@@ -21,7 +21,7 @@ from ...app.run_build import build_run, hand_over_built
 from ...core.partition import Partition
 from ...core.rules import get_rules
 from ...core.schema import QTY_SCALE
-from ...core.timeframes import TIMEFRAMES
+from ...core.timeframes import parse_timeframe
 from ..boundary import (
     RecomputeConfig,
     check_outcome,
@@ -56,7 +56,7 @@ def bar_metadata(bars: pd.DataFrame, part: Partition, timeframe: str, rule_set: 
 
 
 def _bar_spec(timeframe: str) -> dg.AssetSpec:
-    tf = TIMEFRAMES[timeframe]
+    tf = parse_timeframe(timeframe)
     label = "daily (one regular XNYS session)" if tf.is_session else timeframe
     return dg.AssetSpec(
         key=BAR_ASSETS[timeframe],
@@ -109,8 +109,8 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     """
     parts = partitions_of(context)
     rule_sets = {p: rule_set_of(sources, p) for p in parts}
-    built = build_run(store.get(), parts, rule_sets, config.incremental, BAR_TIMEFRAMES,
-                      scope=run_id(context))
+    built = build_run(store.get(), parts, rule_sets, config.incremental,
+                      settings.bar_timeframes(), scope=run_id(context))
     stored = [bars_after_build(store.get(), b) for b in built]
     for b, bars_now in zip(built, stored, strict=True):  # for the parity step of the run
         hand_over_built(run_id(context), store.get(), b.input.partition,

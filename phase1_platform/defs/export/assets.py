@@ -28,7 +28,8 @@ from ..resources import PipelineSettings, SourcesResource, StoreResource
 
 def export_partition(part: Partition, store, sources, settings) -> dict:
     path = settings.export_file(part.date, part.symbol)
-    exported = export_bars(store.get(), part.symbol, list(TIMEFRAMES), part.date, part.date,
+    timeframes = [*TIMEFRAMES, *settings.bar_timeframes()]  # the stored information bars
+    exported = export_bars(store.get(), part.symbol, timeframes, part.date, part.date,
                            calendar=part.calendar, path=path)
     bars = read_canonical_csv(path)
     rule_set = rule_set_of(sources, part)

@@ -41,7 +41,7 @@ from ..boundary import (
     tick_files,
     tick_source_of,
 )
-from ..keys import BAR_TIMEFRAMES, NORMALIZED_TICKS, RAW_TICKS, REJECTED_RATIO_CHECK_KEY
+from ..keys import NORMALIZED_TICKS, RAW_TICKS, REJECTED_RATIO_CHECK_KEY
 from ..metadata import counts_table_md, ticks_preview_md, time_range
 from ..resources import (
     AlpacaResource,
@@ -160,10 +160,11 @@ def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
                      settings: PipelineSettings):
     parts = partitions_of(context)
     rule_sets = {p: rule_set_of(sources, p) for p in parts}
-    inputs = prepare_builds(store.get(), parts, rule_sets, config.incremental, BAR_TIMEFRAMES,
+    timeframes = settings.bar_timeframes()
+    inputs = prepare_builds(store.get(), parts, rule_sets, config.incremental, timeframes,
                             scope=run_id(context))
     hand_over_prepared(run_id(context), store.get(), inputs, rule_sets, config.incremental,
-                       BAR_TIMEFRAMES)
+                       timeframes)
     out = []
     for read in inputs:
         part, res = read.partition, read.normalized
