@@ -13,6 +13,10 @@ day of ``../shared/data`` (250,601 ticks; the shipped fixture slice when it is m
 
 ``dagster_vs_replay_ratio`` is the median materialize time over the median replay time
 (the issue's target is <= 1.5). The exports of both must be byte-identical (checked).
+
+``event_log_ms_stock`` / ``event_log_ms_kept``: the cost of one event written through
+Dagster's SQLite event log class and through ours with kept connections
+(``phase1_platform.instance_storage``), 200 engine events into one run, same process.
 """
 
 from __future__ import annotations
@@ -83,6 +87,30 @@ def materialize_once(work: Path, drop: Path) -> tuple[float, bytes]:
     return seconds, (work / "exports" / DATE / f"{SYMBOL}.csv").read_bytes()
 
 
+def event_log_ms(kept: bool, events: int = 200) -> float:
+    """Milliseconds per engine event stored in a fresh SQLite instance."""
+    import dagster as dg
+
+    text = (ROOT / "dagster.yaml").read_text()
+    if not kept:  # Dagster's own class: the instance file without our event_log_storage
+        text = text[:text.index("event_log_storage:")] + text[text.index("run_coordinator:"):]
+
+    @dg.asset
+    def one() -> int:
+        return 1
+
+    with tempfile.TemporaryDirectory(prefix="phase1-bench-events-") as home:
+        Path(home, "dagster.yaml").write_text(text)
+        with dg.DagsterInstance.from_config(home) as instance:
+            job = dg.define_asset_job("events", [one]).resolve(
+                asset_graph=dg.Definitions(assets=[one]).resolve_asset_graph())
+            run = instance.create_run_for_job(job)
+            t0 = time.perf_counter()
+            for i in range(events):
+                instance.report_engine_event(f"event {i}", run)
+            return (time.perf_counter() - t0) / events * 1000
+
+
 def run(quick: bool = False, tick_file: Path | None = None, repeat: int = 2) -> dict:
     tick_file = tick_file or (SHARED if SHARED.is_file() else FIXTURE)
     replays, materializes = [], []
@@ -104,8 +132,12 @@ def run(quick: bool = False, tick_file: Path | None = None, repeat: int = 2) -> 
     print(f"   dagster asset materialize:    {dagster_s:.2f} s   (runs: "
           f"{', '.join(f'{s:.2f}' for s in materializes)})")
     print(f"   dagster_vs_replay_ratio: {ratio:.2f} (target <= 1.5); exports identical")
+    stock, kept = event_log_ms(kept=False), event_log_ms(kept=True)
+    print(f"   one event-log write (SQLite): Dagster's class {stock:.2f} ms, "
+          f"kept connections {kept:.2f} ms")
     return {"dagster_vs_replay_ratio": round(ratio, 3),
-            "dagster_materialize_s": round(dagster_s, 3), "replay_s": round(replay_s, 3)}
+            "dagster_materialize_s": round(dagster_s, 3), "replay_s": round(replay_s, 3),
+            "event_log_ms_stock": round(stock, 2), "event_log_ms_kept": round(kept, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
