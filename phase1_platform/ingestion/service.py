@@ -18,7 +18,10 @@ connector keeps reading while a batch lands):
    the 1d bar and volume-only minutes included, as the batch path stores them), so a 1m
    bar is in the store within a flush interval of its ticks; ``on_bars_written`` (e.g.
    the Dagster reporter of ``phase1 ingest``) is told what was written;
-5. the bars that changed are published on the ``BarBroadcaster``.
+5. the bars that changed are published on the ``BarBroadcaster``;
+6. trade cancels and corrections of a connector that sends them (``LiveAmendments``:
+   Alpaca's data stream) are recorded once the ticks received before them have landed,
+   and the streamed bars they touch are restated and stored (``amendments``).
 
 Landed ticks are the partition's raw ticks for the asset graph as they are: the asset
 reads ``TickRepository.read(partition)`` from the same ``DATABASE_URL``. On first sight
