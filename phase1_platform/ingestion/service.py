@@ -311,10 +311,10 @@ class IngestionService:
                             self._floors = floors
                             self.broadcaster.forget_before(floors)
                     self.stats.bar_updates += len(updates)
-                if amended and failed:
-                    self._amended[:0] = amended  # their trades wait for the store
+                if amended and not failed:
+                    failed = not await self._amend(amended)
                 elif amended:
-                    await self._amend(amended)
+                    self._amended[:0] = amended  # their trades wait for the store
                 self.stats.busy_seconds += time.perf_counter() - t0
                 if failed:
                     if self._stopping:
@@ -336,9 +336,10 @@ class IngestionService:
                           for r in rows]
             return Prepared(empty_ticks(), quarantine, [], 0)
 
-    async def _amend(self, frames: list[pd.DataFrame]) -> None:
-        """Record amendments and publish the bars they restate; a store outage keeps them
-        for the next flush, a bug quarantines them (with the reason) like a batch's rows."""
+    async def _amend(self, frames: list[pd.DataFrame]) -> bool:
+        """Record amendments and publish the bars they restate. False after a store outage
+        (they are kept for the next flush, which restates from the store again); a bug
+        quarantines them (with the reason) like a batch's rows."""
         try:
             updates = await asyncio.to_thread(self.amendments.commit, frames)
         except StoreError as exc:
@@ -346,17 +347,18 @@ class IngestionService:
             event("store_error", logging.ERROR, error=one_line(exc),
                   amendments_kept=sum(len(f) for f in frames))
             self._amended[:0] = frames
-            return
+            return False
         except Exception as exc:  # noqa: BLE001 - a bug: the messages go to quarantine
             self.stats.batch_errors += 1
             log.error("amendments commit failed", exc_info=exc)
             rows = [_as_quarantine(f.drop(columns=["raw"]), self.source,
                                    f"{COMMIT_FAILED} ({type(exc).__name__})") for f in frames]
             self._bad_frames.extend(rows)
-            return
+            return True
         if self.broadcaster is not None and len(updates):
             self.broadcaster.publish(updates)
         self.stats.bar_updates += len(updates)
+        return True
 
     async def _commit_failed(self, prep: Prepared, exc: Exception) -> pd.DataFrame:
         """Keep the rows of a batch whose commit hit a bug in quarantine (reason)."""
