@@ -31,9 +31,9 @@ import pandas as pd
 
 from ..core.amendments import CANCEL, CORRECT, check
 from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_date_of, trading_day_window
-from ..core.partition import KEY_SEPARATOR, is_valid_symbol
 from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine
 from ..storage import AmendmentRepository, Store, TickRepository
+from .land import partition_keys
 
 UNKNOWN_TRADE = "amendment of a trade not stored (unknown trade id, or not landed yet)"
 AMBIGUOUS_TRADE = "amendment of a trade id held by several trades of the day"
@@ -50,18 +50,11 @@ class Recorded:
     partitions: np.ndarray  # the partition key of each quarantine row
 
 
-def _partition_key(symbol: str, ts: int, calendar: str, fallback: str) -> str:
-    date = trading_date_of(int(ts), calendar)
-    if is_valid_symbol(symbol) and is_session(date, calendar):
-        return f"{date}{KEY_SEPARATOR}{symbol}"
-    return fallback
-
-
 def record_amendments(store: Store, amendments: pd.DataFrame, *,
-                      calendar: str = DEFAULT_CALENDAR, fallback_partition: str = "amendments"
-                      ) -> Recorded:
+                      calendar: str = DEFAULT_CALENDAR) -> Recorded:
     """Resolve and record ``amendments`` (``AMENDMENT_COLUMNS``, arrival order); see the
-    module for what is applied, counted or quarantined."""
+    module for what is applied, counted or quarantined (under ``<date>|<SYMBOL>`` of the
+    message)."""
     reasons = check(amendments)
     amend, ticks = AmendmentRepository(store), TickRepository(store)
     rows: list[dict] = []
@@ -122,9 +115,8 @@ def record_amendments(store: Store, amendments: pd.DataFrame, *,
         "source_row": rejected["source_row"].to_numpy("int64"),
         "reason": [r for _, r in bad], "raw": rejected["raw"].to_numpy(object),
     }).astype(QUARANTINE_COLUMNS)
-    partitions = np.array([_partition_key(str(s), int(t), calendar, fallback_partition)
-                           for s, t in zip(rejected["symbol"], rejected["ts"], strict=True)],
-                          dtype=object)
+    partitions = partition_keys(rejected["symbol"].to_numpy(object),
+                                rejected["ts"].to_numpy("int64"), calendar)
     return Recorded(applied, duplicates, quarantine, partitions)
 
 

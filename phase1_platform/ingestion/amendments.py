@@ -44,12 +44,11 @@ from .logs import event, log
 class AmendmentBatches:
     """Records a flush's amendments and restates the streaming bars they touch."""
 
-    def __init__(self, store: Store, bars: LiveBars, *, service_partition: str, stats,
+    def __init__(self, store: Store, bars: LiveBars, *, stats,
                  calendar: str = DEFAULT_CALENDAR,
                  on_bars_written: Callable[[WrittenBars], None] | None = None) -> None:
         self.store = store
         self.bars = bars
-        self.service_partition = service_partition
         self.stats = stats
         self.calendar = calendar
         self.on_bars_written = on_bars_written
@@ -59,8 +58,7 @@ class AmendmentBatches:
         restate; returns those bars (the broadcast's updates)."""
         amendments = pd.concat(frames, ignore_index=True).astype(AMENDMENT_COLUMNS)
         with flush_transaction(self.store):
-            rec = record_amendments(self.store, amendments, calendar=self.calendar,
-                                    fallback_partition=self.service_partition)
+            rec = record_amendments(self.store, amendments, calendar=self.calendar)
             QuarantineRepository(self.store).add(rec.quarantine, rec.partitions)
             restated, sources = self._restate(rec.applied)
             changes = self.bars.drain_changes()

@@ -154,9 +154,8 @@ class IngestionService:
             service_partition=self.service_partition, identity=identity,
             historical_source=historical.name if historical is not None else "backfill",
             stats=self.stats, calendar=calendar, on_bars_written=on_bars_written)
-        self.amendments = AmendmentBatches(
-            store, self.aggregator, service_partition=self.service_partition,
-            stats=self.stats, calendar=calendar, on_bars_written=on_bars_written)
+        self.amendments = AmendmentBatches(store, self.aggregator, stats=self.stats,
+                                           calendar=calendar, on_bars_written=on_bars_written)
 
         self._amended: list[pd.DataFrame] = []  # amendment frames not recorded yet
         self._buffer: list[tuple[int, pd.DataFrame]] = []
