@@ -53,8 +53,8 @@ from ..storage import (
     LandingRepository,
     Landings,
     Store,
-    TickRepository,
 )
+from . import tick_log
 from .verify_live import VERIFIED, LiveVerdict, StoredSpan, judge
 
 MAX_ATTEMPTS = 3
@@ -154,16 +154,15 @@ def normalize_partition(frame: pd.DataFrame, part: Partition) -> NormalizeResult
 
 
 def read_ticks(store: Store, part: Partition, plan: BuildPlan) -> NormalizeResult:
-    """The normalized ticks a build with ``plan`` needs."""
-    repo = TickRepository(store)
+    """The normalized ticks a build with ``plan`` needs (amended: ``app.tick_log``)."""
     if isinstance(plan, UpToDate):
         return NormalizeResult(empty_ticks(), empty_quarantine(), 0)
     if isinstance(plan, Incremental):
-        res = normalize_partition(repo.read_since(part, plan.since_ns), part)
+        res = normalize_partition(tick_log.read_since(store, part, plan.since_ns), part)
         later = ts_ns(res.ticks["ts"]) >= plan.since_ns
         res.ticks = res.ticks[later].reset_index(drop=True)
         return res
-    return normalize_partition(repo.read(part), part)
+    return normalize_partition(tick_log.read_partition(store, part), part)
 
 
 def read_stored_span(store: Store, part: Partition, plan: BuildPlan,

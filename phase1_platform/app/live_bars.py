@@ -63,13 +63,22 @@ def _partition_keys(symbols: np.ndarray, ts: np.ndarray, calendar: str
 
 def write_live_bars(store: Store, changes, rule_set_of: Mapping[str, str],
                     source_of: Mapping[str, str], calendar: str = DEFAULT_CALENDAR,
-                    timeframes=DEFAULT_TIMEFRAMES) -> WrittenBars:
+                    timeframes=DEFAULT_TIMEFRAMES, restated: pd.DataFrame | None = None
+                    ) -> WrittenBars:
     """Store one drain of the streaming aggregator: the bars of ``timeframes`` (the set
     the batch path builds and verifies; a service streaming others keeps them to the
     stream) of session partitions, and the volume-only rows when the drain's base
-    timeframe is the set's; what was written per partition and timeframe."""
+    timeframe is the set's; what was written per partition and timeframe. ``restated``
+    (symbol, timeframe, ts): bars the drain rebuilt after a cancel or correction
+    (``core.streaming.restate``); those it has no bar for any more are deleted."""
     bars, touched, vo = changes.bars, changes.touched, changes.volume_only
     wanted = [str(t) for t in timeframes]
+    gone = None
+    if restated is not None and len(restated):
+        keys = pd.MultiIndex.from_frame(bars[["symbol", "timeframe", "ts"]].astype(
+            {"symbol": "str", "timeframe": "str", "ts": "int64"}))
+        gone = restated[~pd.MultiIndex.from_frame(restated).isin(keys)
+                        & restated["timeframe"].isin(wanted).to_numpy(bool)]
     tf = bars["timeframe"].astype(str).to_numpy(object)
     if len(bars) and not np.isin(tf, wanted).all():
         bars = bars[np.isin(tf, wanted)].reset_index(drop=True)
@@ -85,12 +94,12 @@ def write_live_bars(store: Store, changes, rule_set_of: Mapping[str, str],
     _, v_ok = _partition_keys(vo["symbol"].to_numpy(object), vo["ts"].to_numpy("int64"),
                               calendar)
     vo = vo[v_ok].reset_index(drop=True)
-    if len(bars) == 0 and len(touched) == 0:
+    if len(bars) == 0 and len(touched) == 0 and (gone is None or len(gone) == 0):
         return {}
     symbols = bars["symbol"].to_numpy(object)
     rule_set = np.array([rule_set_of[s] for s in symbols], dtype=object)
     source = np.array([source_of.get(s, NO_SOURCE) for s in symbols], dtype=object)
-    BarRepository(store).write_live(bars, rule_set, source, touched, vo)
+    BarRepository(store).write_live(bars, rule_set, source, touched, vo, gone)
     out: WrittenBars = {}
     if len(bars):
         summary = pd.DataFrame({"key": keys, "tf": bars["timeframe"].astype(str).to_numpy(),

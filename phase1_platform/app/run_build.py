@@ -40,6 +40,7 @@ from ..storage import (
     Store,
     TickRepository,
 )
+from . import tick_log
 from .build import (
     BuildInput,
     BuildResult,
@@ -136,13 +137,14 @@ def _normalized_full(store: Store, parts: list[Partition], scope: str | None
     missing = []
     for part in parts:
         landed = MEMO.take(scope, ("landed", store.masked_url, part)) if scope else None
-        if landed is not None and repo.count_canonical(part) == len(landed):
+        if landed is not None and repo.count_canonical(part) == len(landed) \
+                and not tick_log.is_amended(store, part):
             out[part] = NormalizeResult(landed, empty_quarantine(), len(landed))
         else:
             missing.append(part)
     if not missing:
         return out
-    raw = repo.read_many(missing).rename(columns={"ts": "timestamp"})
+    raw = tick_log.read_many(store, missing).rename(columns={"ts": "timestamp"})
     symbols = sorted({p.symbol for p in missing})
     res = TickNormalizer(symbols=symbols).normalize(raw)
     calendar = missing[0].calendar

@@ -58,6 +58,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="seconds between micro-batches (default 0.25)")
     p.add_argument("--max-batch-rows", type=int, default=20_000)
     p.add_argument("--poll-interval", type=float, default=1.0, help="alpaca polling interval")
+    p.add_argument("--alpaca-polling", action="store_true",
+                   help="--source alpaca: poll the REST API only (default: the data stream, "
+                   "with its trade cancels and corrections; polling while it is down)")
     p.add_argument("--dagster-report", choices=("auto", "on", "off"), default="auto",
                    help="report the bars stored to Dagster as runless materializations "
                    "(auto: when DAGSTER_HOME is set)")
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         csv=list(args.csv), speed=args.speed, backfill_from=args.backfill_from,
         source_name=args.source_name, timeframes=args.timeframes, rules=args.rules,
         flush_interval=args.flush_interval, max_batch_rows=args.max_batch_rows,
-        poll_interval=args.poll_interval,
+        poll_interval=args.poll_interval, alpaca_polling=args.alpaca_polling,
     )
     reporter = None
     if args.dagster_report != "off":

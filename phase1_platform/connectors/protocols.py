@@ -4,6 +4,7 @@
   the mock replay). The service registers callbacks, subscribes, ``connect(stop)``s,
   awaits ``run(stop)`` until the stream ends or ``stop`` is set, and ``disconnect``s.
   ``run`` raises the stream's fatal error (a ``ConnectorError``) if it has one.
+- ``LiveAmendments``: a live stream that also sends trade cancels and corrections.
 - ``TickHistory``: trades of a symbol in ``[start, end)`` as raw tick pages (gap
   backfill, Dagster's ``raw_ticks`` for a vendor tick source).
 - ``BarHistory``: the vendor's own bars (the parity reference).
@@ -45,6 +46,16 @@ class LiveTicks(Protocol):
         """Deliver ticks until the stream ends (a replay) or ``stop`` is set."""
 
     async def disconnect(self) -> None: ...
+
+
+@runtime_checkable
+class LiveAmendments(Protocol):
+    """A live stream that also sends cancels and corrections of the trades it sent
+    (Alpaca's data stream)."""
+
+    def register_amendment_callback(self, cb: TickCallback) -> None:
+        """``cb(amendment_frame)`` (``core.amendments.AMENDMENT_COLUMNS``) for every batch
+        of cancels and corrections received, in arrival order with the ticks."""
 
 
 @runtime_checkable

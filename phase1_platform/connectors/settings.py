@@ -42,6 +42,10 @@ class ConnectorSettings(BaseSettings):
     ALPACA_DATA_URL: str | None = Field(
         default=None, description="replaces https://data.alpaca.markets (None = SDK default)"
     )
+    ALPACA_STREAM_URL: str | None = Field(
+        default=None, description="replaces wss://stream.data.alpaca.markets/v2/<feed> "
+        "(None = SDK default)"
+    )
     ALPACA_FEED: Literal["iex", "sip", "delayed_sip"] = "iex"
     YAHOO_BASE_URL: str | None = Field(
         default=None, description="http(s)://host:port that replaces every *.yahoo.com host"

@@ -67,6 +67,14 @@ class LiveBars:
     def retains(self, symbol: str, ts_ns: int) -> bool:
         return self._of_symbol[symbol].retains(symbol, ts_ns)
 
+    def restate(self, symbol: str, minutes, ticks: pd.DataFrame):
+        """Restate ``symbol``'s ``minutes`` from ``ticks`` (``StreamingBarAggregator.restate``)."""
+        return self._of_symbol[symbol].restate(symbol, minutes, ticks)
+
+    @property
+    def timeframes(self):
+        return next(iter(self._by_rules.values())).timeframes
+
     def drain_updates(self) -> pd.DataFrame:
         return _merge(agg.drain_updates() for agg in self._by_rules.values())
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..app import tick_log
 from ..app.land import Landed, land_ticks, quarantine_partitions, tick_partitions
 from ..app.live_bars import WrittenBars, flush_transaction, source_names, write_live_bars
 from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_dates, trading_day_window
@@ -366,7 +367,7 @@ class Batches:
                 continue
             seeded.add(date)
             if is_session(date, self.calendar):
-                stored = self.ticks_repo.read(Partition(date, symbol, self.calendar))
+                stored = tick_log.read_partition(self.store, Partition(date, symbol, self.calendar))
                 self.bars.on_batch(stored)
                 if len(stored):
                     out.append(stored)

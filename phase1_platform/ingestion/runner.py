@@ -5,8 +5,12 @@ Modes (``--mode``, default ``INGESTION_MODE``, else ``live``):
 - ``live --source finnhub``: Finnhub trade WebSocket (``FINNHUB_WS_URL`` overrides the
   URL, e.g. ``ws://127.0.0.1:8765`` for ``phase1 simulate``; ``FINNHUB_API_KEY`` is
   required, any non-empty value for the simulator). Runs until SIGINT/SIGTERM.
-- ``live --source alpaca``: Alpaca latest-trade polling (``APCA_API_KEY_ID``,
-  ``APCA_API_SECRET_KEY``, ``ALPACA_DATA_URL``); gaps are filled from its own history.
+- ``live --source alpaca``: Alpaca's data stream (``AlpacaStreamConnector``: trades,
+  cancels and corrections; ``ALPACA_STREAM_URL`` overrides the URL) with latest-trade
+  polling while it is down, or polling only (``--alpaca-polling``); ``APCA_API_KEY_ID``,
+  ``APCA_API_SECRET_KEY``, ``ALPACA_DATA_URL``; gaps are filled from its own history. A
+  local stream (loopback URL) without ``ALPACA_DATA_URL`` polls nothing towards the
+  internet.
 - ``mock``: ``MockConnector`` replays ``--csv`` files (``--speed``), then stops.
 
 ``--backfill-from alpaca|finnhub|FILE`` names the historical connector for gaps (a
@@ -60,6 +64,7 @@ class IngestConfig:
     flush_interval: float = 0.25
     max_batch_rows: int = 20_000
     poll_interval: float = 1.0
+    alpaca_polling: bool = False  # --source alpaca: REST polling only, no data stream
     broadcast_queue: int = 1000
 
 
@@ -94,6 +99,7 @@ def build_connectors(cfg: IngestConfig) -> Connectors:
 
     identity = None
     where = ""
+    rest = True  # whether the vendor's REST side may be used (history for gaps)
     if cfg.mode == "mock":
         from ..connectors.mock import MockConnector
 
@@ -116,14 +122,27 @@ def build_connectors(cfg: IngestConfig) -> Connectors:
         )
         identity = StreamIdentity(cfg.source_name or stream_name(connector.ws_url))
         where = mask_secret(connector.ws_url)
-    elif cfg.source == "alpaca":
+    elif cfg.source == "alpaca" and cfg.alpaca_polling:
         from ..connectors.alpaca import AlpacaConnector
 
         connector = AlpacaConnector(poll_interval=cfg.poll_interval)
         where = mask_secret(connector.base_url)
+    elif cfg.source == "alpaca":
+        from ..connectors.alpaca import AlpacaStreamConnector
+        from ..connectors.settings import load_settings
+
+        settings = load_settings()
+        local = settings.ALPACA_STREAM_URL is not None and _is_loopback(
+            settings.ALPACA_STREAM_URL)
+        rest = not local or settings.ALPACA_DATA_URL is not None
+        connector = AlpacaStreamConnector(
+            settings=settings, poll_interval=cfg.poll_interval,
+            stream_url=settings.ALPACA_STREAM_URL, polling_fallback=rest)
+        where = mask_secret(connector.stream_url or f"Alpaca {connector.feed} stream")
     else:
         raise ConfigError(f"unknown source {cfg.source!r}: use one of {', '.join(SOURCES)}")
-    return Connectors(connector, identity, _historical(cfg, connector), where)
+    historical = _historical(cfg, connector) if rest or cfg.backfill_from else None
+    return Connectors(connector, identity, historical, where)
 
 
 def _historical(cfg: IngestConfig, connector: LiveTicks) -> TickHistory | None:

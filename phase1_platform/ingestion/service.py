@@ -18,7 +18,10 @@ connector keeps reading while a batch lands):
    the 1d bar and volume-only minutes included, as the batch path stores them), so a 1m
    bar is in the store within a flush interval of its ticks; ``on_bars_written`` (e.g.
    the Dagster reporter of ``phase1 ingest``) is told what was written;
-5. the bars that changed are published on the ``BarBroadcaster``.
+5. the bars that changed are published on the ``BarBroadcaster``;
+6. trade cancels and corrections of a connector that sends them (``LiveAmendments``:
+   Alpaca's data stream) are recorded once the ticks received before them have landed,
+   and the streamed bars they touch are restated and stored (``amendments``).
 
 Landed ticks are the partition's raw ticks for the asset graph as they are: the asset
 reads ``TickRepository.read(partition)`` from the same ``DATABASE_URL``. On first sight
@@ -48,13 +51,14 @@ import pandas as pd
 from ..app.live_bars import WrittenBars
 from ..app.sources import load_sources
 from ..connectors.base import wait_or_stop
-from ..connectors.protocols import LiveTicks, TickHistory
+from ..connectors.protocols import LiveAmendments, LiveTicks, TickHistory
 from ..core.calendar import DEFAULT_CALENDAR
 from ..core.errors import ConfigError, UserError, one_line
 from ..core.rules import EligibilityRules, get_rules
 from ..core.schema import QUARANTINE_COLUMNS, empty_bars, empty_ticks
 from ..core.timeframes import DEFAULT_TIMEFRAMES
 from ..storage import Store, StoreError, TickRepository, WatermarkRepository
+from .amendments import AmendmentBatches
 from .bars import LiveBars
 from .batches import Batches, Prepared, rows_text, tick_partitions, ticks_quarantine
 from .broadcast import BarBroadcaster
@@ -80,6 +84,8 @@ class IngestStats:
     backfill_requests: int = 0
     backfilled: int = 0  # backfill ticks new to the store
     backfill_errors: int = 0
+    amendments: int = 0  # trade cancels and corrections applied (their bars restated)
+    amendment_duplicates: int = 0  # cancels and corrections recorded before (redelivered)
     bar_updates: int = 0
     bars_written: int = 0  # bar rows stored by the live path (upserts, restatements included)
     store_errors: int = 0
@@ -148,7 +154,10 @@ class IngestionService:
             service_partition=self.service_partition, identity=identity,
             historical_source=historical.name if historical is not None else "backfill",
             stats=self.stats, calendar=calendar, on_bars_written=on_bars_written)
+        self.amendments = AmendmentBatches(store, self.aggregator, stats=self.stats,
+                                           calendar=calendar, on_bars_written=on_bars_written)
 
+        self._amended: list[pd.DataFrame] = []  # amendment frames not recorded yet
         self._buffer: list[tuple[int, pd.DataFrame]] = []
         self._buffered = 0
         self._bad_frames: list[pd.DataFrame] = []
@@ -181,6 +190,14 @@ class IngestionService:
             self._room.clear()
             await self._room.wait()  # back-pressure: the connector stops reading
 
+    async def _on_amendments(self, frame: pd.DataFrame) -> None:
+        """Trade cancels and corrections (``AMENDMENT_COLUMNS``): recorded after the ticks
+        received before them have landed (``amendments.AmendmentBatches``)."""
+        if len(frame):
+            self._amended.append(frame)
+            self.stats.rows_received += len(frame)
+            self._wake.set()
+
     async def _on_bad_frame(self, quarantine: pd.DataFrame) -> None:
         """Rows the connector could not read (QUARANTINE_COLUMNS): received, kept."""
         self._bad_frames.append(quarantine)
@@ -195,6 +212,8 @@ class IngestionService:
             event("broadcast_started", url=self.broadcaster.url)
         self.connector.register_callback(self._on_raw)
         self.connector.register_quarantine_callback(self._on_bad_frame)
+        if isinstance(self.connector, LiveAmendments):
+            self.connector.register_amendment_callback(self._on_amendments)
         await self.connector.subscribe(self.symbols)
         self._flusher = asyncio.create_task(self._flush_loop(), name="ingest-flusher")
         if stop is None:
@@ -254,8 +273,9 @@ class IngestionService:
     async def flush(self) -> None:
         """Land everything buffered so far (loops until the buffer is empty)."""
         async with self._flush_lock:
-            while self._buffer or self._bad_frames or self._retry:
+            while self._buffer or self._bad_frames or self._retry or self._amended:
                 entries, self._buffer = self._buffer, []
+                amended, self._amended = self._amended, []  # after the ticks taken with them
                 self._buffered = 0
                 self._room.set()
                 bad, self._bad_frames = self._bad_frames, []
@@ -290,6 +310,10 @@ class IngestionService:
                             self._floors = floors
                             self.broadcaster.forget_before(floors)
                     self.stats.bar_updates += len(updates)
+                if amended and not failed:
+                    failed = not await self._amend(amended)
+                elif amended:
+                    self._amended[:0] = amended  # their trades wait for the store
                 self.stats.busy_seconds += time.perf_counter() - t0
                 if failed:
                     if self._stopping:
@@ -310,6 +334,30 @@ class IngestionService:
             quarantine = [(r, np.full(len(r), self.service_partition, dtype=object))
                           for r in rows]
             return Prepared(empty_ticks(), quarantine, [], 0)
+
+    async def _amend(self, frames: list[pd.DataFrame]) -> bool:
+        """Record amendments and publish the bars they restate. False after a store outage
+        (they are kept for the next flush, which restates from the store again); a bug
+        quarantines them (with the reason) like a batch's rows."""
+        try:
+            updates = await asyncio.to_thread(self.amendments.commit, frames)
+        except StoreError as exc:
+            self.stats.store_errors += 1
+            event("store_error", logging.ERROR, error=one_line(exc),
+                  amendments_kept=sum(len(f) for f in frames))
+            self._amended[:0] = frames
+            return False
+        except Exception as exc:  # noqa: BLE001 - a bug: the messages go to quarantine
+            self.stats.batch_errors += 1
+            log.error("amendments commit failed", exc_info=exc)
+            rows = [_as_quarantine(f.drop(columns=["raw"]), self.source,
+                                   f"{COMMIT_FAILED} ({type(exc).__name__})") for f in frames]
+            self._bad_frames.extend(rows)
+            return True
+        if self.broadcaster is not None and len(updates):
+            self.broadcaster.publish(updates)
+        self.stats.bar_updates += len(updates)
+        return True
 
     async def _commit_failed(self, prep: Prepared, exc: Exception) -> pd.DataFrame:
         """Keep the rows of a batch whose commit hit a bug in quarantine (reason)."""

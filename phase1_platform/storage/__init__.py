@@ -1,10 +1,12 @@
-"""Store of record: ticks, bars, quarantine, watermarks and check results in SQLite or PostgreSQL.
+"""Store of record: ticks, trade amendments, bars, quarantine, watermarks and check
+results in SQLite or PostgreSQL.
 
 ``Store.from_url(url)`` opens (and migrates) the database; the repositories read and
 write the core's frames; the tables stay private to this package. See DESIGN sections
 3, 6, 7 and 9.
 """
 
+from .amendments import AmendmentRepository
 from .checks import CheckResultRepository, StoredCheck
 from .reads import BarCursor, BarReads, QuarantineCursor, QuarantineReads
 from .repositories import (
@@ -20,6 +22,7 @@ from .ticks import LandResult, TickRepository
 
 __all__ = [
     "DEFAULT_URL",
+    "AmendmentRepository",
     "BarCursor",
     "BarReads",
     "BarRepository",

@@ -200,9 +200,11 @@ class BarRepository(Repository):
         return len(bars)
 
     def write_live(self, bars: pd.DataFrame, rule_set: np.ndarray, source: np.ndarray,
-                   touched: pd.DataFrame, volume_only: pd.DataFrame) -> int:
-        """The live path's write of one flush, in one transaction: ``bars`` upserted by
-        (symbol, timeframe, ts) with each row's ``rule_set`` and ``source``; the stored
+                   touched: pd.DataFrame, volume_only: pd.DataFrame,
+                   gone: pd.DataFrame | None = None) -> int:
+        """The live path's write of one flush, in one transaction: the bars ``gone``
+        (symbol, timeframe, ts: left without ticks by a cancel) deleted; ``bars`` upserted
+        by (symbol, timeframe, ts) with each row's ``rule_set`` and ``source``; the stored
         volume-only rows of the base intervals ``touched`` (symbol, timeframe, ts) replaced
         by ``volume_only`` (which holds those of them that are volume-only now). Returns
         the bars written."""
@@ -229,9 +231,17 @@ class BarRepository(Repository):
             c.ts.in_(bindparam("ts", expanding=True)))
         groups = [] if len(touched) == 0 else list(
             touched.groupby(["symbol", "timeframe"], sort=True)["ts"])
+        gone = gone if gone is not None and len(gone) else None
+        b = bars_t.c
+        old_bars = bars_t.delete().where(b.symbol == bindparam("s"), b.timeframe == bindparam("tf"),
+                                         b.ts.in_(bindparam("ts", expanding=True)))
 
         def write(conn: Connection) -> int:
             _lock_symbols(conn, [*symbols_of(bars), *symbols_of(touched)])
+            for (symbol, tf), ts in ([] if gone is None else gone.groupby(
+                    ["symbol", "timeframe"], sort=True)["ts"]):
+                conn.execute(old_bars, {"s": str(symbol), "tf": str(tf),
+                                        "ts": ts.to_numpy("int64").tolist()})
             for (symbol, tf), ts in groups:
                 values = ts.to_numpy("int64").tolist()
                 for i in range(0, len(values), 900):

@@ -31,6 +31,12 @@
   for checks of the ticks): passed, a JSON summary, and the canonical sha256 of the bars
   it judged (empty for checks of the ticks), so a reader can tell whether the bars
   changed since.
+- ``trade_amendments``: the log of vendor cancels and corrections (``core.amendments``),
+  each resolved to the stored trade it targets (``trade_ts``, ``trade_id``: its identity)
+  and applied, in ``id`` order, whenever ticks are read for a build; the ticks table stays
+  append-only. One row per vendor message: ``(symbol, msg_ts, action, vendor_id)`` is
+  unique, so a redelivered message is recorded once. Recording one also adds a
+  ``tick_landings`` row at the trade's time (the partition's bars are built again).
 
 Timestamps are BigInteger UTC nanoseconds everywhere.
 """
@@ -175,4 +181,26 @@ check_results = Table(
     Column("summary", Text, nullable=False),  # JSON
     Column("evaluated_ns", BigInteger, nullable=False),  # wall clock, UTC ns
     PrimaryKeyConstraint("partition", "check_name", "timeframe", name="pk_check_results"),
+)
+
+trade_amendments = Table(
+    "trade_amendments",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("symbol", Key, nullable=False),
+    Column("trade_ts", BigInteger, nullable=False),  # the stored trade amended: its identity
+    Column("trade_id", Key, nullable=False),
+    Column("action", Key, nullable=False),  # cancel | correct
+    Column("price", Double, nullable=False),
+    Column("size", Double, nullable=False),
+    Column("conditions", Text, nullable=False),
+    Column("new_trade_id", Key, nullable=False),  # correct: the trade's vendor id from now on
+    Column("msg_ts", BigInteger, nullable=False),  # the vendor message: its time and the id
+    Column("vendor_id", Key, nullable=False),  # it named
+    Column("source", Key, nullable=False),
+    Column("source_row", BigInteger, nullable=False),
+    Column("received_ns", BigInteger, nullable=False),  # wall clock, UTC ns
+    UniqueConstraint("symbol", "msg_ts", "action", "vendor_id", name="uq_trade_amendments_msg"),
+    Index("ix_trade_amendments_symbol_ts", "symbol", "trade_ts"),
+    sqlite_autoincrement=True,
 )

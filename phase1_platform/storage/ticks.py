@@ -184,12 +184,15 @@ class TickRepository(Repository):
                 keep |= mine & (ts >= p.start_ns) & (ts < p.end_ns)
         return frame if keep.all() else frame[keep].reset_index(drop=True)
 
-    def read_since(self, part: Partition, since_ns: int) -> pd.DataFrame:
-        """Landed ticks of the partition with ts in [since_ns, end), canonical order. The
-        identity holds the ts, so no earlier tick can be a repeat of one of them: their
-        normalization drops what a normalization of the whole partition drops there."""
+    def read_since(self, part: Partition, since_ns: int,
+                   until_ns: int | None = None) -> pd.DataFrame:
+        """Landed ticks of the partition with ts in [since_ns, end), canonical order (end:
+        the window's, or ``until_ns`` when earlier). The identity holds the ts, so no
+        earlier tick can be a repeat of one of them: their normalization drops what a
+        normalization of the whole partition drops there."""
         start_ns, since_ns = window(part.start_ns, since_ns)
-        since_ns, end_ns = window(since_ns, part.end_ns)
+        since_ns, end_ns = window(since_ns, part.end_ns if until_ns is None
+                                  else min(int(until_ns), part.end_ns))
         c = ticks_t.c
         within = (c.symbol == part.symbol, c.ts >= since_ns, c.ts < end_ns)
         query = union_all(
@@ -198,6 +201,18 @@ class TickRepository(Repository):
         )
         rows = self._run(lambda conn: conn.execute(query).all(), write=False)
         return ticks_frame(rows)
+
+    def find_trade(self, symbol: str, trade_id: str, start_ns: int, end_ns: int
+                   ) -> list[int]:
+        """The times (UTC ns, ascending) of the stored ticks of ``symbol`` with the vendor
+        trade id ``trade_id`` and ts in [start_ns, end_ns) (a cancel or correction
+        looking for its trade, ``app.amendments``)."""
+        start_ns, end_ns = window(start_ns, end_ns)
+        c = ticks_t.c
+        query = select(c.ts).where(c.symbol == str(symbol), c.ts >= start_ns, c.ts < end_ns,
+                                   c.trade_id == str(trade_id)).order_by(c.ts)
+        rows = self._run(lambda conn: conn.execute(query).scalars().all(), write=False)
+        return [int(t) for t in rows]
 
     def count_canonical(self, part: Partition) -> int:
         """How many ticks the normalized partition holds, without reading them: every

@@ -94,6 +94,7 @@ class AlpacaConnector(BaseConnector):
         self.page_limit = int(page_limit)
         self.poll_interval = float(poll_interval)
         self.calendar = calendar
+        self._credentials = (key, secret)  # the data stream logs in with them (``stream``)
         self.client = _client.RateLimitAwareDataClient(
             key, secret, url_override=self.base_url, sleep=sleep, clock=clock,
             max_rate_limit_waits=max_rate_limit_waits,

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import numpy as np
 import pandas as pd
 
+from ...core.amendments import CANCEL, CORRECT
 from ...core.schema import CANONICAL_COLUMNS, empty_canonical, empty_frame
 from ...core.tick_fields import parse_timestamps
 from ..base import ConnectorError
-from ..fields import Checker, column, optional_number, raw_text
+from ..fields import MISSING as MISSING_FIELD
+from ..fields import Checker, column, objects, optional_number, raw_text
 
 # the raw tick frame this connector delivers (timestamps stay the vendor's strings)
 RAW_TICK_COLUMNS: dict[str, object] = {
@@ -121,6 +124,63 @@ def check_trades(trades: list) -> tuple[pd.DataFrame, list[tuple[int, object, st
         "pos": pos[good],
     })
     return frame.astype(CHECKED_COLUMNS), bad
+
+
+def wire_time(value: Any) -> Any:
+    """A stream message's ``t`` as the REST API writes it: the data stream sends msgpack
+    timestamps (nanoseconds), JSON sends RFC 3339 text; anything else is left for the
+    checks to refuse."""
+    if isinstance(value, msgpack.Timestamp):
+        ns = value.to_unix_nano()
+        return str(np.datetime_as_string(np.datetime64(ns, "ns"), unit="ns")) + "Z"
+    return value
+
+
+AMENDMENT_FIELDS = {  # stream message type -> (trade id, price, size, conditions, new id)
+    "x": ("i", "p", "s", None, None),  # cancel / error (a = C / E)
+    "c": ("oi", "cp", "cs", "cc", "ci"),  # correction: original -> corrected
+}
+
+
+def check_amendments(messages: list[dict]) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Stream cancels (``x``) and corrections (``c``) -> (the good ones as
+    ``core.amendments.AMENDMENT_COLUMNS`` without source, source_row and raw, with ``pos``;
+    the bad ones as (pos, reason)). Ids are formed as ``check_trades`` forms a trade's."""
+    check = Checker(len(messages), "amendment")
+    kinds = [m.get("T") for m in messages]
+    cols = {k: [] for k in ("i", "p", "s", "c", "n")}
+    for m, kind in zip(messages, kinds, strict=True):
+        fields = AMENDMENT_FIELDS.get(kind, AMENDMENT_FIELDS["x"])
+        for key, field in zip(cols, fields, strict=True):
+            cols[key].append(MISSING_FIELD if field is None else m.get(field, MISSING_FIELD))
+    symbol = check.text(column(messages, "S"), "S")
+    t_text = check.text(objects([wire_time(m.get("t")) for m in messages]), "t")
+    price = check.number(objects(cols["p"]), "price")
+    size = check.number(objects(cols["s"]), "size")
+    exchange = check.text(column(messages, "x"), "x", required=False)
+    tape = check.text(column(messages, "z"), "z", required=False)
+    ident = check.text(objects(cols["i"]), "trade id", allow_int=True)
+    new_id = check.text(objects(cols["n"]), "corrected id", required=False, allow_int=True)
+    conditions = check.codes(objects(cols["c"]), "conditions")
+    ts = parse_timestamps(pd.Series(t_text, dtype=object).astype("str"))
+    check.flag(ts.unparseable | ts.no_zone | ts.before_1970 | ts.after_2262,
+               "amendment t is not an RFC 3339 time in range")
+    good = check.good
+    bad = [(int(i), str(check.reason[i])) for i in np.flatnonzero(~good)]
+    ex, tp = (pd.Series(a[good], dtype="str") for a in (exchange, tape))
+    ids, new = (pd.Series(a[good], dtype="str") for a in (ident, new_id))
+    action = np.where(np.asarray(kinds, dtype=object)[good] == "c", CORRECT, CANCEL)
+    frame = pd.DataFrame({
+        "symbol": pd.Series(symbol[good], dtype="str"),
+        "action": action,
+        "trade_id": ex + "-" + tp + "-" + ids,
+        "ts": ts.ns[good],
+        "price": price[good], "size": size[good],
+        "conditions": pd.Series(conditions[good], dtype="str"),
+        "new_trade_id": (ex + "-" + tp + "-" + new).where(new.ne(""), ""),
+        "pos": np.flatnonzero(good),
+    })
+    return frame, bad
 
 
 def raw_tick_frame(checked: pd.DataFrame, symbol: str, source: str, rows: np.ndarray

@@ -1,7 +1,7 @@
 """``StreamingBarAggregator``: the public face of the streaming path. It validates the
 settings and wires the parts, each in its own module: the minute book (``book``), the
-per-tick entry (``per_tick``), micro-batches (``batches``), retention (``retention``) and
-the bars handed out (``emission``, built by ``rollup``)."""
+per-tick entry (``per_tick``), micro-batches (``batches``), retention (``retention``),
+restated minutes (``restate``) and the bars handed out (``emission``, built by ``rollup``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .book import MinuteBook, StreamingError
 from .emission import BarEmitter, Changes
 from .info_book import InfoBook, with_info
 from .per_tick import make_on_tick
+from .restate import restate_minutes
 from .retention import Retention
 
 
@@ -94,6 +95,12 @@ class StreamingBarAggregator:
         the rest are arrays (``ts`` int64 UTC ns). Returns ticks accepted."""
         return self._batches.on_arrays(symbol, ts, price, size, conditions, sequence,
                                        trade_id, source, source_row)
+
+    def restate(self, symbol: str, minutes, ticks: pd.DataFrame):
+        """Replace ``symbol``'s ``minutes`` with those of ``ticks`` (every tick of those
+        minutes, as amended: a trade cancelled or corrected); the next drain restates their
+        bars. Returns the minutes restated (``restate.restate_minutes``)."""
+        return restate_minutes(self._book, self._batches, symbol, minutes, ticks)
 
     def bars(self) -> pd.DataFrame:
         """Every current bar of every timeframe (internal bar frame, canonical order)."""
