@@ -1,8 +1,8 @@
 """Trade amendments: the log of vendor cancels and corrections, applied when ticks are
 read for a build (``core.amendments``, ``storage.amendments``).
 
-Revision ID: 0004_trade_amendments
-Revises: 0003_check_results
+Revision ID: 0005_trade_amendments
+Revises: 0004_bar_nth
 Create Date: 2026-12-10
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 Key = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 Serial = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0004_trade_amendments"
-down_revision = "0003_check_results"
+revision = "0005_trade_amendments"
+down_revision = "0004_bar_nth"
 branch_labels = None
 depends_on = None
 
