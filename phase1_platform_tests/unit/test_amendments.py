@@ -129,3 +129,35 @@ def test_restated_minutes_equal_a_build_of_the_amended_ticks(seed, n_cut, share,
             {"symbol": "str", "timeframe": "str", "ts": "int64"}))
         wanted = pd.MultiIndex.from_frame(keys)
         assert wanted[wanted.isin(have)].isin(got).all()
+
+
+@bounded(15)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.05, 0.9), volume_only=st.booleans())
+def test_amendments_restate_information_driven_bars_like_a_build(seed, share, volume_only):
+    """A cancel or correction restates every later tick, volume and value bar of its
+    session: the streamed bars equal a build of the amended ticks (time bars too)."""
+    tfs = "1m,1d,t7,v900,d60000"
+    rng = np.random.default_rng(seed)
+    rules = VOLUME_ONLY_RULES if volume_only else DEFAULT_RULES
+    ticks = make_ticks(seed, n=400, days=2, trade_ids=True)
+    later = rng.random(len(ticks)) < 0.2
+    first = ticks[~later]
+    agg = StreamingBarAggregator(tfs, rules=rules)
+    agg.on_batch(first)
+    agg.drain_changes()
+    hit = np.flatnonzero(rng.random(len(first)) < share * 0.3)
+    fixes = rng.random(len(hit)) < 0.5
+    log = pd.concat([
+        log_of(first, hit[~fixes], CANCEL),
+        log_of(first, hit[fixes], CORRECT, np.round(90 + rng.random(fixes.sum()) * 20, 2),
+               rng.choice([0.0, 3.0, 500.0], fixes.sum()), "")], ignore_index=True)
+    amended_first = apply_amendments(first, log)
+    hit_ts = ts_ns(first["ts"].iloc[hit])
+    for symbol in sorted(set(first["symbol"].iloc[hit])):
+        mine = first["symbol"].iloc[hit].to_numpy(object) == symbol
+        agg.restate(symbol, np.unique(hit_ts[mine] // NS_PER_MINUTE * NS_PER_MINUTE),
+                    amended_first)
+    agg.drain_changes()
+    agg.on_batch(ticks[later])
+    expected = BarEngine(rules).build(apply_amendments(ticks, log), tfs)
+    pd.testing.assert_frame_equal(agg.bars(), expected)

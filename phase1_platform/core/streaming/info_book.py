@@ -29,7 +29,7 @@ from ..calendar import Sessions, sessions_between
 from ..engine import bar_frame, sort_bars
 from ..info_bars import info_segments
 from ..schema import empty_bars, empty_frame, notional_units, qty_units
-from ..timeframes import Timeframe
+from ..timeframes import NS_PER_MINUTE, Timeframe
 from .book import FLOOR, MinuteBook
 
 RESTATED_COLUMNS = {"symbol": "str", "timeframe": "str", "ts": "int64", "until": "int64"}
@@ -169,6 +169,21 @@ class InfoBook:
         cut.ts.extend(ts[seg.starts].tolist())
         cut.bars.extend(bars)
 
+    def drop_minutes(self, symbol: str, minutes: np.ndarray) -> None:
+        """Remove ``symbol``'s ticks of ``minutes`` (minute starts, UTC ns, ascending) and
+        restate from the first removed: a cancel or correction replaces the minutes' ticks
+        with the amended ones, inserted again after (``restate.restate_minutes``)."""
+        for st in self.state.get(symbol, {}).values():
+            rows, first = st.rows, None
+            for m in reversed(minutes.tolist()):
+                lo = bisect_left(rows, m, key=_tick_ts)
+                hi = bisect_left(rows, m + NS_PER_MINUTE, key=_tick_ts)
+                if lo < hi:
+                    del rows[lo:hi]
+                    first = lo
+            if first is not None:
+                self.restate_from(st, first)
+
     def evict_before(self, symbol: str, floor: int) -> None:
         """Forget the sessions of ``symbol`` that close at or before ``floor`` (the minute
         book's retention floor: older ticks are expired there)."""
@@ -220,6 +235,10 @@ class InfoBook:
         if not frames:
             return empty_bars()
         return sort_bars(pd.concat(frames, ignore_index=True))
+
+
+def _tick_ts(tick: Tick) -> int:
+    return tick[0][0]
 
 
 def with_info(on_tick, book: MinuteBook, info: InfoBook):

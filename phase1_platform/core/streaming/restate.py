@@ -6,7 +6,9 @@ partial bars of the minutes the amended trades fell in with those of the minutes
 as amended (the caller reads them from its tick log), and marks them changed: the next
 drain rebuilds every bar of every timeframe holding one of them, as for a late tick.
 ``restated_buckets`` names those bars, so a store of the bars can also drop the ones
-left without any tick (a cancel of a bucket's only trades).
+left without any tick (a cancel of a bucket's only trades). Information-driven bars keep
+the session's ticks (``info_book``): the minutes' ticks are dropped there and the amended
+ones inserted, which restates every later bar of the session.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def restate_minutes(book: MinuteBook, batches: MicroBatches, symbol: str,
         bars.pop(m, None)
         st[DIRTY].add(m)
     st[LAST_MIN], st[LAST_BAR] = NO_MINUTE, None  # the per-tick cache may hold one of them
+    if batches.info is not None:  # information-driven bars keep the ticks: drop them too
+        batches.info.drop_minutes(symbol, minutes)
     if len(ticks):
         ts = ts_ns(ticks["ts"])
         mine = (ticks["symbol"].astype("str").to_numpy(object) == symbol) & np.isin(
