@@ -25,7 +25,7 @@ from phase1_platform.core.engine import sort_bars
 from phase1_platform.core.normalizer import canonical_sort
 from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import BAR_COLUMNS, TICK_COLUMNS, notional_units, qty_units
-from phase1_platform.storage import BarRepository, Store, TickRepository
+from phase1_platform.storage import BarRepository, Store
 
 PG_URL = os.environ.get("PHASE1_BENCH_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -116,7 +116,7 @@ def _pg_schema():
 def bench_backend(url: str, ticks: pd.DataFrame, parts) -> dict[str, float]:
     store = Store.from_url(url)
     try:
-        repo_ticks = TickRepository(store)
+        repo_ticks = store.ticks
         t0 = time.perf_counter()
         landed = repo_ticks.land(ticks)
         tick_s = time.perf_counter() - t0

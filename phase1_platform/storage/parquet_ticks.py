@@ -12,27 +12,34 @@ another calendar reads the files of the dates its window touches. A file holds o
 ``core.schema.TICK_COLUMNS`` but ``symbol`` (its folder names it); ``ts`` is
 ``timestamp[ns, UTC]``; zstd, row groups of ``ROW_GROUP`` rows.
 
-Writes, per partition, under an exclusive file lock (``<dir>/.lock``, the ``filelock``
-package: writers of one partition, threads or processes, take turns): the stored file
-is read, the batch's rows matched to it by the tick identity (``core.identity``): new
-identities are merged in, repeats with the same content counted, with other content
-refused (the caller quarantines them). The merged file is written to a temp file in the
-same folder, fsynced and renamed over the old one, then the folder is fsynced: readers
-never see a half-written file, a crash leaves the old one (the temp file it leaves is
-removed by the partition's next writer). A landing of many partitions sorts the batch
-once and writes its partitions from slices of one Arrow table in ``WRITERS`` threads.
+Writes. A landing locks its partitions (``<dir>/.lock``, the ``filelock`` package: writers
+of one partition, threads or processes, take turns; locks are taken in path order). Each
+partition's stored file is read and the batch's rows matched to it by the tick identity
+(``core.identity``): new identities are merged in, repeats with the same content counted,
+with other content refused (the caller quarantines them). The merged file is written to
+a temp file in the same folder and fsynced, then renamed over the old one and the folder
+fsynced: readers never see a half-written file, a crash leaves the old one (its temp
+file is removed by the partition's next writer). A landing of many partitions sorts the
+batch once and stages its partitions from slices of one Arrow table in ``WRITERS``
+threads.
 
-Landing log: bar builds find new ticks through ``tick_landings`` in the SQL store
-(``ticks.log_landing``: the same rows ``TickRepository`` writes). They are written after
-the renames (a build reads the landings, then the ticks: what it reads covers at least
-what the landings it consumes say), inside the caller's ``Store.transaction()`` when there
-is one. A journal closes the gap between the two writes: before the first rename the
-landing rows go to ``<root>/_landings/<id>.json`` (fsynced, renamed in), locked by the
-landing; the file is deleted once the rows are committed. A crash (or a rollback of the
-caller's transaction) in between leaves the journal, unlocked: the next landing, in any
-process, writes its rows and deletes it (``recover``). So every stored tick is covered by
-a landing row or by the stored bars, and at worst a span is rebuilt once more; landing
-the same ticks again stores nothing twice (the identity).
+Landing log and transactions. Bar builds find new ticks through ``tick_landings`` in the
+SQL store (``ticks.log_landing``: the rows ``TickRepository`` writes). They become visible
+after the renames (a build reads the landings, then the ticks: what it reads covers at
+least what the landings it consumes say). Outside a ``Store.transaction()`` a landing
+renames, then commits its rows. Inside one (the live service's flush: ticks, watermarks,
+quarantine and bars), every landing of the transaction stays staged (locked, temp files)
+and is renamed in just before its COMMIT; a rollback deletes the staged files, so the
+ticks go with the bars, as in SQL. Reads inside that transaction do not see its staged
+ticks (no caller reads ticks after landing them there).
+
+Crash safety. Before the first rename the landing rows go to a journal,
+``<root>/_landings/<id>.json`` (fsynced, renamed in, ``flock``ed by the landing), deleted
+once the rows are committed. A crash or a failed COMMIT between the renames and the
+commit leaves the journal, unlocked: the next landing, in any process, writes its rows
+and deletes it (``recover``). So every stored tick is covered by a landing row or by the
+stored bars (at worst a span is rebuilt once more), and landing the same ticks again
+stores nothing twice (the identity).
 
 Reads scan the files of the dates a window touches with polars (the ``ts`` predicate is
 pushed down to row-group statistics) and return what ``TickRepository`` returns: the same
@@ -62,7 +69,7 @@ from ..core.identity import CONTENT_COLUMNS, same_content
 from ..core.normalizer import canonical_sort
 from ..core.partition import Partition, is_valid_symbol
 from ..core.schema import TICK_COLUMNS, empty_ticks, ts_ns
-from ._base import require_columns, window
+from ._base import Repository, require_columns, window
 from .store import Store, StoreError
 from .ticks import LandResult, log_landing, repeats_in_batch, symbol_spans
 
@@ -95,6 +102,7 @@ class ParquetTicks:
     def __init__(self, store: Store, root: Path):
         self.store = store
         self.root = Path(root)
+        self._units: dict[int, _Stage] = {}  # stage of each open Store.transaction()
         with _os_errors(self.root, "open"):
             (self.root / JOURNALS).mkdir(parents=True, exist_ok=True)
 
@@ -116,18 +124,21 @@ class ParquetTicks:
         _check_symbols(batch)
         self.recover()
         spans = symbol_spans({"symbol": batch["symbol"], "ts": ts_ns(batch["ts"])})
-        journal = _Journal.begin(self.root / JOURNALS, spans)
+        stage, own = self._stage()
         try:
-            new, refused = self._write(batch)
+            new, refused = self._stage_batch(stage, batch)
+            if new:
+                stage.spans.append(spans)
+            if own:
+                stage.publish()
             if new:
                 self.store_rows(spans)
         except BaseException:
-            journal.end(False)  # left for ``recover`` (some partitions may be written)
+            if own:
+                stage.finish(False)
             raise
-        if new:
-            self.store.after_transaction(journal.end)
-        else:
-            journal.end(True)  # nothing was renamed in
+        if own:
+            stage.finish(True)
         out = batch.iloc[refused]
         if conflicting.any():
             out = pd.concat([out, ticks[conflicting]])
@@ -136,13 +147,11 @@ class ParquetTicks:
 
     def store_rows(self, spans: pd.DataFrame) -> None:
         """The landing rows of ``spans`` (``ticks.symbol_spans``) in the SQL store."""
-        from ._base import Repository
-
         Repository(self.store)._run(lambda conn: log_landing(conn, spans))
 
     def recover(self) -> int:
-        """Write the landing rows of journals left by a crashed or rolled-back landing (not
-        locked by a live one), deleting each once its rows are committed; how many."""
+        """Write the landing rows of journals left by a crashed landing (not locked by a
+        live one), deleting each once its rows are committed; how many."""
         n = 0
         folder = self.root / JOURNALS
         for tmp in folder.glob(".*.tmp"):  # a journal its landing never renamed in
@@ -160,8 +169,28 @@ class ParquetTicks:
             n += 1
         return n
 
-    def _write(self, batch: pd.DataFrame) -> tuple[int, np.ndarray]:
-        """Land a batch without repeats: (rows stored, positions in ``batch`` refused)."""
+    def _stage(self) -> tuple[_Stage, bool]:
+        """(the stage to land into, whether this landing publishes it itself): inside a
+        ``Store.transaction()`` one stage per transaction, published just before its
+        COMMIT and ended with it; outside one, a stage of this landing's own."""
+        unit = self.store.unit_connection()
+        if unit is None:
+            return _Stage(self.root / JOURNALS), True
+        key = id(unit)
+        stage = self._units.get(key)
+        if stage is None:
+            stage = self._units[key] = _Stage(self.root / JOURNALS)
+
+            def end(committed: bool) -> None:
+                self._units.pop(key, None)
+                stage.finish(committed)
+
+            self.store.before_commit(stage.publish)
+            self.store.after_transaction(end)
+        return stage, False
+
+    def _stage_batch(self, stage: _Stage, batch: pd.DataFrame) -> tuple[int, np.ndarray]:
+        """Stage a batch without repeats: (rows new, positions in ``batch`` refused)."""
         ordered = canonical_sort(batch.assign(_pos=np.arange(len(batch))))
         pos = ordered["_pos"].to_numpy("int64")
         symbols = ordered["symbol"].to_numpy(object)
@@ -171,45 +200,13 @@ class ParquetTicks:
         change = (sym[1:] != sym[:-1]) | (day[1:] != day[:-1])
         cuts = np.r_[0, np.flatnonzero(change) + 1, len(pos)]
         table = pa.Table.from_pandas(ordered[FILE_COLUMNS], schema=SCHEMA, preserve_index=False)
-        jobs = [(str(dates[lo]), str(symbols[lo]), table.slice(lo, hi - lo), pos[lo:hi])
-                for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
-        if len(jobs) == 1:
-            done = [self._write_partition(*jobs[0])]
-        else:
-            with ThreadPoolExecutor(min(WRITERS, len(jobs))) as pool:
-                done = list(pool.map(lambda job: self._write_partition(*job), jobs))
+        jobs = [(self._dir(str(dates[lo]), str(symbols[lo])), table.slice(lo, hi - lo),
+                 pos[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
+        stage.lock([folder for folder, _, _ in jobs])
+        done = _parallel(lambda job: _stage_partition(stage, *job), jobs)
         refused = [r for _, r in done if len(r)]
         return (sum(n for n, _ in done),
                 np.sort(np.concatenate(refused)) if refused else _NONE)
-
-    def _write_partition(self, date: str, symbol: str, part: pa.Table, pos: np.ndarray
-                         ) -> tuple[int, np.ndarray]:
-        """Merge one partition's rows (canonical order) into its file: (rows stored,
-        their positions in the batch that were refused)."""
-        folder = self._dir(date, symbol)
-        with _os_errors(folder, "write"):
-            _make_dirs(folder)
-            with _locked(folder):
-                for stale in folder.glob(".*.tmp"):  # a crashed writer's: the lock is ours
-                    stale.unlink()
-                path = folder / FILE
-                if not path.exists():
-                    _write_atomic(path, part)
-                    return part.num_rows, _NONE
-                stored = pq.read_table(path, schema=SCHEMA)
-                at = _match(stored, part)
-                found = at >= 0
-                if found.any():
-                    mine = part.filter(pa.array(found)).select(CONTENT_COLUMNS).to_pandas()
-                    theirs = stored.take(at[found]).select(CONTENT_COLUMNS).to_pandas()
-                    differs = ~same_content(mine, theirs)
-                else:
-                    differs = np.zeros(0, dtype=bool)
-                fresh = ~found
-                if fresh.any():
-                    merged = pa.concat_tables([stored, part.filter(pa.array(fresh))])
-                    _write_atomic(path, merged.take(_canonical_order(merged, symbol)))
-                return int(fresh.sum()), pos[np.flatnonzero(found)[differs]]
 
     # --------------------------------------------------------------------- reading
     def stored_mask(self, ticks: pd.DataFrame) -> np.ndarray:
@@ -359,10 +356,10 @@ def _id_frame(table: pa.Table) -> pd.DataFrame:
     })
 
 
-def _canonical_order(table: pa.Table, symbol: str) -> np.ndarray:
+def _canonical_order(table: pa.Table) -> np.ndarray:
     """Row order of one symbol's table in canonical order (``canonical_sort``)."""
     keys = pd.DataFrame({
-        "symbol": symbol, "ts": _ts_array(table),
+        "symbol": "", "ts": _ts_array(table),
         "sequence": table.column("sequence").to_numpy(),
         "source": table.column("source").to_numpy(zero_copy_only=False),
         "source_row": table.column("source_row").to_numpy(),
@@ -370,20 +367,111 @@ def _canonical_order(table: pa.Table, symbol: str) -> np.ndarray:
     return canonical_sort(keys).index.to_numpy()
 
 
-def _write_atomic(path: Path, table: pa.Table) -> None:
-    """Write ``table`` to ``path`` whole or not at all: temp file, fsync, rename, fsync
-    of the folder."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            pq.write_table(table, f, compression="zstd", row_group_size=ROW_GROUP)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+def _stage_partition(stage: _Stage, folder: Path, part: pa.Table, pos: np.ndarray
+                     ) -> tuple[int, np.ndarray]:
+    """Merge one partition's rows (canonical order) into what it holds, staged: (rows new,
+    positions in the batch of the rows refused)."""
+    current = stage.current(folder)
+    if current is None:
+        stage.write(folder, part)
+        return part.num_rows, _NONE
+    with _os_errors(current, "read"):
+        stored = pq.read_table(current, schema=SCHEMA)
+    at = _match(stored, part)
+    found = at >= 0
+    differs = np.zeros(0, dtype=bool)
+    if found.any():
+        mine = part.filter(pa.array(found)).select(CONTENT_COLUMNS).to_pandas()
+        theirs = stored.take(at[found]).select(CONTENT_COLUMNS).to_pandas()
+        differs = ~same_content(mine, theirs)
+    fresh = ~found
+    if fresh.any():
+        merged = pa.concat_tables([stored, part.filter(pa.array(fresh))])
+        stage.write(folder, merged.take(_canonical_order(merged)))
+    return int(fresh.sum()), pos[np.flatnonzero(found)[differs]]
+
+
+class _Stage:
+    """Partitions being landed (by one landing, or by every landing of one transaction):
+    locked, their merged files written to fsynced temp files, renamed in by ``publish``
+    after a journal of their landing rows, unlocked by ``finish``."""
+
+    def __init__(self, journals: Path):
+        self.journals = journals
+        self.locks: dict[Path, filelock.FileLock] = {}
+        self.temps: dict[Path, Path] = {}  # partition folder -> its staged file
+        self.spans: list[pd.DataFrame] = []  # landing rows written (``symbol_spans``)
+        self.journal: _Journal | None = None
+
+    def lock(self, folders: Sequence[Path]) -> None:
+        """Lock the partitions not locked yet, in path order (two stages never wait on
+        each other in a cycle); a lock still held after ``LOCK_TIMEOUT_S`` is an error."""
+        for folder in sorted(set(folders) - self.locks.keys()):
+            with _os_errors(folder, "write"):
+                _make_dirs(folder)
+            lock = filelock.FileLock(folder / LOCK, timeout=LOCK_TIMEOUT_S, thread_local=False)
+            try:
+                lock.acquire()
+            except filelock.Timeout:
+                raise StoreError(f"tick store partition {folder} is locked by another "
+                                 f"writer (waited {LOCK_TIMEOUT_S:g} s): retry when it is "
+                                 "done") from None
+            self.locks[folder] = lock
+            for stale in folder.glob(".*.tmp"):  # a crashed writer's: the lock is ours
+                stale.unlink(missing_ok=True)
+
+    def current(self, folder: Path) -> Path | None:
+        """The partition's file as this stage left it: staged, stored, or none."""
+        path = self.temps.get(folder) or folder / FILE
+        return path if path.exists() else None
+
+    def write(self, folder: Path, table: pa.Table) -> None:
+        """Stage ``table`` as the partition's file (in place of an earlier stage of it)."""
+        tmp = folder / f".{FILE}.{uuid.uuid4().hex}.tmp"
+        try:
+            with _os_errors(folder, "write"), open(tmp, "wb") as f:
+                pq.write_table(table, f, compression="zstd", row_group_size=ROW_GROUP)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        old, self.temps[folder] = self.temps.get(folder), tmp
+        if old is not None:
+            old.unlink(missing_ok=True)
+
+    def publish(self) -> None:
+        """Journal the landing rows, then rename every staged file in (each whole: readers
+        see the old file or the new one) and fsync their folders."""
+        if not self.temps:
+            return
+        self.journal = _Journal.begin(self.journals, pd.concat(self.spans))
+        with _os_errors(self.journals.parent, "write"):
+            for folder in list(self.temps):
+                os.replace(self.temps[folder], folder / FILE)
+                del self.temps[folder]
+            _parallel(_fsync_dir, list(self.locks))
+
+    def finish(self, committed: bool) -> None:
+        """End the stage: the journal goes once its rows are committed (else it stays for
+        ``recover``), staged files not renamed in are deleted, the locks released."""
+        try:
+            if self.journal is not None:
+                self.journal.end(committed)
+            for tmp in self.temps.values():
+                tmp.unlink(missing_ok=True)
+        finally:
+            for lock in self.locks.values():
+                lock.release()
+
+
+def _parallel(fn, items: list) -> list:
+    """``fn`` of each item, in order; in ``WRITERS`` threads when there are several
+    (pyarrow's encoding, file reads and fsync release the GIL)."""
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(min(WRITERS, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def _make_dirs(folder: Path) -> None:
@@ -402,20 +490,6 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@contextmanager
-def _locked(folder: Path):
-    lock = filelock.FileLock(folder / LOCK, timeout=LOCK_TIMEOUT_S)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise StoreError(f"tick store partition {folder} is locked by another writer "
-                         f"(waited {LOCK_TIMEOUT_S:g} s): retry when it is done") from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 @contextmanager

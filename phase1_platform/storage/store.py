@@ -26,9 +26,9 @@ everything back (the live service lands a flush's ticks and writes its bars in o
 ``ticks`` table of this database by default, or a Parquet dataset when the setting
 ``TICK_STORE`` (or ``from_url(tick_store=...)``) is ``parquet:///PATH``; everything else
 (bars, landings, quarantine, watermarks, checks) stays in this database.
-``Store.after_transaction(fn)`` runs ``fn(committed)`` when the pinned write
-transaction ends (at once outside one): what a tick store outside the database does
-once the landing rows it wrote are committed.
+``Store.before_commit(fn)`` and ``Store.after_transaction(fn)`` run ``fn()`` just before
+the pinned write transaction commits and ``fn(committed)`` when it ends (at once outside
+one): how a tick store outside the database publishes its files with the transaction.
 
 ``Store.change_token()`` is a cheap value that differs from every earlier one whenever a
 write may have committed since (the read API's response cache keys on it; see its doc).
@@ -73,9 +73,17 @@ _SNAPSHOT: ContextVar[tuple[Store, Connection] | None] = ContextVar("phase1_read
                                                                       default=None)
 # (store, connection, what to run when it ends) of the write transaction pinned in this
 # thread or task, if any
-_UNIT: ContextVar[tuple[Store, Connection, list[Callable[[bool], None]]] | None] = \
+_UNIT: ContextVar[tuple[Store, Connection, _UnitHooks] | None] = \
     ContextVar("phase1_write_unit", default=None)
 TICK_STORE_ENV = "TICK_STORE"
+
+
+class _UnitHooks:
+    """What runs just before a pinned write transaction commits, and when it ends."""
+
+    def __init__(self) -> None:
+        self.before: list[Callable[[], None]] = []
+        self.after: list[Callable[[bool], None]] = []
 
 
 def busy_timeout_s() -> float:
@@ -268,33 +276,44 @@ class Store:
             return
         if self.pinned_connection() is not None:
             raise RuntimeError("Store.transaction() inside Store.read_snapshot()")
-        at_end: list[Callable[[bool], None]] = []
+        hooks = _UnitHooks()
         committed = False
         try:
             with self.begin(write=True) as conn:
-                token = _UNIT.set((self, conn, at_end))
+                token = _UNIT.set((self, conn, hooks))
                 try:
                     yield conn
+                    for fn in hooks.before:
+                        fn()
                 finally:
                     _UNIT.reset(token)
             committed = True
         except (DBAPIError, self.driver_error) as exc:  # BEGIN or COMMIT itself failed
             raise (self.operational_error(exc) or self.connection_error(exc)) from None
         finally:
-            for fn in at_end:
-                fn(committed)
+            for end in hooks.after:
+                end(committed)
 
     def unit_connection(self) -> Connection | None:
         """The connection of the write transaction pinned here (``transaction``), if any."""
         unit = _UNIT.get()
         return unit[1] if unit is not None and unit[0] is self else None
 
+    def before_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` when the write transaction pinned here is about to commit (after
+        its block; an exception rolls it back); at once outside one."""
+        unit = _UNIT.get()
+        if unit is not None and unit[0] is self:
+            unit[2].before.append(fn)
+        else:
+            fn()
+
     def after_transaction(self, fn: Callable[[bool], None]) -> None:
         """Run ``fn(committed)`` when the write transaction pinned here ends (committed or
         rolled back); ``fn(True)`` at once outside one (every write there has committed)."""
         unit = _UNIT.get()
         if unit is not None and unit[0] is self:
-            unit[2].append(fn)
+            unit[2].after.append(fn)
         else:
             fn(True)
 
