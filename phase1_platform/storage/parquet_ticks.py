@@ -386,8 +386,11 @@ def _stage_partition(stage: _Stage, folder: Path, part: pa.Table, pos: np.ndarra
         differs = ~same_content(mine, theirs)
     fresh = ~found
     if fresh.any():
-        merged = pa.concat_tables([stored, part.filter(pa.array(fresh))])
-        stage.write(folder, merged.take(_canonical_order(merged)))
+        added = part.filter(pa.array(fresh)) if found.any() else part
+        merged = pa.concat_tables([stored, added])
+        if stored.num_rows and _ts_array(added)[0] <= _ts_array(stored)[-1]:
+            merged = merged.take(_canonical_order(merged))  # else in order already
+        stage.write(folder, merged)
     return int(fresh.sum()), pos[np.flatnonzero(found)[differs]]
 
 
