@@ -48,6 +48,7 @@ columns, dtypes and order.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import os
@@ -78,7 +79,8 @@ LOCK = ".lock"
 JOURNALS = "_landings"
 LOCK_TIMEOUT_S = 60.0
 ROW_GROUP = 128 * 1024
-WRITERS = 8  # partitions written at once (fsync-bound: threads wait on the disk)
+WRITERS = 8  # partitions written at once (pyarrow and fsync release the GIL)
+SYNCFS_FROM = 64  # files (or folders) to make durable from which one syncfs(2) does it
 FILE_COLUMNS = [c for c in TICK_COLUMNS if c != "symbol"]
 SCHEMA = pa.schema([
     ("ts", pa.timestamp("ns", tz="UTC")),
@@ -93,6 +95,10 @@ SCHEMA = pa.schema([
 ])
 _ID_COLUMNS = ["ts", "trade_id", "source", "source_row"]  # identity within one symbol
 _NONE = np.empty(0, dtype="int64")
+try:  # Linux: flush one file system (os.sync flushes them all)
+    _SYNCFS = ctypes.CDLL(None, use_errno=True).syncfs
+except (AttributeError, OSError):
+    _SYNCFS = None
 
 
 class ParquetTicks:
@@ -409,9 +415,10 @@ class _Stage:
     def lock(self, folders: Sequence[Path]) -> None:
         """Lock the partitions not locked yet, in path order (two stages never wait on
         each other in a cycle); a lock still held after ``LOCK_TIMEOUT_S`` is an error."""
-        for folder in sorted(set(folders) - self.locks.keys()):
-            with _os_errors(folder, "write"):
-                _make_dirs(folder)
+        wanted = sorted(set(folders) - self.locks.keys())
+        with _os_errors(self.journals.parent, "write"):
+            _make_dirs(self.journals.parent, wanted)
+        for folder in wanted:
             lock = filelock.FileLock(folder / LOCK, timeout=LOCK_TIMEOUT_S, thread_local=False)
             try:
                 lock.acquire()
@@ -429,13 +436,12 @@ class _Stage:
         return path if path.exists() else None
 
     def write(self, folder: Path, table: pa.Table) -> None:
-        """Stage ``table`` as the partition's file (in place of an earlier stage of it)."""
+        """Stage ``table`` as the partition's file (in place of an earlier stage of it;
+        made durable by ``publish``)."""
         tmp = folder / f".{FILE}.{uuid.uuid4().hex}.tmp"
         try:
-            with _os_errors(folder, "write"), open(tmp, "wb") as f:
-                pq.write_table(table, f, compression="zstd", row_group_size=ROW_GROUP)
-                f.flush()
-                os.fsync(f.fileno())
+            with _os_errors(folder, "write"):
+                pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -448,12 +454,16 @@ class _Stage:
         see the old file or the new one) and fsync their folders."""
         if not self.temps:
             return
+        root = self.journals.parent
+        with _os_errors(root, "write"):
+            _sync(root, list(self.temps.values()))
         self.journal = _Journal.begin(self.journals, pd.concat(self.spans))
-        with _os_errors(self.journals.parent, "write"):
-            for folder in list(self.temps):
+        with _os_errors(root, "write"):
+            folders = list(self.temps)
+            for folder in folders:
                 os.replace(self.temps[folder], folder / FILE)
                 del self.temps[folder]
-            _parallel(_fsync_dir, list(self.locks))
+            _sync(root, folders)
 
     def finish(self, committed: bool) -> None:
         """End the stage: the journal goes once its rows are committed (else it stays for
@@ -477,17 +487,34 @@ def _parallel(fn, items: list) -> list:
         return list(pool.map(fn, items))
 
 
-def _make_dirs(folder: Path) -> None:
-    """Create ``folder`` (and its date folder) durably: each new entry's parent fsynced."""
-    if folder.is_dir():
+def _make_dirs(root: Path, folders: list[Path]) -> None:
+    """Create the partition folders missing, durably: each distinct parent of a new
+    folder fsynced once (a date folder holds many symbol folders)."""
+    new = [f for f in folders if not f.is_dir()]
+    if not new:
         return
-    made = [p for p in (folder.parent, folder) if not p.is_dir()]
-    folder.mkdir(parents=True, exist_ok=True)
-    for p in made:
-        _fsync_dir(p.parent)
+    parents = {f.parent for f in new}
+    changed = parents | {p.parent for p in parents if not p.is_dir()}
+    for folder in new:
+        folder.mkdir(parents=True, exist_ok=True)
+    _sync(root, sorted(changed))
 
 
-def _fsync_dir(folder: Path) -> None:
+def _sync(root: Path, paths: list[Path]) -> None:
+    """Make ``paths`` (files, or folders whose entries changed) durable: an fsync of each,
+    or for ``SYNCFS_FROM`` paths and more one ``syncfs(2)`` of the dataset's file system
+    (Linux; what every fsync would do, in one call)."""
+    if len(paths) >= SYNCFS_FROM and _SYNCFS is not None:
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    _parallel(_fsync_dir, paths)
+
+
+def _fsync_dir(folder: Path) -> None:  # a file or a folder
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

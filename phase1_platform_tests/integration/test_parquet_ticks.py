@@ -11,6 +11,7 @@ import sys
 import textwrap
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.dataset as ds
@@ -88,7 +89,7 @@ def test_a_failed_write_leaves_the_partition_and_no_temp_file(stores, tmp_path, 
     real = parquet_ticks.pq.write_table
 
     def full_disk(table, where, **kwargs):
-        where.write(b"PAR1 half a file")
+        Path(where).write_bytes(b"PAR1 half a file")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(parquet_ticks.pq, "write_table", full_disk)
