@@ -220,30 +220,25 @@ class ParquetTicks:
         out = np.zeros(len(ticks), dtype=bool)
         if len(ticks) == 0:
             return out
-        ts = ts_ns(ticks["ts"])
-        symbols = ticks["symbol"].astype("str").to_numpy(object)
-        key = pd.Series(symbols + "|" + trading_dates(ts))
-        for _, rows in key.groupby(key, sort=False).groups.items():
-            rows = np.asarray(rows)
-            symbol, ts0 = str(symbols[rows[0]]), int(ts[rows[0]])
-            if not is_valid_symbol(symbol):
-                continue  # never stored (nor made into a path)
-            path = self._dir(trading_date_of(ts0), symbol) / FILE
-            if path.exists():
+        keys = pd.DataFrame({"symbol": ticks["symbol"].astype("str").to_numpy(object),
+                             "date": trading_dates(ts_ns(ticks["ts"]))})
+        for (symbol, date), rows in keys.groupby(["symbol", "date"], sort=False).indices.items():
+            data = self._snapshot(symbol, date)
+            if data is not None:
                 part = pa.Table.from_pandas(ticks.iloc[rows][_ID_COLUMNS], preserve_index=False)
-                stored = self._read_file(path, _ID_COLUMNS)
+                stored = pq.read_table(pa.BufferReader(data), columns=_ID_COLUMNS, schema=SCHEMA)
                 out[rows] = _match(stored, part) >= 0
         return out
 
     def count_at(self, symbol: str, source: str, ts_ns: int) -> int:
-        path = self._dir(trading_date_of(int(ts_ns)), str(symbol)) / FILE
-        if not is_valid_symbol(symbol) or not path.exists():
+        data = self._snapshot(str(symbol), trading_date_of(int(ts_ns)))
+        if data is None:
             return 0
         at = pl.lit(int(ts_ns), dtype=pl.Int64).cast(pl.Datetime("ns", "UTC"))
-        query = pl.scan_parquet(path).filter(
+        query = pl.scan_parquet(data).filter(
             (pl.col("ts") == at) & (pl.col("source") == str(source))
             & (pl.col("trade_id") == "")).select(pl.len())
-        return int(self._collect(query, path).item())
+        return int(self._collect(query).item())
 
     def read(self, part: Partition) -> pd.DataFrame:
         return self._frame(self._scans([(part.symbol, part.start_ns, part.end_ns)]))
@@ -261,7 +256,7 @@ class ParquetTicks:
         scans = self._scans([(part.symbol, part.start_ns, part.end_ns)])
         if not scans:
             return 0
-        return int(self._collect(pl.concat(scans).select(pl.len()), self.root).item())
+        return int(self._collect(pl.concat(scans).select(pl.len())).item())
 
     def count(self, symbol: str | None = None) -> int:
         pattern = f"date=*/symbol={symbol}/{FILE}" if symbol is not None else f"date=*/*/{FILE}"
@@ -290,33 +285,42 @@ class ParquetTicks:
             hi = pl.lit(int(end_ns), dtype=pl.Int64).cast(pl.Datetime("ns", "UTC"))
             first, last = trading_date_of(start_ns), trading_date_of(end_ns - 1)
             for date in pd.date_range(first, last, freq="D").strftime("%Y-%m-%d"):
-                path = self._dir(date, symbol) / FILE
-                if path.exists():
-                    scans.append(pl.scan_parquet(path).filter(
+                data = self._snapshot(symbol, date)
+                if data is not None:
+                    scans.append(pl.scan_parquet(data).filter(
                         (pl.col("ts") >= lo) & (pl.col("ts") < hi)).with_columns(
                         symbol=pl.lit(symbol, dtype=pl.String)))
         return scans
 
+    def _snapshot(self, symbol: str, date: str) -> bytes | None:
+        """The bytes of a partition's file, read in one open (a writer renaming a new file
+        in meanwhile cannot mix two versions); None when it has none."""
+        if not is_valid_symbol(symbol):
+            return None  # never stored, never made into a path
+        path = self._dir(date, symbol) / FILE
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read tick store {path}: {_one_line(exc)}; check that "
+                             "it is readable") from None
+
     def _frame(self, scans: list[pl.LazyFrame]) -> pd.DataFrame:
         if not scans:
             return empty_ticks()
-        frame = self._collect(pl.concat(scans).select(list(TICK_COLUMNS)), self.root)
+        frame = self._collect(pl.concat(scans).select(list(TICK_COLUMNS)))
         if frame.height == 0:
             return empty_ticks()
         return frame.to_pandas().astype(TICK_COLUMNS)
 
-    @staticmethod
-    def _collect(query: pl.LazyFrame, where: Path) -> pl.DataFrame:
+    def _collect(self, query: pl.LazyFrame) -> pl.DataFrame:
         try:
             return query.collect()
-        except (OSError, pl.exceptions.ComputeError) as exc:
-            raise StoreError(f"cannot read tick store {where}: {_one_line(exc)}; check the "
-                             "files are readable Parquet written by phase1") from None
-
-    @staticmethod
-    def _read_file(path: Path, columns: list[str]) -> pa.Table:
-        with _os_errors(path, "read"):
-            return pq.read_table(path, columns=columns, schema=SCHEMA)
+        except pl.exceptions.PolarsError as exc:
+            raise StoreError(f"cannot read tick store {self.root}: {_one_line(exc)}; a "
+                             "partition file is not the Parquet phase1 writes (damaged or "
+                             "replaced): restore it or land its ticks again") from None
 
 
 def _check_symbols(batch: pd.DataFrame) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -190,3 +191,37 @@ def test_a_bad_tick_store_setting_is_one_line(tmp_path, spec):
     with pytest.raises(StoreError) as err:
         Store.from_url(f"sqlite:///{tmp_path / 'store.sqlite'}", tick_store=spec)
     assert str(err.value).startswith(f"invalid tick store {spec!r}: set TICK_STORE")
+
+
+def test_a_reader_sees_every_landing_whole_while_a_writer_lands(stores):
+    """Reads racing landings of the same partition: each sees the ticks of a whole number
+    of landings (a prefix of them, landed in time order), never part of a file."""
+    _, store = stores
+    ticks = ticks_of(n=1200).reset_index(drop=True)
+    part = Partition(DAY, "SPY")
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read_while_landing() -> None:
+        try:
+            while not done.is_set():
+                got = store.ticks.read(part)
+                pd.testing.assert_frame_equal(got, ticks.iloc[:len(got)])
+                assert len(got) % 100 == 0 or len(got) == len(ticks)
+                assert store.ticks.count_canonical(part) >= len(got)
+                seen.append(len(got))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test below
+            errors.append(exc)
+
+    reader = threading.Thread(target=read_while_landing)
+    reader.start()
+    try:
+        for i in range(0, len(ticks), 100):
+            assert store.ticks.land(ticks.iloc[i:i + 100]).new == len(ticks.iloc[i:i + 100])
+    finally:
+        done.set()
+        reader.join(60)
+    if errors:
+        raise errors[0]
+    assert seen == sorted(seen) and len(set(seen)) > 2  # it did see landings in between
