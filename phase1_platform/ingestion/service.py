@@ -21,12 +21,12 @@ connector keeps reading while a batch lands):
 5. the bars that changed are published on the ``BarBroadcaster``.
 
 Landed ticks are the partition's raw ticks for the asset graph as they are: the asset
-reads ``Store.ticks.read(partition)`` from the same ``DATABASE_URL``. On first sight
-of a (symbol, trading date) the streaming bars are seeded with the ticks already
-stored for it, and afterwards receive only ticks new to the store, so they equal a
-batch build of the stored ticks. They keep the current and the previous trading date
-of each symbol (``bars.RETAIN_TRADING_DATES``), so memory and per-batch cost stay
-bounded however long the service runs.
+reads ``Store.ticks.read(partition)`` from the same store (``DATABASE_URL``,
+``TICK_STORE``). On first sight of a (symbol, trading date) the streaming bars are
+seeded with the ticks already stored for it, and afterwards receive only ticks new to
+the store, so they equal a batch build of the stored ticks. They keep the current and
+the previous trading date of each symbol (``bars.RETAIN_TRADING_DATES``), so memory and
+per-batch cost stay bounded however long the service runs.
 
 Nothing is lost silently: a store outage keeps the batch for a retry; a bug while
 preparing or committing a batch is logged (one JSON line with its place) and the
