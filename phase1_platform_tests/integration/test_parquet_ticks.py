@@ -24,6 +24,7 @@ from phase1_platform.storage import (
     Store,
     StoreError,
     TickRepository,
+    TickStore,
     parquet_ticks,
 )
 from phase1_platform.storage.parquet_ticks import FILE, JOURNALS, ParquetTicks
@@ -58,6 +59,7 @@ def files(root) -> list[str]:
 def test_layout_is_a_hive_dataset_and_answers_equal_the_sql_store(stores, tmp_path):
     sql, pq = stores
     assert isinstance(sql.ticks, TickRepository) and isinstance(pq.ticks, ParquetTicks)
+    assert isinstance(sql.ticks, TickStore) and isinstance(pq.ticks, TickStore)
     batch = pd.concat([ticks_of("SPY"), ticks_of("QQQ", seed=1), ticks_of("SPY", DAY2, seed=2)],
                       ignore_index=True).sample(frac=1, random_state=3)  # any order
     for store in stores:
