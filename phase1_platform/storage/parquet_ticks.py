@@ -406,8 +406,8 @@ def _stage_partition(stage: _Stage, folder: Path, part: pa.Table, pos: np.ndarra
 
 class _Stage:
     """Partitions being landed (by one landing, or by every landing of one transaction):
-    locked, their merged files written to fsynced temp files, renamed in by ``publish``
-    after a journal of their landing rows, unlocked by ``finish``."""
+    locked, their merged files written to temp files; ``publish`` makes those durable,
+    journals the landing rows and renames them in; ``finish`` unlocks."""
 
     def __init__(self, journals: Path):
         self.journals = journals
@@ -417,8 +417,9 @@ class _Stage:
         self.journal: _Journal | None = None
 
     def lock(self, folders: Sequence[Path]) -> None:
-        """Lock the partitions not locked yet, in path order (two stages never wait on
-        each other in a cycle); a lock still held after ``LOCK_TIMEOUT_S`` is an error."""
+        """Lock the partitions not locked yet, in path order (two landings never wait on
+        each other in a cycle; transactions of several landings can, until the timeout);
+        a lock still held after ``LOCK_TIMEOUT_S`` is an error."""
         wanted = sorted(set(folders) - self.locks.keys())
         with _os_errors(self.journals.parent, "write"):
             _make_dirs(self.journals.parent, wanted)
