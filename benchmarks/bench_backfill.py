@@ -343,12 +343,12 @@ def verify(gen: Generated, env: dict[str, str], work: Path) -> dict:
     from phase1_platform.app.replay import replay
     from phase1_platform.core.calendar import trading_day_window
     from phase1_platform.core.export import CanonicalExporter
-    from phase1_platform.storage import QuarantineRepository, Store, TickRepository
+    from phase1_platform.storage import QuarantineRepository, Store
 
     problems: list[str] = []
     store = Store.from_url(env["DATABASE_URL"])
     try:
-        ticks, quarantine = TickRepository(store), QuarantineRepository(store)
+        ticks, quarantine = store.ticks, QuarantineRepository(store)
         for sym in gen.symbols:
             n = ticks.count(sym)
             if n != gen.good[sym]:

@@ -32,7 +32,7 @@ import pandas as pd
 from ..core.amendments import CANCEL, CORRECT, check
 from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_date_of, trading_day_window
 from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine
-from ..storage import AmendmentRepository, Store, TickRepository
+from ..storage import AmendmentRepository, Store
 from .land import partition_keys
 
 UNKNOWN_TRADE = "amendment of a trade not stored (unknown trade id, or not landed yet)"
@@ -56,7 +56,7 @@ def record_amendments(store: Store, amendments: pd.DataFrame, *,
     module for what is applied, counted or quarantined (under ``<date>|<SYMBOL>`` of the
     message)."""
     reasons = check(amendments)
-    amend, ticks = AmendmentRepository(store), TickRepository(store)
+    amend, ticks = AmendmentRepository(store), store.ticks
     rows: list[dict] = []
     bad: list[tuple[int, str]] = []
     duplicates = 0

@@ -1,7 +1,7 @@
 """The stored ticks as every bar build reads them: the landed ticks with the trade
 amendments applied (``core.amendments``).
 
-The ticks (``storage.TickRepository``) stay as they landed; the amendments log
+The ticks (``Store.ticks``: the SQL table or the Parquet dataset) stay as they landed; the amendments log
 (``storage.AmendmentRepository``) is read beside them and applied here, so the batch
 path (``app.build``, ``app.run_build``, ``phase1 replay --database-url``), the parity
 judge and the live path (seeding and restating its streaming bars) all build from the
@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..core.amendments import apply_amendments
 from ..core.partition import Partition
-from ..storage import AmendmentRepository, Store, TickRepository
+from ..storage import AmendmentRepository, Store
 
 
 def _amended(store: Store, ticks: pd.DataFrame, symbols, start_ns: int, end_ns: int
@@ -28,22 +28,22 @@ def _amended(store: Store, ticks: pd.DataFrame, symbols, start_ns: int, end_ns: 
 
 
 def read_partition(store: Store, part: Partition) -> pd.DataFrame:
-    """The partition's landed ticks, amended (``TickRepository.read``'s frame)."""
-    ticks = TickRepository(store).read(part)
+    """The partition's landed ticks, amended (``TickStore.read``'s frame)."""
+    ticks = store.ticks.read(part)
     return _amended(store, ticks, part.symbol, part.start_ns, part.end_ns)
 
 
 def read_since(store: Store, part: Partition, since_ns: int, until_ns: int | None = None
                ) -> pd.DataFrame:
     """The partition's landed ticks in [since_ns, until_ns or its end), amended."""
-    ticks = TickRepository(store).read_since(part, since_ns, until_ns)
+    ticks = store.ticks.read_since(part, since_ns, until_ns)
     end_ns = part.end_ns if until_ns is None else min(int(until_ns), part.end_ns)
     return _amended(store, ticks, part.symbol, since_ns, end_ns)
 
 
 def read_many(store: Store, parts: Sequence[Partition]) -> pd.DataFrame:
-    """The landed ticks of several partitions, amended (``TickRepository.read_many``)."""
-    ticks = TickRepository(store).read_many(parts)
+    """The landed ticks of several partitions, amended (``TickStore.read_many``)."""
+    ticks = store.ticks.read_many(parts)
     return _amended(store, ticks, {p.symbol for p in parts}, min(p.start_ns for p in parts),
                     max(p.end_ns for p in parts))
 

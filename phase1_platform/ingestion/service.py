@@ -24,12 +24,12 @@ connector keeps reading while a batch lands):
    and the streamed bars they touch are restated and stored (``amendments``).
 
 Landed ticks are the partition's raw ticks for the asset graph as they are: the asset
-reads ``TickRepository.read(partition)`` from the same ``DATABASE_URL``. On first sight
-of a (symbol, trading date) the streaming bars are seeded with the ticks already
-stored for it, and afterwards receive only ticks new to the store, so they equal a
-batch build of the stored ticks. They keep the current and the previous trading date
-of each symbol (``bars.RETAIN_TRADING_DATES``), so memory and per-batch cost stay
-bounded however long the service runs.
+reads ``Store.ticks.read(partition)`` from the same store (``DATABASE_URL``,
+``TICK_STORE``). On first sight of a (symbol, trading date) the streaming bars are
+seeded with the ticks already stored for it, and afterwards receive only ticks new to
+the store, so they equal a batch build of the stored ticks. They keep the current and
+the previous trading date of each symbol (``bars.RETAIN_TRADING_DATES``), so memory and
+per-batch cost stay bounded however long the service runs.
 
 Nothing is lost silently: a store outage keeps the batch for a retry; a bug while
 preparing or committing a batch is logged (one JSON line with its place) and the
@@ -57,7 +57,7 @@ from ..core.errors import ConfigError, UserError, one_line
 from ..core.rules import EligibilityRules, get_rules
 from ..core.schema import QUARANTINE_COLUMNS, empty_bars, empty_ticks
 from ..core.timeframes import DEFAULT_TIMEFRAMES
-from ..storage import Store, StoreError, TickRepository, WatermarkRepository
+from ..storage import Store, StoreError, WatermarkRepository
 from .amendments import AmendmentBatches
 from .bars import LiveBars
 from .batches import Batches, Prepared, rows_text, tick_partitions, ticks_quarantine
@@ -146,7 +146,7 @@ class IngestionService:
         self.service_partition = service_partition or f"ingest|{name}"
         self.aggregator = LiveBars(rules_by_symbol(self.symbols, rules), timeframes, calendar)
         self.stats = IngestStats()
-        self.gaps = GapTracker(TickRepository(store), WatermarkRepository(store),
+        self.gaps = GapTracker(store.ticks, WatermarkRepository(store),
                                identity=identity, historical=historical, stats=self.stats,
                                calendar=calendar)
         self.batches = Batches(

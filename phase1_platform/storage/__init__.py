@@ -1,5 +1,6 @@
 """Store of record: ticks, trade amendments, bars, quarantine, watermarks and check
-results in SQLite or PostgreSQL.
+results in SQLite or PostgreSQL (ticks optionally in a Parquet dataset: ``Store.ticks``,
+``tick_store``, ``parquet_ticks``).
 
 ``Store.from_url(url)`` opens (and migrates) the database; the repositories read and
 write the core's frames; the tables stay private to this package. See DESIGN sections
@@ -18,6 +19,7 @@ from .repositories import (
     WatermarkRepository,
 )
 from .store import DEFAULT_URL, Store, StoreError, mask_url, resolve_url
+from .tick_store import TickStore
 from .ticks import LandResult, TickRepository
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "StoreError",
     "StoredCheck",
     "TickRepository",
+    "TickStore",
     "WatermarkRepository",
     "mask_url",
     "resolve_url",

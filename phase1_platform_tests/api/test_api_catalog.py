@@ -15,7 +15,6 @@ from phase1_platform.storage import (
     CheckResultRepository,
     QuarantineRepository,
     Store,
-    TickRepository,
     mask_url,
 )
 
@@ -59,7 +58,7 @@ def test_partition_counts_rule_set_and_export_hash_match_the_store(filled, clien
                               "timeframes": list(DEFAULT_TIMEFRAMES),
                               "bars": len(out.read_bytes().splitlines()) - 1}
     part = Partition(DAY, "SPY")
-    assert body["counts"]["ticks"] == TickRepository(store).count_canonical(part) > 0
+    assert body["counts"]["ticks"] == store.ticks.count_canonical(part) > 0
     per_tf = {}
     for tf in TIMEFRAMES:
         csv = client.get("/v1/bars", params={"symbols": "SPY", "format": "csv",

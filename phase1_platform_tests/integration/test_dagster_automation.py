@@ -39,7 +39,7 @@ from phase1_platform.defs.sensors import (
 )
 from phase1_platform.ingestion.service import IngestionService
 from phase1_platform.readers import read_ticks
-from phase1_platform.storage import Store, TickRepository, WatermarkRepository
+from phase1_platform.storage import Store, WatermarkRepository
 from phase1_platform_tests.conftest import FIXTURES
 from phase1_platform_tests.support.workdir import offline_workdir
 
@@ -152,7 +152,7 @@ def test_symbol_registry_registers_symbols_of_the_store(env):
     raw = read_ticks(AAPL_CSV)
     from phase1_platform.core.normalizer import TickNormalizer
 
-    TickRepository(store).land(TickNormalizer(symbols=["AAPL"]).normalize(raw).ticks)
+    store.ticks.land(TickNormalizer(symbols=["AAPL"]).normalize(raw).ticks)
     WatermarkRepository(store).advance("finnhub:MSFT:2013-10-07", "MSFT", 1)
     store.dispose()
     instance.add_dynamic_partitions("symbols", ["AAPL"])
@@ -207,7 +207,7 @@ def test_micro_batches_through_sensor_runs_equal_a_full_recompute(env):
                                    mat.metadata["ticks_read"].value,
                                    mat.metadata["ticks"].value))
                 # the partition's export == a full recompute of everything landed so far
-                landed = TickRepository(store).read(Partition(DAY, "AAPL"))
+                landed = store.ticks.read(Partition(DAY, "AAPL"))
                 full = BarEngine().build(landed, "1m,5m,15m,1h,1d")
                 assert export.read_bytes() == CanonicalExporter(full).to_bytes()
                 nothing, cursor = evaluate(instance, cursor)  # same watermark: no run
@@ -225,7 +225,7 @@ def test_micro_batches_through_sensor_runs_equal_a_full_recompute(env):
         # ... and the next micro-batch's run as well
         assert len(await land_and_sense(later)) == 1
         await svc.stop()
-        landed = TickRepository(store).read(Partition(DAY, "AAPL"))
+        landed = store.ticks.read(Partition(DAY, "AAPL"))
         store.dispose()
         return run_keys, exports, landed, recomputes
 

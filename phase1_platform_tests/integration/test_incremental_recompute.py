@@ -34,11 +34,10 @@ from phase1_platform.storage import (
     ConcurrentBuildError,
     LandingRepository,
     Store,
-    TickRepository,
 )
 from phase1_platform_tests.conftest import FIXTURES
 
-from ..support.stores import BACKENDS, make_url
+from ..support.stores import TICK_BACKENDS, make_url
 
 DAY, NEXT = "2013-10-07", "2013-10-08"
 START, END = trading_day_window(DAY)
@@ -46,7 +45,7 @@ PART = Partition(DAY, "AAPL")
 HOUR = 3600 * 10**9
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=TICK_BACKENDS)
 def store(request, tmp_path):
     s = Store.from_url(make_url(request.param, tmp_path, request))
     yield s
@@ -60,13 +59,13 @@ def aapl_raw() -> pd.DataFrame:
 def land(store: Store, raw: pd.DataFrame, source: str = "feed") -> int:
     res = TickNormalizer(symbols=["AAPL"]).normalize(
         raw.drop(columns=["source", "source_row"], errors="ignore"), source=source)
-    return TickRepository(store).land(res.ticks).new
+    return store.ticks.land(res.ticks).new
 
 
 def full_export(store: Store, day: str = DAY, rule_set: str = "default") -> bytes:
     """The canonical bytes of a full recompute of everything landed for the partition."""
     start, end = trading_day_window(day)
-    landed = TickRepository(store).read(Partition(day, "AAPL"))
+    landed = store.ticks.read(Partition(day, "AAPL"))
     ticks = TickNormalizer(symbols=["AAPL"], window=(start, end)).normalize(
         landed.rename(columns={"ts": "timestamp"})).ticks
     bars = BarEngine(rules=get_rules(rule_set)).build(ticks, "1m,5m,15m,1h,1d")
@@ -107,7 +106,7 @@ def test_micro_batches_rebuild_only_what_they_touch_and_equal_a_full_recompute(s
             first = ts_ns(TickNormalizer().normalize(raw.iloc[a:b], source="x").ticks["ts"])
             assert part.plan.since_ns == int(first.min()) // HOUR * HOUR  # first new tick's hour
             assert (ts_ns(part.ticks["ts"]) >= part.plan.since_ns).all()  # read only from the cut
-            assert len(part.ticks) < len(TickRepository(store).read(PART))
+            assert len(part.ticks) < len(store.ticks.read(PART))
     assert modes == ["full"] + ["incremental"] * (len(cuts) - 2)
     assert mode(recompute(store)) == "up to date"  # nothing landed since: nothing read
 

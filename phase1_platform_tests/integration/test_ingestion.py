@@ -32,7 +32,7 @@ from phase1_platform.ingestion.identity import StreamIdentity, stream_name
 from phase1_platform.ingestion.service import IngestionService
 from phase1_platform.readers import read_ticks
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator, MarketTape
-from phase1_platform.storage import QuarantineRepository, Store, TickRepository
+from phase1_platform.storage import QuarantineRepository, Store
 
 from ..conftest import FIXTURES
 from ..support.clock import run
@@ -50,7 +50,7 @@ def morning_tape(rows: int | None = None) -> MarketTape:
 def stored_ticks(url: str, symbol: str = "SPY") -> pd.DataFrame:
     store = Store.from_url(url)
     try:
-        return TickRepository(store).read(Partition(DAY, symbol))
+        return store.ticks.read(Partition(DAY, symbol))
     finally:
         store.dispose()
 

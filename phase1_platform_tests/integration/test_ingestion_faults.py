@@ -21,15 +21,15 @@ import pandas as pd
 import pytest
 
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator
-from phase1_platform.storage import Store, TickRepository
+from phase1_platform.storage import Store
 
-from ..support.stores import BACKENDS, make_url
+from ..support.stores import TICK_BACKENDS, make_url
 from .test_ingestion import SPY, as_served, morning_tape, served, stored_ticks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=TICK_BACKENDS)
 def backend(request, tmp_path):
     """(URL, migrated store) of each backend; the service process gets the URL."""
     url = make_url(request.param, tmp_path, request)
@@ -47,7 +47,7 @@ def start_service(sim_url: str, db: str, *extra: str) -> subprocess.Popen:
 
 
 def count(store: Store) -> int:
-    return TickRepository(store).count()
+    return store.ticks.count()
 
 
 async def until(predicate, timeout: float = 60.0) -> None:

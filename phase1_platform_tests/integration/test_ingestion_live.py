@@ -23,7 +23,7 @@ from phase1_platform.core.rules import DEFAULT_RULES
 from phase1_platform.core.timeframes import DEFAULT_TIMEFRAMES
 from phase1_platform.ingestion.broadcast import BarBroadcaster
 from phase1_platform.ingestion.service import IngestionService
-from phase1_platform.storage import QuarantineRepository, Store, TickRepository
+from phase1_platform.storage import QuarantineRepository, Store
 
 from ..support.clock import run
 
@@ -80,7 +80,7 @@ class FrameFeed(BaseConnector):
 
 def batch_bytes(store: Store, date: str, symbol: str) -> bytes:
     part = Partition(date, symbol)
-    ticks = normalize_partition(TickRepository(store).read(part), part).ticks
+    ticks = normalize_partition(store.ticks.read(part), part).ticks
     return CanonicalExporter(BarEngine(DEFAULT_RULES).build(ticks, TIMEFRAMES)).to_bytes()
 
 
@@ -150,7 +150,7 @@ def test_a_trade_id_reused_on_another_day_lands_and_streams(tmp_path):
                           tick("2013-10-08T14:00:03Z", 101.5, trade_id="43")]))
     assert stats.landed == 4 and stats.duplicates == 0
     for date in ("2013-10-07", "2013-10-08"):
-        assert len(TickRepository(store).read(Partition(date, "AAPL"))) == 2
+        assert len(store.ticks.read(Partition(date, "AAPL"))) == 2
         assert streamed_bytes(rec, date, "AAPL") == batch_bytes(store, date, "AAPL")
         assert streamed_bytes(rec, date, "AAPL").count(b"\n") == 1 + len(DEFAULT_TIMEFRAMES)
     store.dispose()
@@ -167,7 +167,7 @@ def test_same_identity_with_other_content_is_quarantined_as_conflicting(tmp_path
                           tick("2013-10-07T14:00:09Z", 100.4, trade_id="9"),
                           tick("2013-10-07T14:00:09Z", 100.4, size=5, trade_id="9")],  # in a batch
                          [tick("2013-10-07T14:00:01Z", 100.0, trade_id="7")]))  # resent
-    stored = TickRepository(store).read(Partition("2013-10-07", "AAPL"))
+    stored = store.ticks.read(Partition("2013-10-07", "AAPL"))
     assert stored["trade_id"].tolist() == ["7", "8", "9"]
     assert stored["price"].tolist() == [100.0, 100.2, 100.4]  # the first arrivals stay
     assert stored["size"].tolist() == [100.0, 100.0, 100.0]
@@ -216,7 +216,7 @@ def test_malformed_frames_are_quarantined_and_the_service_goes_on(tmp_path, capl
 
     stats, alive = run(scenario())
     assert alive
-    assert TickRepository(store).read(Partition("2013-10-07", "AAPL"))["trade_id"].tolist() \
+    assert store.ticks.read(Partition("2013-10-07", "AAPL"))["trade_id"].tolist() \
         == ["1"]
     day = QuarantineRepository(store).read("2013-10-07|AAPL")
     service = QuarantineRepository(store).read("ingest|feed")
@@ -279,7 +279,7 @@ def test_three_days_keep_state_bounded_and_stream_every_day_like_the_batch(tmp_p
     assert svc.aggregator.expired == 1
     # the broadcast keeps revision counts of the bars of the streamed dates only
     per_day = [len(BarEngine().build(normalize_partition(
-        TickRepository(store).read(Partition(d, "AAPL")), Partition(d, "AAPL")).ticks,
+        store.ticks.read(Partition(d, "AAPL")), Partition(d, "AAPL")).ticks,
         TIMEFRAMES)) for d in days]
     assert rec.tracked_bars == per_day[1] + per_day[2]
     assert stats.landed == 3 * n + 3
@@ -287,7 +287,7 @@ def test_three_days_keep_state_bounded_and_stream_every_day_like_the_batch(tmp_p
     for day in days[1:]:  # what subscribers hold equals the batch build of each day
         assert streamed_bytes(rec, day, "AAPL") == batch_bytes(store, day, "AAPL")
     # the first day as streamed equals its batch build without the tick that came too late
-    ticks = TickRepository(store).read(Partition(days[0], "AAPL"))
+    ticks = store.ticks.read(Partition(days[0], "AAPL"))
     assert "old" in set(ticks["trade_id"])
     kept = ticks[ticks["trade_id"] != "old"]
     part = Partition(days[0], "AAPL")
@@ -326,7 +326,7 @@ def test_alpaca_serving_malformed_trades_never_stops_the_service(tmp_path):
     with RawAlpaca([], latest) as fake:
         stats, alive = run(scenario(fake))
     assert alive
-    stored = TickRepository(store).read(Partition("2013-10-07", "AAPL"))
+    stored = store.ticks.read(Partition("2013-10-07", "AAPL"))
     assert stored["trade_id"].tolist() == ["Q-C-42"] and stats.landed == 1
     reasons = sorted(QuarantineRepository(store).read("ingest|alpaca")["reason"])
     assert reasons == sorted(["trade is not an object", "trade t is missing",

@@ -43,10 +43,9 @@ from phase1_platform.storage import (
     CheckResultRepository,
     LandingRepository,
     Store,
-    TickRepository,
 )
 
-from ..support.stores import BACKENDS, make_url
+from ..support.stores import TICK_BACKENDS, make_url
 from .test_ingestion import SPY
 
 TIMEFRAMES = ",".join(DEFAULT_TIMEFRAMES)
@@ -54,7 +53,7 @@ PART = Partition("2013-10-07", "SPY")
 RULES = "lean-equity"
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=TICK_BACKENDS)
 def store(request, tmp_path):
     s = Store.from_url(make_url(request.param, tmp_path, request))
     yield s
@@ -67,7 +66,7 @@ def spy_raw(rows: int = 12_000) -> pd.DataFrame:
 
 def batch_of(store: Store, part: Partition = PART, rule_set: str = RULES):
     """(bars, volume-only rows) a batch build of every tick stored for the partition makes."""
-    ticks = normalize_partition(TickRepository(store).read(part), part).ticks
+    ticks = normalize_partition(store.ticks.read(part), part).ticks
     rules = get_rules(rule_set)
     return (BarEngine(rules).build(ticks, TIMEFRAMES),
             volume_only_bars(ticks, rules, "1m").sort_values("ts").reset_index(drop=True))
@@ -161,7 +160,7 @@ def test_a_difference_fails_the_verdict_lists_it_and_the_batch_wins(store):
         "timestamp": ["2013-10-07T13:33:30Z"], "symbol": ["SPY"], "price": [999.0],
         "size": [300.0], "conditions": ["Regular"], "source": ["other"],
         "source_row": [0]})).ticks
-    assert TickRepository(store).land(unseen).new == 1
+    assert store.ticks.land(unseen).new == 1
     # ... and a tampered stored 5m bar in the span the next build rewrites
     bars = BarRepository(store).read_partition(PART, ["5m"])
     tampered_ts = int(bars["ts"].iloc[0])  # 13:25, before the unseen tick's bar
@@ -227,7 +226,7 @@ def test_reporter_records_runless_materializations_throttled(tmp_path):
 AAPL = Partition("2013-10-07", "AAPL")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TICK_BACKENDS)
 def test_live_bars_run_records_the_blocking_check(backend, tmp_path, monkeypatch, request):
     """A live_bars run after the service: check live_equals_batch passes on every bars
     asset; after a tampered bar and a tick the service never saw, it fails listing them,
@@ -283,7 +282,7 @@ def test_live_bars_run_records_the_blocking_check(backend, tmp_path, monkeypatch
             unseen = TickNormalizer().normalize(pd.DataFrame({
                 "timestamp": ["2013-10-07T19:59:59Z"], "symbol": ["AAPL"], "price": [480.0],
                 "size": [7.0], "source": ["elsewhere"], "source_row": [0]})).ticks
-            assert TickRepository(store).land(unseen).new == 1
+            assert store.ticks.land(unseen).new == 1
             out, evals = run(instance)
             # the blocking check failed: the run fails and the export waits for a run whose
             # check passes (the next one: the stored bars are now the batch build's)
@@ -339,7 +338,7 @@ def test_a_store_error_in_the_flush_rolls_everything_back_and_the_retry_stores_o
         await mock.inject_ticks(raw.iloc[1_000:2_000])
         flushing = asyncio.create_task(svc.flush())  # fails, sleeps 1 s, retries
         await asyncio.sleep(0.3)
-        landed_while_failed = TickRepository(store).count()
+        landed_while_failed = store.ticks.count()
         await flushing
         await mock.inject_ticks(raw.iloc[2_000:])
         await svc.flush()
@@ -348,7 +347,7 @@ def test_a_store_error_in_the_flush_rolls_everything_back_and_the_retry_stores_o
     stats, landed_while_failed = asyncio.run(scenario())
     assert landed_while_failed == 1_000  # rolled back with the bars
     assert stats.store_errors == 1 and stats.landed == len(raw) and calls["n"] == 4
-    assert TickRepository(store).count() == len(raw)
+    assert store.ticks.count() == len(raw)
     assert_stored_equals_batch(store)
 
 

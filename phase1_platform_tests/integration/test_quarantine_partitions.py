@@ -17,7 +17,7 @@ from phase1_platform.core.schema import QUARANTINE_COLUMNS
 from phase1_platform.storage import QuarantineRepository, Store
 from phase1_platform_tests.conftest import FIXTURES
 
-from ..support.stores import BACKENDS, make_url
+from ..support.stores import TICK_BACKENDS, make_url
 from .test_store import DAY
 
 AAPL = FIXTURES / DAY / "AAPL.csv"
@@ -25,7 +25,7 @@ KEY = f"{DAY}|AAPL"
 NO_PARTITION = {"timestamp without zone", "unparseable timestamp"}
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=TICK_BACKENDS)
 def store(request, tmp_path):
     s = Store.from_url(make_url(request.param, tmp_path, request))
     yield s

@@ -20,9 +20,9 @@ from phase1_platform.core import CanonicalExporter, TickNormalizer
 from phase1_platform.core.calendar import session_bounds
 from phase1_platform.core.partition import Partition
 from phase1_platform.core.timeframes import DEFAULT_TIMEFRAMES
-from phase1_platform.storage import BarRepository, Store, TickRepository
+from phase1_platform.storage import BarRepository, Store
 
-from ..support.stores import BACKENDS, make_url
+from ..support.stores import TICK_BACKENDS, make_url
 
 DAYS = ["2013-10-07", "2013-10-08", "2013-10-09"]
 SYMBOLS = ["AAA", "BBB", "CCC"]
@@ -61,7 +61,7 @@ RULE_SETS = {p: RULES[p.symbol] for p in PARTS}
 
 def land(store: Store, raw: pd.DataFrame, source: str) -> pd.DataFrame:
     ticks = TickNormalizer(symbols=SYMBOLS).normalize(raw, source=source).ticks
-    TickRepository(store).land(ticks)
+    store.ticks.land(ticks)
     return ticks
 
 
@@ -75,7 +75,7 @@ def stored(store: Store) -> dict[Partition, bytes]:
     return out
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=TICK_BACKENDS)
 def stores(request, tmp_path):
     made = []
     for name in ("one", "alone"):
@@ -105,7 +105,7 @@ def test_a_run_of_many_partitions_equals_each_partition_built_alone(stores):
     # one read split per partition: each holds exactly its own stored ticks
     inputs = prepare_builds(one, PARTS, RULE_SETS)
     for inp in inputs:
-        alone_ticks = TickRepository(one).read(inp.partition)
+        alone_ticks = one.ticks.read(inp.partition)
         assert len(inp.ticks) == len(alone_ticks) > 0
         assert set(inp.ticks["symbol"]) == {inp.partition.symbol}
 
@@ -126,13 +126,14 @@ def test_ticks_handed_over_are_used_only_when_they_are_all_the_store_holds(store
                       & (landed["ts"].astype("int64") < part.end_ns)].reset_index(drop=True)
         hand_over_landed("run-1", one, part, mine)
     asked = []
-    real = TickRepository.read_many
+    repo = type(one.ticks)  # whichever TickStore the backend uses
+    real = repo.read_many
 
     def read_many(self, parts):
         asked.append(sorted(p.key for p in parts))
         return real(self, parts)
 
-    monkeypatch.setattr(TickRepository, "read_many", read_many)
+    monkeypatch.setattr(repo, "read_many", read_many)
     inputs = prepare_builds(one, PARTS, RULE_SETS, scope="run-1")
     hand_over_prepared("run-1", one, inputs, RULE_SETS, False, DEFAULT_TIMEFRAMES)
     assert asked == [[f"{DAYS[1]}|CCC"]]

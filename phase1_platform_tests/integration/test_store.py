@@ -23,7 +23,6 @@ from phase1_platform.storage import (
     QuarantineRepository,
     Store,
     StoreError,
-    TickRepository,
     WatermarkRepository,
     bulk,
 )
@@ -152,7 +151,7 @@ def test_bad_url_is_one_clear_line_with_password_masked(url, expected):
 def test_ticks_round_trip_and_land_once(store):
     result = normalized(raw_ticks())
     ticks = result.ticks
-    repo = TickRepository(store)
+    repo = store.ticks
     assert repo.land(ticks).new == len(ticks)
     assert repo.land(ticks).new == 0  # replaying the same file stores its ticks once
     back = repo.read(Partition(DAY, "SPY"))
@@ -162,7 +161,7 @@ def test_ticks_round_trip_and_land_once(store):
 
 
 def test_tick_identity_trade_id_and_source_position(store):
-    repo = TickRepository(store)
+    repo = store.ticks
     first = normalized(raw_ticks(n=400, trade_ids=True, source="a.csv")).ticks
     # the same trades delivered by another source: same (symbol, trade_id) -> one trade
     again = first.assign(source="b.csv")
@@ -184,7 +183,7 @@ def test_tick_identity_trade_id_and_source_position(store):
 
 def test_trade_ids_reused_on_another_day_are_other_trades(store):
     """Vendors restart trade ids every session: the id alone is not an identity."""
-    repo = TickRepository(store)
+    repo = store.ticks
     day1 = normalized(raw_ticks(n=200, trade_ids=True)).ticks
     day2_raw = raw_ticks(day="2013-10-08", n=200, trade_ids=True)
     day2_raw["trade_id"] = [f"SPY-{DAY}-{i}" for i in range(200)]  # day 1's ids again
@@ -202,10 +201,10 @@ def test_tick_read_is_the_partitions_half_open_window(store):
     raw = raw_ticks(n=20).iloc[10:13].copy()
     raw["timestamp"] = [pd.Timestamp(t, tz="UTC").isoformat() for t in (start, end - 1, end)]
     ticks = normalized(raw, bad=0).ticks
-    TickRepository(store).land(ticks)
-    back = TickRepository(store).read(Partition(DAY, "SPY"))
+    store.ticks.land(ticks)
+    back = store.ticks.read(Partition(DAY, "SPY"))
     assert back["ts"].map(lambda t: t.value).tolist() == [start, end - 1]
-    assert TickRepository(store).read(Partition(DAY, "QQQ")).empty
+    assert store.ticks.read(Partition(DAY, "QQQ")).empty
 
 
 # ------------------------------------------------------------------------------ bars
@@ -354,8 +353,8 @@ def test_sqlite_and_postgresql_exports_are_byte_identical(tmp_path, request):
     out = {}
     for backend in BACKENDS:
         store = Store.from_url(make_url(backend, tmp_path, request))
-        TickRepository(store).land(ticks)
-        stored_ticks = TickRepository(store).read(Partition(DAY, "SPY"))
+        store.ticks.land(ticks)
+        stored_ticks = store.ticks.read(Partition(DAY, "SPY"))
         BarRepository(store).write_partition(bars_of(stored_ticks), Partition(DAY, "SPY"),
                                              "default", "test")
         out[backend] = export_bytes(BarRepository(store).read("SPY", None, start, end))

@@ -15,9 +15,9 @@ import pytest
 
 from phase1_platform.core import trading_day_window
 from phase1_platform.core.partition import Partition
-from phase1_platform.storage import BarRepository, Store, TickRepository
+from phase1_platform.storage import BarRepository, Store
 
-from ..support.stores import BACKENDS, make_url
+from ..support.stores import TICK_BACKENDS, make_url
 from .test_store import bars_of, export_bytes, normalized, raw_ticks
 
 DAYS = ["2013-10-07", "2013-10-08", "2013-10-09", "2013-10-10", "2013-10-11", "2013-10-14"]
@@ -37,7 +37,7 @@ def worker(url: str, symbol: str, barrier, errors, spans) -> None:
         barrier.wait(120)  # both processes ready: start together
         began = time.time()
         store = Store.from_url(url)
-        ticks_repo, bars_repo = TickRepository(store), BarRepository(store)
+        ticks_repo, bars_repo = store.ticks, BarRepository(store)
         for _ in range(ROUNDS):
             for day in DAYS:
                 ticks, bars = data[day]
@@ -51,7 +51,7 @@ def worker(url: str, symbol: str, barrier, errors, spans) -> None:
         raise
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TICK_BACKENDS)
 def test_two_processes_write_different_partitions(backend, tmp_path, request):
     url = make_url(backend, tmp_path, request)
     ctx = mp.get_context("spawn")
@@ -79,8 +79,8 @@ def test_two_processes_write_different_partitions(backend, tmp_path, request):
                 lo, hi = trading_day_window(day)
                 stored = BarRepository(store).read(symbol, None, lo, hi)
                 assert export_bytes(stored) == export_bytes(bars), (symbol, day)
-                assert len(TickRepository(store).read(Partition(day, symbol))) == len(ticks)
+                assert len(store.ticks.read(Partition(day, symbol))) == len(ticks)
                 total += len(ticks)
-            assert TickRepository(store).count(symbol) == total
+            assert store.ticks.count(symbol) == total
     finally:
         store.dispose()

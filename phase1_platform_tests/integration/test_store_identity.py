@@ -1,6 +1,6 @@
-"""The tick identity in the store (DESIGN section 3), on SQLite and PostgreSQL:
-``TickRepository.land`` refuses conflicting duplicates (defect 3), ``stored_mask`` and
-``count_at`` answer the live service's questions without it touching tables."""
+"""The tick identity in the store (DESIGN section 3), on SQLite, PostgreSQL and the Parquet
+tick store: ``Store.ticks.land`` refuses conflicting duplicates (defect 3), ``stored_mask``
+and ``count_at`` answer the live service's questions without it touching tables."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import pytest
 
 from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import TICK_COLUMNS
-from phase1_platform.storage import LandResult, Store, TickRepository
+from phase1_platform.storage import LandResult, Store
 
-from ..support.stores import make_url
+from ..support.stores import TICK_BACKENDS, make_url
 from .test_store import DAY, normalized, raw_ticks
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=TICK_BACKENDS)
 def store(request, tmp_path):
     s = Store.from_url(make_url(request.param, tmp_path, request))
     yield s
@@ -29,7 +29,7 @@ def spy(n: int = 400, trade_ids: bool = False, source: str = "a.csv") -> pd.Data
 
 @pytest.mark.parametrize("trade_ids", [False, True])
 def test_conflicting_duplicate_is_refused_and_returned(store, trade_ids):
-    repo = TickRepository(store)
+    repo = store.ticks
     first = spy(trade_ids=trade_ids)
     landed = repo.land(first)
     assert isinstance(landed, LandResult)
@@ -56,7 +56,7 @@ def test_conflicting_duplicate_is_refused_and_returned(store, trade_ids):
 def test_conflict_on_the_fast_path_batch_itself(store):
     """Two rows of one identity with different content in one first landing: the first
     is stored, the second refused (nothing stored before: the COPY path)."""
-    repo = TickRepository(store)
+    repo = store.ticks
     ticks = spy(n=100)
     twin = ticks.iloc[[7]].assign(price=ticks["price"].iloc[7] + 1)
     same = ticks.iloc[[8]]
@@ -67,7 +67,7 @@ def test_conflict_on_the_fast_path_batch_itself(store):
 
 
 def test_same_trade_id_other_source_same_content_is_a_duplicate(store):
-    repo = TickRepository(store)
+    repo = store.ticks
     first = spy(trade_ids=True)
     repo.land(first)
     got = repo.land(first.assign(source="other-feed"))
@@ -75,7 +75,7 @@ def test_same_trade_id_other_source_same_content_is_a_duplicate(store):
 
 
 def test_stored_mask_by_full_identity(store):
-    repo = TickRepository(store)
+    repo = store.ticks
     for trade_ids in (False, True):
         ticks = spy(n=300, trade_ids=trade_ids, source=f"m{trade_ids}.csv")
         stored = ticks.iloc[::3]
@@ -92,7 +92,7 @@ def test_stored_mask_by_full_identity(store):
 
 
 def test_stored_mask_of_a_partly_stored_batch_writes_nothing(store):
-    repo = TickRepository(store)
+    repo = store.ticks
     ticks = spy(n=200)
     repo.land(ticks.iloc[50:120])
     mask = repo.stored_mask(ticks)
@@ -101,7 +101,7 @@ def test_stored_mask_of_a_partly_stored_batch_writes_nothing(store):
 
 
 def test_count_at_counts_id_less_ticks_of_one_instant(store):
-    repo = TickRepository(store)
+    repo = store.ticks
     ticks = spy(n=50, source="live")
     t = ticks["ts"].iloc[10]
     same_ms = ticks.iloc[10:14].assign(ts=t)

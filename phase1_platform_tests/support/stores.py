@@ -1,6 +1,8 @@
 """Stores of record for tests, one per backend: a fresh SQLite file, or a PostgreSQL schema
 of its own in the machine's test database (127.0.0.1:5432, database ``test``), dropped
-afterwards.
+afterwards. ``TICK_BACKENDS`` adds ``parquet``: a fresh SQLite file with the ticks in a
+Parquet dataset of the test's own (``TICK_STORE`` set for the test, so every
+``Store.from_url`` of it, in this process or a child process, uses it).
 
 When PostgreSQL is unreachable its cases are skipped with the reason, except in CI (env
 ``CI`` set), where they fail: a CI run must never pass by skipping the PostgreSQL half.
@@ -16,6 +18,7 @@ import pytest
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", "postgresql"]
+TICK_BACKENDS = [*BACKENDS, "parquet"]  # where ticks can live (storage.tick_store)
 
 
 def pg_unavailable() -> str | None:
@@ -58,8 +61,14 @@ class PgSchema:
 
 
 def make_url(backend: str, tmp_path, request) -> str:
-    """A fresh store URL of ``backend`` ("sqlite" or "postgresql") for the test of
-    ``request``: a file in ``tmp_path``, or a schema dropped when the test ends."""
+    """A fresh store URL of ``backend`` ("sqlite", "postgresql" or "parquet") for the test
+    of ``request``: a file in ``tmp_path``, or a schema dropped when the test ends;
+    "parquet" also sets ``TICK_STORE`` to a folder in ``tmp_path`` until the test ends."""
+    if backend == "parquet":
+        env = pytest.MonkeyPatch()
+        env.setenv("TICK_STORE", f"parquet://{tmp_path / 'ticks'}")
+        request.addfinalizer(env.undo)
+        backend = "sqlite"
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'store.sqlite'}"
     require_postgres()
@@ -68,5 +77,6 @@ def make_url(backend: str, tmp_path, request) -> str:
     return schema.url
 
 
-__all__ = ["BACKENDS", "PG_ADMIN", "PG_URL", "PgSchema", "make_url", "pg_unavailable",
+__all__ = ["BACKENDS", "PG_ADMIN", "PG_URL", "TICK_BACKENDS", "PgSchema", "make_url",
+           "pg_unavailable",
            "require_postgres"]
