@@ -4,8 +4,8 @@ amendments applied (``core.amendments``).
 The ticks (``Store.ticks``: the SQL table or the Parquet dataset) stay as they landed;
 the amendments log (``storage.AmendmentRepository``) is read beside them and applied
 here, so the batch path (``app.build``, ``app.run_build``, ``phase1 replay
---database-url``), the parity judge and the live path (seeding and restating its streaming bars) all build from the
-same amended ticks and agree byte for byte.
+--database-url``), the parity judge and the live path (seeding and restating its
+streaming bars) all build from the same amended ticks and agree byte for byte.
 """
 
 from __future__ import annotations
