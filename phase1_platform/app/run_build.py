@@ -51,6 +51,7 @@ from .build import (
 )
 from .land import quarantine_partitions, tick_partitions
 from .run_memo import MEMO
+from .stage_clock import NO_CLOCK, StageClock
 from .verify_live import FULL_REBUILD, LiveVerdict
 
 
@@ -111,23 +112,24 @@ def _prepared_key(store: Store, part: Partition, rule_set: str, incremental: boo
 # ------------------------------------------------------------------------------ reading
 def prepare_builds(store: Store, parts: Sequence[Partition], rule_sets: Mapping[Partition, str],
                    incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES,
-                   scope: str | None = None) -> list[BuildInput]:
+                   scope: str | None = None, clock: StageClock = NO_CLOCK
+                   ) -> list[BuildInput]:
     """Each partition's ``BuildInput`` (plan, landings, normalized ticks), in ``parts``
     order. A full recompute (``incremental`` false: user runs, backfills, replay) reads
     (or takes over) the ticks of all partitions at once; an incremental build (a live
     run) plans and reads each partition in its own snapshot, with the stored bars it will
-    verify (``app.build.prepare_build``)."""
+    verify (``app.build.prepare_build``). ``clock`` times the stages read and normalize."""
     if incremental:  # a live run: each partition verifies what the live path stored
         return [prepare_build(store, p, rule_sets[p], True, timeframes) for p in parts]
     landings = LandingRepository(store)
     pending = {p: landings.pending(p) for p in parts}  # before the ticks are read
-    normalized = _normalized_full(store, list(parts), scope) if parts else {}
+    normalized = _normalized_full(store, list(parts), scope, clock) if parts else {}
     return [BuildInput(p, Full("full recompute requested"), pending[p], normalized[p])
             for p in parts]
 
 
-def _normalized_full(store: Store, parts: list[Partition], scope: str | None
-                     ) -> dict[Partition, NormalizeResult]:
+def _normalized_full(store: Store, parts: list[Partition], scope: str | None,
+                     clock: StageClock = NO_CLOCK) -> dict[Partition, NormalizeResult]:
     """The whole tick set of each partition, normalized: the canonical ticks the landing
     step handed over when the store holds exactly those (equal counts: every one of them
     was new to the store), else read in one query and normalized in one pass."""
@@ -142,9 +144,11 @@ def _normalized_full(store: Store, parts: list[Partition], scope: str | None
             missing.append(part)
     if not missing:
         return out
-    raw = repo.read_many(missing).rename(columns={"ts": "timestamp"})
+    with clock("read"):
+        raw = repo.read_many(missing).rename(columns={"ts": "timestamp"})
     symbols = sorted({p.symbol for p in missing})
-    res = TickNormalizer(symbols=symbols).normalize(raw)
+    with clock("normalize"):
+        res = TickNormalizer(symbols=symbols).normalize(raw)
     calendar = missing[0].calendar
     keys = tick_partitions(res.ticks, calendar) if len(res.ticks) else np.empty(0, object)
     q_keys = quarantine_partitions(res.quarantine, raw, missing[0].key, symbols, calendar)
@@ -159,8 +163,10 @@ def _normalized_full(store: Store, parts: list[Partition], scope: str | None
 
 # ----------------------------------------------------------------------------- building
 def build_all(store: Store, inputs: Sequence[BuildInput], rule_sets: Mapping[Partition, str],
-              timeframes=DEFAULT_TIMEFRAMES) -> list[BuildResult]:
-    """Build and store every input's bars; results in ``inputs`` order."""
+              timeframes=DEFAULT_TIMEFRAMES, clock: StageClock = NO_CLOCK
+              ) -> list[BuildResult]:
+    """Build and store every input's bars; results in ``inputs`` order. ``clock`` times
+    the stages build (the engine pass) and store (the bar writes)."""
     results: dict[Partition, BuildResult] = {}
     by_rules: dict[str, list[BuildInput]] = {}
     for inp in inputs:
@@ -170,11 +176,13 @@ def build_all(store: Store, inputs: Sequence[BuildInput], rule_sets: Mapping[Par
             results[inp.partition] = build_bars(store, inp.partition, rule_sets[inp.partition],
                                                 inp.incremental, timeframes, prepared=inp)
     for rule_set, group in by_rules.items():
-        for inp, (bars, volume_only) in zip(group, _build_full(group, rule_set, timeframes),
-                                            strict=True):
+        with clock("build"):
+            built = _build_full(group, rule_set, timeframes)
+        for inp, (bars, volume_only) in zip(group, built, strict=True):
             part = inp.partition
             try:
-                store_full(store, inp, rule_set, bars, volume_only, timeframes)
+                with clock("store"):
+                    store_full(store, inp, rule_set, bars, volume_only, timeframes)
                 verdict = LiveVerdict(part, FULL_REBUILD, written=True)  # judges nothing
                 results[part] = BuildResult(inp, bars, rule_set, verdict)
             except ConcurrentBuildError:  # another build consumed its landings: again
