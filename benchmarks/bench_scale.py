@@ -47,7 +47,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -247,8 +246,8 @@ def figures(shape: TapeShape, totals: dict, clock: StageClock, pg_clock: StageCl
     duck_s = duck_clock.seconds["duckdb"]
     out["scale_duckdb_s"] = round(duck_s, 3)
     out["scale_duckdb_ticks_per_s"] = round(ticks / duck_s) if duck_s > 0 else None
-    out["scale_vs_duckdb_ratio"] = (round(out["scale_ticks_per_s"] / out["scale_duckdb_ticks_per_s"], 4)
-                                    if out["scale_duckdb_ticks_per_s"] else None)
+    rate, duck_rate = out["scale_ticks_per_s"], out["scale_duckdb_ticks_per_s"]
+    out["scale_vs_duckdb_ratio"] = round(rate / duck_rate, 4) if rate and duck_rate else None
     out["scale_duckdb_1m_match_pct"] = (round(100 * totals["match"] / totals["compared"], 3)
                                         if totals["compared"] else None)
     out["scale_pg_sample_ticks"] = totals["pg_ticks"]
