@@ -53,7 +53,6 @@ from ..storage import (
     LandingRepository,
     Landings,
     Store,
-    TickRepository,
 )
 from .verify_live import VERIFIED, LiveVerdict, StoredSpan, judge
 
@@ -155,7 +154,7 @@ def normalize_partition(frame: pd.DataFrame, part: Partition) -> NormalizeResult
 
 def read_ticks(store: Store, part: Partition, plan: BuildPlan) -> NormalizeResult:
     """The normalized ticks a build with ``plan`` needs."""
-    repo = TickRepository(store)
+    repo = store.ticks
     if isinstance(plan, UpToDate):
         return NormalizeResult(empty_ticks(), empty_quarantine(), 0)
     if isinstance(plan, Incremental):

@@ -21,7 +21,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..core.errors import StoreUnavailableError
-from ..storage import LandingRepository, Store, TickRepository, WatermarkRepository
+from ..storage import LandingRepository, Store, WatermarkRepository
 from ..storage.store import mask_url, resolve_url
 
 UPGRADE_FIX = "run `phase1 db upgrade` (with the same DATABASE_URL)"
@@ -100,7 +100,7 @@ def landed_symbols(url: str | None) -> set[str]:
     """Symbols in the store's landing table and its watermarks (not validated: callers
     do, an invalid symbol must be named, never registered)."""
     with open_store_at_head(url) as store:
-        return TickRepository(store).symbols() | {
+        return store.ticks.symbols() | {
             sym for _, sym, _ in WatermarkRepository(store).all()}
 
 

@@ -2,7 +2,7 @@
 (``phase1 replay --database-url``, Dagster's ``raw_ticks``, the live service).
 
 ``land_ticks(store, result, partition)`` lands ``result.ticks`` by the tick identity
-(``storage.TickRepository.land``) and quarantines the normalizer's rejects under
+(``Store.ticks.land``: ``storage.TickStore``) and quarantines the normalizer's rejects under
 ``partition`` (one key, or one key per row) followed by the ticks the store refused as
 conflicting duplicates (identity stored with other content, DESIGN section 3) under
 their own ``<date>|<SYMBOL>``: no row disappears silently.
@@ -32,7 +32,7 @@ from ..core.normalizer import NormalizeResult
 from ..core.partition import KEY_SEPARATOR, SYMBOL_PATTERN, Partition
 from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine, ts_ns
 from ..core.tick_fields import parse_timestamps
-from ..storage import QuarantineRepository, Store, TickRepository
+from ..storage import QuarantineRepository, Store
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def land_ticks(store: Store, result: NormalizeResult, quarantine_partition: str 
     """Land ``result.ticks``; quarantine ``result.quarantine`` under
     ``quarantine_partition`` (one key, a run's name, or one key per row:
     ``quarantine_partitions``), then the conflicting duplicates under their partitions."""
-    landed = TickRepository(store).land(result.ticks)
+    landed = store.ticks.land(result.ticks)
     refused = conflicting_rows(landed.conflicting)
     quarantine = QuarantineRepository(store)
     stored = 0
@@ -166,7 +166,7 @@ def keep_rejects(store: Store, part: Partition, quarantine: pd.DataFrame) -> int
 
 def accepted_ticks(store: Store, part: Partition) -> int:
     """How many canonical ticks the partition holds in the store (without reading them)."""
-    return TickRepository(store).count_canonical(part)
+    return store.ticks.count_canonical(part)
 
 
 __all__ = ["Landed", "accepted_ticks", "conflicting_rows", "keep_rejects", "land_ticks",

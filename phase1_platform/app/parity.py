@@ -31,7 +31,7 @@ from ..core.partition import Partition
 from ..core.rules import get_rules
 from ..core.timeframes import parse_timeframes
 from ..readers import read_lean_bars, read_ticks
-from ..storage import BarRepository, Store, TickRepository
+from ..storage import BarRepository, Store
 from .build import normalize_partition
 from .checks import PARITY, record_check
 from .quality import jsonable
@@ -172,7 +172,7 @@ def judge_partition(store: Store, part: Partition, timeframe: str,
                             rule_set), None
     gen = BarRepository(store).read_partition(part, [timeframe]) if bars is None else bars
     if ticks is None:
-        ticks = normalize_partition(TickRepository(store).read(part), part).ticks
+        ticks = normalize_partition(store.ticks.read(part), part).ticks
     report = thresholds.comparator(part.calendar).compare(
         to_canonical(gen), ref, ticks=ticks, rules=rule_set)
     return judge(report, part, timeframe, rule_set, thresholds), gen

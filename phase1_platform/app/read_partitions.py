@@ -26,7 +26,7 @@ from ..core.export import CanonicalExporter
 from ..core.partition import InvalidSymbolError, Partition, validate_symbol
 from ..core.schema import empty_quarantine
 from ..core.timeframes import DEFAULT_TIMEFRAMES, TIMEFRAMES
-from ..storage import BarRepository, Store, TickRepository
+from ..storage import BarRepository, Store
 from ..storage.reads import BarReads, QuarantineCursor, QuarantineReads
 from .checks import PARITY, QUALITY, REJECTED_RATIO, CheckView, partition_checks
 from .export import Exported, export_bars
@@ -113,7 +113,7 @@ def partition_summary(store: Store, date: str, symbol: str,
     """What the store holds for the partition ``date|symbol`` (see the module doc)."""
     part = parse_partition(date, symbol, calendar)
     with store.read_snapshot():
-        ticks = TickRepository(store).count_canonical(part)
+        ticks = store.ticks.count_canonical(part)
         quarantined = QuarantineReads(store).counts_by_reason(part.key)
         bars = BarReads(store).counts(part.symbol, part.start_ns, part.end_ns)
         exported = export_bars(store, [part.symbol], DEFAULT_TIMEFRAMES, part.date, part.date,

@@ -7,7 +7,7 @@ many symbols, or one symbol x many dates). Its work is done once for all of them
   first), then the ticks of every partition built in full come from one source: the
   ticks the run's own landing step handed over in process (``hand_over_landed``), when
   the store holds exactly those (a count per partition proves it), else ONE query over
-  the run's symbols and date span (``TickRepository.read_many``); one ``TickNormalizer``
+  the run's symbols and date span (``TickStore.read_many``); one ``TickNormalizer``
   pass over all of them, split per partition. Incremental plans read per partition
   (``app.build.prepare_build``: each from its own first pending landing).
 - ``build_all``: one ``BarEngine.build`` per rule set over every full build's ticks, each
@@ -38,7 +38,6 @@ from ..storage import (
     ConcurrentBuildError,
     LandingRepository,
     Store,
-    TickRepository,
 )
 from .build import (
     BuildInput,
@@ -133,7 +132,7 @@ def _normalized_full(store: Store, parts: list[Partition], scope: str | None,
     """The whole tick set of each partition, normalized: the canonical ticks the landing
     step handed over when the store holds exactly those (equal counts: every one of them
     was new to the store), else read in one query and normalized in one pass."""
-    repo = TickRepository(store)
+    repo = store.ticks
     out: dict[Partition, NormalizeResult] = {}
     missing = []
     for part in parts:

@@ -47,7 +47,7 @@ from ..core.identity import CONFLICTING_DUPLICATE, find_repeats
 from ..core.normalizer import REQUIRED_COLUMNS, NormalizeResult, TickNormalizer, canonical_sort
 from ..core.partition import Partition
 from ..core.schema import QUARANTINE_COLUMNS, empty_quarantine, empty_ticks, ts_ns
-from ..storage import QuarantineRepository, Store, TickRepository, WatermarkRepository
+from ..storage import QuarantineRepository, Store, WatermarkRepository
 from .bars import LiveBars
 from .gaps import Gap, GapTracker
 from .identity import StreamIdentity
@@ -180,7 +180,7 @@ class Batches:
         self.stats = stats
         self.calendar = calendar
         self.normalizer = TickNormalizer(symbols=self.symbols)
-        self.ticks_repo = TickRepository(store)
+        self.ticks_repo = store.ticks
         self.watermarks = WatermarkRepository(store)
         self.quarantine_repo = QuarantineRepository(store)
         self._next_row = 0  # arrival number of rows delivered without a source_row

@@ -34,7 +34,7 @@ from ..connectors.protocols import LiveTicks, TickHistory
 from ..core.calendar import DEFAULT_CALENDAR, trading_date_of
 from ..core.errors import UserError, one_line
 from ..core.schema import ts_ns
-from ..storage import TickRepository, WatermarkRepository
+from ..storage import TickStore, WatermarkRepository
 from .identity import NS_PER_MS, StreamIdentity, source_for
 from .logs import event, log
 
@@ -67,7 +67,7 @@ class GapTracker:
     """Per symbol: the newest tick seen and its connection epoch; finds gaps in a
     batch of normalized ticks, fetches and trims their backfill."""
 
-    def __init__(self, ticks: TickRepository, watermarks: WatermarkRepository, *,
+    def __init__(self, ticks: TickStore, watermarks: WatermarkRepository, *,
                  identity: StreamIdentity | None, historical: TickHistory | None,
                  stats, calendar: str = DEFAULT_CALENDAR) -> None:
         self.ticks = ticks

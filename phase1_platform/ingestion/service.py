@@ -21,7 +21,7 @@ connector keeps reading while a batch lands):
 5. the bars that changed are published on the ``BarBroadcaster``.
 
 Landed ticks are the partition's raw ticks for the asset graph as they are: the asset
-reads ``TickRepository.read(partition)`` from the same ``DATABASE_URL``. On first sight
+reads ``Store.ticks.read(partition)`` from the same ``DATABASE_URL``. On first sight
 of a (symbol, trading date) the streaming bars are seeded with the ticks already
 stored for it, and afterwards receive only ticks new to the store, so they equal a
 batch build of the stored ticks. They keep the current and the previous trading date
@@ -54,7 +54,7 @@ from ..core.errors import ConfigError, UserError, one_line
 from ..core.rules import EligibilityRules, get_rules
 from ..core.schema import QUARANTINE_COLUMNS, empty_bars, empty_ticks
 from ..core.timeframes import DEFAULT_TIMEFRAMES
-from ..storage import Store, StoreError, TickRepository, WatermarkRepository
+from ..storage import Store, StoreError, WatermarkRepository
 from .bars import LiveBars
 from .batches import Batches, Prepared, rows_text, tick_partitions, ticks_quarantine
 from .broadcast import BarBroadcaster
@@ -140,7 +140,7 @@ class IngestionService:
         self.service_partition = service_partition or f"ingest|{name}"
         self.aggregator = LiveBars(rules_by_symbol(self.symbols, rules), timeframes, calendar)
         self.stats = IngestStats()
-        self.gaps = GapTracker(TickRepository(store), WatermarkRepository(store),
+        self.gaps = GapTracker(store.ticks, WatermarkRepository(store),
                                identity=identity, historical=historical, stats=self.stats,
                                calendar=calendar)
         self.batches = Batches(

@@ -1,4 +1,5 @@
-"""Store of record: ticks, bars, quarantine, watermarks and check results in SQLite or PostgreSQL.
+"""Store of record: ticks, bars, quarantine, watermarks and check results in SQLite or PostgreSQL
+(ticks optionally in a Parquet dataset: ``Store.ticks``, ``tick_store``, ``parquet_ticks``).
 
 ``Store.from_url(url)`` opens (and migrates) the database; the repositories read and
 write the core's frames; the tables stay private to this package. See DESIGN sections
@@ -16,6 +17,7 @@ from .repositories import (
     WatermarkRepository,
 )
 from .store import DEFAULT_URL, Store, StoreError, mask_url, resolve_url
+from .tick_store import TickStore
 from .ticks import LandResult, TickRepository
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "StoreError",
     "StoredCheck",
     "TickRepository",
+    "TickStore",
     "WatermarkRepository",
     "mask_url",
     "resolve_url",

@@ -22,6 +22,14 @@ WAL: one read transaction). The read API runs each request in one.
 inside it (reads and writes) runs in it, and it commits at the end of the block or rolls
 everything back (the live service lands a flush's ticks and writes its bars in one).
 
+``Store.ticks`` is where the store's ticks live (``storage.tick_store.TickStore``): the
+``ticks`` table of this database by default, or a Parquet dataset when the setting
+``TICK_STORE`` (or ``from_url(tick_store=...)``) is ``parquet:///PATH``; everything else
+(bars, landings, quarantine, watermarks, checks) stays in this database.
+``Store.after_transaction(fn)`` runs ``fn(committed)`` when the pinned write
+transaction ends (at once outside one): what a tick store outside the database does
+once the landing rows it wrote are committed.
+
 ``Store.change_token()`` is a cheap value that differs from every earlier one whenever a
 write may have committed since (the read API's response cache keys on it; see its doc).
 """
@@ -31,9 +39,10 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote
 
@@ -62,9 +71,11 @@ class StoreError(StoreUnavailableError):
 # (store, connection) of the read snapshot pinned in this thread or task, if any
 _SNAPSHOT: ContextVar[tuple[Store, Connection] | None] = ContextVar("phase1_read_snapshot",
                                                                       default=None)
-# (store, connection) of the write transaction pinned in this thread or task, if any
-_UNIT: ContextVar[tuple[Store, Connection] | None] = ContextVar("phase1_write_unit",
-                                                                  default=None)
+# (store, connection, what to run when it ends) of the write transaction pinned in this
+# thread or task, if any
+_UNIT: ContextVar[tuple[Store, Connection, list[Callable[[bool], None]]] | None] = \
+    ContextVar("phase1_write_unit", default=None)
+TICK_STORE_ENV = "TICK_STORE"
 
 
 def busy_timeout_s() -> float:
@@ -86,6 +97,12 @@ def resolve_url(url: str | None = None) -> str:
     return url or os.environ.get("DATABASE_URL") or DEFAULT_URL
 
 
+def resolve_tick_store(spec: str | None = None) -> str:
+    """Where ticks live: ``spec``, else ``TICK_STORE``, else ``sql`` (the database's
+    ``ticks`` table); ``parquet:///PATH`` is a Parquet dataset (``storage.parquet_ticks``)."""
+    return (spec or os.environ.get(TICK_STORE_ENV) or "sql").strip()
+
+
 def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ``***`` (also for unparseable URLs)."""
     try:
@@ -104,9 +121,10 @@ def _one_line(exc: BaseException) -> str:
 class Store:
     """An engine on the database of record plus its schema management."""
 
-    def __init__(self, engine: Engine, masked_url: str):
+    def __init__(self, engine: Engine, masked_url: str, tick_store: str | None = None):
         self.engine = engine
         self.masked_url = masked_url
+        self.tick_store_spec = resolve_tick_store(tick_store)
         self.dialect: str = engine.dialect.name
         self.driver: str = engine.dialect.driver
         # base class of the driver's own errors (what raw DBAPI cursors raise)
@@ -119,7 +137,7 @@ class Store:
     # ------------------------------------------------------------------ creation
     @classmethod
     def from_url(cls, url: str | None = None, *, migrate: bool = True,
-                 follow_file: bool = False) -> Store:
+                 follow_file: bool = False, tick_store: str | None = None) -> Store:
         """Open the store at ``url`` (None: ``DATABASE_URL``, else ``sqlite:///phase1.sqlite``).
 
         With ``migrate`` (default) a database behind the head revision (a fresh one
@@ -130,7 +148,7 @@ class Store:
         connection keeps reading the old file, or its cached pages, forever), and never
         creates it again once deleted (that is a ``StoreError``, not an empty new store).
         It costs a fraction of a millisecond per transaction; other backends are
-        unaffected.
+        unaffected. ``tick_store`` (None: ``TICK_STORE``, else ``sql``): see ``ticks``.
         """
         raw = resolve_url(url)
         masked = mask_url(raw)
@@ -139,12 +157,13 @@ class Store:
         except (ArgumentError, ValueError):
             raise StoreError(f"invalid database URL {masked!r}: {URL_HINT}") from None
         engine = _create_engine(parsed, masked, follow_file)
-        store = cls(engine, masked)
+        store = cls(engine, masked, tick_store)
         try:
             current = store.current_revision()  # also checks that the server is reachable
             store._refuse_unknown(current)
             if migrate and current != store.head_revision():
                 store.upgrade()
+            store.ticks  # noqa: B018 - a bad TICK_STORE fails here, in one line
         except BaseException:
             engine.dispose()
             raise
@@ -183,6 +202,14 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.masked_url})"
+
+    @cached_property
+    def ticks(self):
+        """The store's ticks (``storage.tick_store.TickStore``), as ``tick_store_spec``
+        says: this database's ``ticks`` table or a Parquet dataset."""
+        from .tick_store import open_tick_store
+
+        return open_tick_store(self, self.tick_store_spec)
 
     # -------------------------------------------------------------- connections
     @contextmanager
@@ -241,20 +268,35 @@ class Store:
             return
         if self.pinned_connection() is not None:
             raise RuntimeError("Store.transaction() inside Store.read_snapshot()")
+        at_end: list[Callable[[bool], None]] = []
+        committed = False
         try:
             with self.begin(write=True) as conn:
-                token = _UNIT.set((self, conn))
+                token = _UNIT.set((self, conn, at_end))
                 try:
                     yield conn
                 finally:
                     _UNIT.reset(token)
+            committed = True
         except (DBAPIError, self.driver_error) as exc:  # BEGIN or COMMIT itself failed
             raise (self.operational_error(exc) or self.connection_error(exc)) from None
+        finally:
+            for fn in at_end:
+                fn(committed)
 
     def unit_connection(self) -> Connection | None:
         """The connection of the write transaction pinned here (``transaction``), if any."""
         unit = _UNIT.get()
         return unit[1] if unit is not None and unit[0] is self else None
+
+    def after_transaction(self, fn: Callable[[bool], None]) -> None:
+        """Run ``fn(committed)`` when the write transaction pinned here ends (committed or
+        rolled back); ``fn(True)`` at once outside one (every write there has committed)."""
+        unit = _UNIT.get()
+        if unit is not None and unit[0] is self:
+            unit[2].append(fn)
+        else:
+            fn(True)
 
     def pinned_connection(self) -> Connection | None:
         """The connection of the read snapshot pinned here (``read_snapshot``), if any."""

@@ -67,7 +67,8 @@ def _db_columns(ticks: pd.DataFrame) -> dict[str, object]:
 
 
 class TickRepository(Repository):
-    """The landing table of normalized ticks (idempotent identity, DESIGN section 3)."""
+    """The landing table of normalized ticks (idempotent identity, DESIGN section 3): the
+    SQL ``storage.tick_store.TickStore``."""
 
     def land(self, ticks: pd.DataFrame) -> LandResult:
         """Store the ticks whose identity is new; see ``LandResult``. A repeat of an
@@ -76,16 +77,16 @@ class TickRepository(Repository):
         if len(ticks) == 0:
             return LandResult(0, 0, empty_ticks())
         ticks = ticks.reset_index(drop=True)
-        keep, conflicting = _repeats_in_batch(ticks)
+        keep, conflicting = repeats_in_batch(ticks)
         batch_conflicts = ticks[conflicting]
         batch = ticks[keep].reset_index(drop=True)
         columns = _db_columns(batch)
-        spans = _symbol_spans(columns)
+        spans = symbol_spans(columns)
 
         def land(conn: Connection) -> tuple[int, np.ndarray]:
             new, refused = self._land(conn, columns, spans)
             if new:
-                _log_landing(conn, spans)
+                log_landing(conn, spans)
             return new, refused
 
         new, refused = self._run(land)
@@ -230,7 +231,7 @@ class TickRepository(Repository):
         return self._run(scan, write=False)
 
 
-def _repeats_in_batch(ticks: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def repeats_in_batch(ticks: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(rows to land, rows refused as conflicting) of a batch by ``core.identity``: the
     first arrival (frame order) of an identity lands. Only rows sharing a timestamp (and,
     without a trade id, a source row) with another can repeat one: ``find_repeats`` looks
@@ -288,14 +289,14 @@ def _matching(stage: str, where: str = "1 = 1") -> str:
         f"WHERE s.trade_id = '' AND {where}")
 
 
-def _symbol_spans(columns: dict[str, object]) -> pd.DataFrame:
+def symbol_spans(columns: dict[str, object]) -> pd.DataFrame:
     """Per symbol of a tick batch (index, sorted): min and max ts, and the row count."""
     return pd.DataFrame({"symbol": columns["symbol"], "ts": columns["ts"]}).groupby(
         "symbol", sort=True)["ts"].agg(["min", "max", "size"])
 
 
 def _may_overlap(conn: Connection, span: pd.DataFrame) -> bool:
-    """Whether ticks are already stored for a symbol of the batch (``_symbol_spans``)
+    """Whether ticks are already stored for a symbol of the batch (``symbol_spans``)
     within its time span."""
     probe = select(literal_column("1")).select_from(ticks_t).where(
         ticks_t.c.symbol == bindparam("s"), ticks_t.c.ts >= bindparam("a"),
@@ -308,8 +309,8 @@ def _may_overlap(conn: Connection, span: pd.DataFrame) -> bool:
     return False
 
 
-def _log_landing(conn: Connection, span: pd.DataFrame) -> None:
-    """One ``tick_landings`` row per symbol of a landed batch (``_symbol_spans``): its time
+def log_landing(conn: Connection, span: pd.DataFrame) -> None:
+    """One ``tick_landings`` row per symbol of a landed batch (``symbol_spans``): its time
     span (the whole batch's: re-sent ticks in it only widen the span, which recomputes
     more, never less)."""
     now = time.time_ns()
@@ -331,4 +332,5 @@ def ticks_frame(rows) -> pd.DataFrame:
     return frame.reset_index(drop=True).astype(TICK_COLUMNS)[list(TICK_COLUMNS)]
 
 
-__all__ = ["LandResult", "TickRepository", "ticks_frame"]
+__all__ = ["LandResult", "TickRepository", "log_landing", "repeats_in_batch", "symbol_spans",
+           "ticks_frame"]
