@@ -3,14 +3,15 @@ bars through the platform, beside PostgreSQL (COPY) on a sample and a DuckDB-onl
 
     python -m benchmarks.bench_scale                          # 40M trades, 8,000 symbols
     python -m benchmarks.bench_scale --ticks 4000000 --symbols 800
-    TICK_STORE=parquet:///tmp/ticks python -m benchmarks.bench_scale   # the columnar store
+    python -m benchmarks.bench_scale --tick-store sql         # ticks in the SQL store
 
 The day comes from ``benchmarks.synth_tape`` (its docstring states the shape), one symbol
 slice at a time (at most ``--slice-ticks`` trades and ``--slice-symbols`` symbols), so
 memory stays bounded by a slice. Each slice goes, in this process, through:
 
-1. **platform** (the store of ``--database-url``, default a fresh SQLite file, with the
-   tick store the settings select): the application layer every entry point calls, as a
+1. **platform** (bars in the store of ``--database-url``, default a fresh SQLite file;
+   ticks in the columnar store, ``--tick-store``, default ``parquet:///`` a fresh folder,
+   ``sql`` for the database's table): the application layer every entry point calls, as a
    Dagster run of the slice's partitions does it: ``TickNormalizer`` over the raw trades
    (``normalize_in``), ``app.land.land_ticks`` (``land``), ``app.run_build.prepare_builds``
    (``read`` the landed ticks back, ``normalize`` them) and ``app.run_build.build_all``
@@ -23,7 +24,7 @@ memory stays bounded by a slice. Each slice goes, in this process, through:
    Its 1m bars are compared with the platform's (``duckdb_1m_match_pct``: bars equal in
    open, high, low, close, volume and trade count);
 3. **pg** (every ``--pg-every``-th slice: the sample): step 1 again on a fresh PostgreSQL
-   schema, whose tick landing is the COPY path of ``storage/bulk.py``.
+   schema, ticks in its table (landed with the COPY path of ``storage/bulk.py``).
 
 Figures (the last line is one JSON object): ``scale_ticks``, ``scale_ticks_per_s`` (the
 platform end to end: trades / the seconds of normalize_in + land + read + normalize + build
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import tempfile
@@ -173,14 +173,15 @@ def peak_rss_mb() -> float:
 
 
 def _open_pg():
-    """(a store on a fresh PostgreSQL schema, drop) or (None, reason)."""
+    """(a store on a fresh PostgreSQL schema, ticks in its table, drop) or (None, reason)."""
     url, drop = _pg_schema()
     if url is None:
         return None, drop
-    return Store.from_url(url), drop
+    return Store.from_url(url, tick_store="sql"), drop
 
 
-def run_scale(shape: TapeShape, database_url: str, rule_set: str = "lean-equity",
+def run_scale(shape: TapeShape, database_url: str, tick_store: str,
+              rule_set: str = "lean-equity",
               slice_ticks: int = 2_000_000, slice_symbols: int = 500, pg_every: int = 10,
               log=print) -> dict:
     """Generate the day slice by slice through the three paths; the figures."""
@@ -190,7 +191,7 @@ def run_scale(shape: TapeShape, database_url: str, rule_set: str = "lean-equity"
     log(f"day {shape.day}: {describe(counts)}; {len(parts)} slices; rule set {rule_set}")
     clock, pg_clock, duck_clock = StageClock(), StageClock(), StageClock()
     totals = {"ticks": 0, "bars": 0, "pg_ticks": 0, "pg_bars": 0, "match": 0, "compared": 0}
-    store = Store.from_url(database_url)
+    store = Store.from_url(database_url, tick_store=tick_store)
     pg, pg_drop = _open_pg() if pg_every > 0 else (None, "--pg-every 0")
     if pg is None:
         log(f"PostgreSQL sample skipped: {pg_drop}")
@@ -221,7 +222,7 @@ def run_scale(shape: TapeShape, database_url: str, rule_set: str = "lean-equity"
         if pg is not None:
             pg.dispose()
             pg_drop()
-    return figures(shape, totals, clock, pg_clock, duck_clock, store.masked_url)
+    return figures(shape, totals, clock, pg_clock, duck_clock, repr(store.ticks))
 
 
 def _stage_figures(prefix: str, ticks: int, clock: StageClock) -> dict:
@@ -237,10 +238,10 @@ def _stage_figures(prefix: str, ticks: int, clock: StageClock) -> dict:
 
 
 def figures(shape: TapeShape, totals: dict, clock: StageClock, pg_clock: StageClock,
-            duck_clock: StageClock, store_url: str) -> dict:
+            duck_clock: StageClock, tick_store: str) -> dict:
     ticks = totals["ticks"]
     out = {"scale_ticks": ticks, "scale_symbols": shape.symbols, "scale_bars": totals["bars"],
-           "scale_tick_store": os.environ.get("TICK_STORE") or store_url,
+           "scale_tick_store": tick_store,
            "scale_generate_s": round(clock.seconds["generate"], 3)}
     out.update(_stage_figures("scale_", ticks, clock))
     duck_s = duck_clock.seconds["duckdb"]
@@ -290,13 +291,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rule-set", default="lean-equity")
     p.add_argument("--database-url", default=None,
                    help="the platform's store (default: a fresh SQLite file, removed after)")
+    p.add_argument("--tick-store", default=None,
+                   help="parquet:///PATH or sql (default: parquet in a fresh folder, removed "
+                   "after)")
     args = p.parse_args(argv)
     shape = TapeShape(day=args.day, ticks=args.ticks, symbols=args.symbols, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="phase1-scale-") as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'scale.sqlite'}"
+        ticks = args.tick_store or f"parquet://{Path(tmp) / 'ticks'}"
         t0 = time.perf_counter()
-        fig = run_scale(shape, url, args.rule_set, args.slice_ticks, args.slice_symbols,
-                        args.pg_every)
+        fig = run_scale(shape, url, ticks, args.rule_set, args.slice_ticks,
+                        args.slice_symbols, args.pg_every)
         fig["scale_wall_s"] = round(time.perf_counter() - t0, 1)
     print_table(fig)
     print(json.dumps(fig, sort_keys=True))
