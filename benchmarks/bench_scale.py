@@ -172,6 +172,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def parquet_bytes(store: Store) -> int | None:
+    """Bytes of the Parquet files of the store's tick dataset (None: ticks in SQL)."""
+    root = getattr(store.ticks, "root", None)
+    return None if root is None else sum(f.stat().st_size for f in Path(root).rglob("*.parquet"))
+
+
+def pg_table_bytes(store: Store, table: str) -> int:
+    """A PostgreSQL table's size on disk, indexes and TOAST included."""
+    with store.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT pg_total_relation_size('{table}')").scalar())
+
+
 def _open_pg():
     """(a store on a fresh PostgreSQL schema, ticks in its table, drop) or (None, reason)."""
     url, drop = _pg_schema()
@@ -197,6 +209,7 @@ def run_scale(shape: TapeShape, database_url: str, tick_store: str,
         log(f"PostgreSQL sample skipped: {pg_drop}")
     con = duckdb.connect()
     query = duckdb_query(rules)
+    sizes: dict[str, int | None] = {}
     try:
         for i, part in enumerate(parts):
             with clock("generate"):
@@ -216,13 +229,16 @@ def run_scale(shape: TapeShape, database_url: str, tick_store: str,
             del raw, bars_1m, duck
             log(f"  slice {i + 1}/{len(parts)}: {part.ticks:,} trades, "
                 f"{part.stop - part.first} symbols; peak RSS {peak_rss_mb():,.0f} MB")
+        sizes["ticks"] = parquet_bytes(store)
+        if pg is not None:
+            sizes["pg_ticks"], sizes["pg_bars"] = (pg_table_bytes(pg, t) for t in ("ticks", "bars"))
     finally:
         con.close()
         store.dispose()
         if pg is not None:
             pg.dispose()
             pg_drop()
-    return figures(shape, totals, clock, pg_clock, duck_clock, repr(store.ticks))
+    return figures(shape, totals, sizes, clock, pg_clock, duck_clock, repr(store.ticks))
 
 
 def _stage_figures(prefix: str, ticks: int, clock: StageClock) -> dict:
@@ -237,8 +253,12 @@ def _stage_figures(prefix: str, ticks: int, clock: StageClock) -> dict:
     return out
 
 
-def figures(shape: TapeShape, totals: dict, clock: StageClock, pg_clock: StageClock,
-            duck_clock: StageClock, tick_store: str) -> dict:
+def _per(num: int | None, den: int) -> float | None:
+    return round(num / den, 1) if num is not None and den else None
+
+
+def figures(shape: TapeShape, totals: dict, sizes: dict, clock: StageClock,
+            pg_clock: StageClock, duck_clock: StageClock, tick_store: str) -> dict:
     ticks = totals["ticks"]
     out = {"scale_ticks": ticks, "scale_symbols": shape.symbols, "scale_bars": totals["bars"],
            "scale_tick_store": tick_store,
@@ -251,6 +271,9 @@ def figures(shape: TapeShape, totals: dict, clock: StageClock, pg_clock: StageCl
     out["scale_vs_duckdb_ratio"] = round(rate / duck_rate, 4) if rate and duck_rate else None
     out["scale_duckdb_1m_match_pct"] = (round(100 * totals["match"] / totals["compared"], 3)
                                         if totals["compared"] else None)
+    out["scale_parquet_bytes_per_tick"] = _per(sizes.get("ticks"), ticks)
+    out["scale_pg_tick_bytes_per_tick"] = _per(sizes.get("pg_ticks"), totals["pg_ticks"])
+    out["scale_pg_bar_bytes_per_bar"] = _per(sizes.get("pg_bars"), totals["pg_bars"])
     out["scale_pg_sample_ticks"] = totals["pg_ticks"]
     out["scale_pg_bars"] = totals["pg_bars"]
     if totals["pg_ticks"]:
@@ -275,6 +298,9 @@ def print_table(fig: dict) -> None:
     print(f"ticks {fig['scale_ticks']:,} (pg sample {fig['scale_pg_sample_ticks']:,}), bars "
           f"{fig['scale_bars']:,}, generate {fig['scale_generate_s']:.1f} s, peak RSS "
           f"{fig['scale_peak_rss_mb']:,.0f} MB, tick store {fig['scale_tick_store']}")
+    print(f"bytes: Parquet {fig['scale_parquet_bytes_per_tick']} per tick; PostgreSQL "
+          f"{fig['scale_pg_tick_bytes_per_tick']} per tick, {fig['scale_pg_bar_bytes_per_bar']}"
+          " per bar (indexes included)")
 
 
 def main(argv: list[str] | None = None) -> int:

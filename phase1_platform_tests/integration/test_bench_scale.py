@@ -42,5 +42,9 @@ def test_tiny_day_reports_every_figure(tick_store, tmp_path, capsys):
     assert fig["scale_duckdb_1m_match_pct"] == 100.0
     assert fig["scale_peak_rss_mb"] > 0
     assert "platform/duckdb" in out
+    assert fig["scale_pg_tick_bytes_per_tick"] > 0 and fig["scale_pg_bar_bytes_per_bar"] > 0
     if tick_store == "parquet":
         assert any((tmp_path / "ticks").rglob("*.parquet"))
+        assert fig["scale_parquet_bytes_per_tick"] > 0
+    else:
+        assert fig["scale_parquet_bytes_per_tick"] is None
