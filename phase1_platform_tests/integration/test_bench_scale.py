@@ -34,6 +34,7 @@ def test_tiny_day_reports_every_figure(tick_store, tmp_path, capsys):
         for stage in STAGES:
             assert fig[f"{prefix}{stage}_s"] > 0, (prefix, stage)
             assert fig[f"{prefix}{stage}_ticks_per_s"] > 0, (prefix, stage)
+        assert fig[f"{prefix}other_s"] >= 0
         assert fig[f"{prefix}ticks_per_s"] > 0
     assert 0 < fig["scale_pg_sample_ticks"] < 3000  # every 2nd slice
     assert fig["scale_bars"] > fig["scale_pg_bars"] > 0
