@@ -68,10 +68,14 @@ def hand_over_by_partition(scope: str, store: Store, ticks: pd.DataFrame,
     (canonical order is kept: a partition's rows keep their relative order)."""
     if len(ticks) == 0:
         return
-    keys = tick_partitions(ticks, calendar)
-    for key, rows in pd.Series(np.arange(len(ticks))).groupby(keys, sort=False).indices.items():
+    for key, rows in rows_by_key(tick_partitions(ticks, calendar)).items():
         part = Partition.parse(str(key), calendar)
         hand_over_landed(scope, store, part, ticks.iloc[rows].reset_index(drop=True))
+
+
+def rows_by_key(keys: np.ndarray) -> dict[str, np.ndarray]:
+    """The positions of each key's rows, ascending (one grouping pass: no scan per key)."""
+    return pd.Series(np.arange(len(keys))).groupby(keys, sort=False).indices
 
 
 def hand_over_prepared(scope: str, store: Store, inputs: Sequence[BuildInput],
@@ -149,13 +153,15 @@ def _normalized_full(store: Store, parts: list[Partition], scope: str | None,
     with clock("normalize"):
         res = TickNormalizer(symbols=symbols).normalize(raw)
     calendar = missing[0].calendar
-    keys = tick_partitions(res.ticks, calendar) if len(res.ticks) else np.empty(0, object)
-    q_keys = quarantine_partitions(res.quarantine, raw, missing[0].key, symbols, calendar)
+    rows = rows_by_key(tick_partitions(res.ticks, calendar)) if len(res.ticks) else {}
+    q_rows = rows_by_key(quarantine_partitions(res.quarantine, raw, missing[0].key, symbols,
+                                               calendar)) if len(res.quarantine) else {}
+    none = np.empty(0, dtype="int64")
     for part in missing:
         ticks = res.ticks if len(missing) == 1 else \
-            res.ticks[keys == part.key].reset_index(drop=True)
-        q = res.quarantine[q_keys == part.key].reset_index(drop=True) \
-            if len(res.quarantine) else empty_quarantine()
+            res.ticks.iloc[rows.get(part.key, none)].reset_index(drop=True)
+        q = res.quarantine.iloc[q_rows[part.key]].reset_index(drop=True) \
+            if part.key in q_rows else empty_quarantine()
         out[part] = NormalizeResult(ticks, q, len(ticks) + len(q))
     return out
 
