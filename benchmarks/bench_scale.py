@@ -70,9 +70,9 @@ QUARANTINE_FALLBACK = "bench-scale"
 
 # ------------------------------------------------------------------------------ platform
 def platform_slice(store: Store, raw: pd.DataFrame, day: str, rule_set: str,
-                   clock: StageClock) -> tuple[int, int, pd.DataFrame]:
+                   clock: StageClock) -> tuple[int, list[pd.DataFrame]]:
     """Land the slice's raw trades and build every touched partition's bars, through the
-    application layer; (ticks landed, bars stored, the 1m bars)."""
+    application layer; (ticks landed, each partition's bars)."""
     with clock("normalize_in"):
         result = TickNormalizer(window=trading_day_window(day)).normalize(raw)
     with clock("land"):
@@ -82,8 +82,7 @@ def platform_slice(store: Store, raw: pd.DataFrame, day: str, rule_set: str,
     rule_sets = dict.fromkeys(parts, rule_set)
     inputs = prepare_builds(store, parts, rule_sets, False, DEFAULT_TIMEFRAMES, clock=clock)
     built = build_all(store, inputs, rule_sets, DEFAULT_TIMEFRAMES, clock=clock)
-    bars = pd.concat([b.bars for b in built], ignore_index=True)
-    return landed.new, len(bars), bars[bars["timeframe"].astype(str) == "1m"]
+    return landed.new, [b.bars for b in built]
 
 
 # -------------------------------------------------------------------------------- duckdb
@@ -216,9 +215,11 @@ def run_scale(shape: TapeShape, database_url: str, tick_store: str,
             with clock("generate"):
                 raw = generate_slice(shape, counts, part)
             with clock("platform"):
-                new, n_bars, bars_1m = platform_slice(store, raw, shape.day, rule_set, clock)
+                new, built = platform_slice(store, raw, shape.day, rule_set, clock)
+            bars = pd.concat(built, ignore_index=True)
+            bars_1m = bars[bars["timeframe"].astype(str) == "1m"]
             totals["ticks"] += new
-            totals["bars"] += n_bars
+            totals["bars"] += len(bars)
             with duck_clock("duckdb"):
                 duck = duckdb_bars(con, raw, query)
             same, compared = matching_bars(bars_1m, duck)
@@ -226,10 +227,10 @@ def run_scale(shape: TapeShape, database_url: str, tick_store: str,
             totals["compared"] += compared
             if pg is not None and i % pg_every == 0:
                 with pg_clock("platform"):
-                    new, n_bars, _ = platform_slice(pg, raw, shape.day, rule_set, pg_clock)
+                    new, built = platform_slice(pg, raw, shape.day, rule_set, pg_clock)
                 totals["pg_ticks"] += new
-                totals["pg_bars"] += n_bars
-            del raw, bars_1m, duck
+                totals["pg_bars"] += sum(len(b) for b in built)
+            del raw, built, bars, bars_1m, duck
             log(f"  slice {i + 1}/{len(parts)}: {part.ticks:,} trades, "
                 f"{part.stop - part.first} symbols; peak RSS {peak_rss_mb():,.0f} MB")
         sizes["ticks"] = parquet_bytes(store)
