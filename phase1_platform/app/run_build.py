@@ -51,6 +51,7 @@ from .build import (
 )
 from .land import quarantine_partitions, tick_partitions
 from .run_memo import MEMO
+from .stage_clock import NO_CLOCK, StageClock
 from .verify_live import FULL_REBUILD, LiveVerdict
 
 
@@ -68,10 +69,14 @@ def hand_over_by_partition(scope: str, store: Store, ticks: pd.DataFrame,
     (canonical order is kept: a partition's rows keep their relative order)."""
     if len(ticks) == 0:
         return
-    keys = tick_partitions(ticks, calendar)
-    for key, rows in pd.Series(np.arange(len(ticks))).groupby(keys, sort=False).indices.items():
+    for key, rows in rows_by_key(tick_partitions(ticks, calendar)).items():
         part = Partition.parse(str(key), calendar)
         hand_over_landed(scope, store, part, ticks.iloc[rows].reset_index(drop=True))
+
+
+def rows_by_key(keys: np.ndarray) -> dict[str, np.ndarray]:
+    """The positions of each key's rows, ascending (one grouping pass: no scan per key)."""
+    return pd.Series(np.arange(len(keys))).groupby(keys, sort=False).indices
 
 
 def hand_over_prepared(scope: str, store: Store, inputs: Sequence[BuildInput],
@@ -111,23 +116,24 @@ def _prepared_key(store: Store, part: Partition, rule_set: str, incremental: boo
 # ------------------------------------------------------------------------------ reading
 def prepare_builds(store: Store, parts: Sequence[Partition], rule_sets: Mapping[Partition, str],
                    incremental: bool = False, timeframes=DEFAULT_TIMEFRAMES,
-                   scope: str | None = None) -> list[BuildInput]:
+                   scope: str | None = None, clock: StageClock = NO_CLOCK
+                   ) -> list[BuildInput]:
     """Each partition's ``BuildInput`` (plan, landings, normalized ticks), in ``parts``
     order. A full recompute (``incremental`` false: user runs, backfills, replay) reads
     (or takes over) the ticks of all partitions at once; an incremental build (a live
     run) plans and reads each partition in its own snapshot, with the stored bars it will
-    verify (``app.build.prepare_build``)."""
+    verify (``app.build.prepare_build``). ``clock`` times the stages read and normalize."""
     if incremental:  # a live run: each partition verifies what the live path stored
         return [prepare_build(store, p, rule_sets[p], True, timeframes) for p in parts]
     landings = LandingRepository(store)
     pending = {p: landings.pending(p) for p in parts}  # before the ticks are read
-    normalized = _normalized_full(store, list(parts), scope) if parts else {}
+    normalized = _normalized_full(store, list(parts), scope, clock) if parts else {}
     return [BuildInput(p, Full("full recompute requested"), pending[p], normalized[p])
             for p in parts]
 
 
-def _normalized_full(store: Store, parts: list[Partition], scope: str | None
-                     ) -> dict[Partition, NormalizeResult]:
+def _normalized_full(store: Store, parts: list[Partition], scope: str | None,
+                     clock: StageClock = NO_CLOCK) -> dict[Partition, NormalizeResult]:
     """The whole tick set of each partition, normalized: the canonical ticks the landing
     step handed over when the store holds exactly those (equal counts: every one of them
     was new to the store), else read in one query and normalized in one pass."""
@@ -143,25 +149,31 @@ def _normalized_full(store: Store, parts: list[Partition], scope: str | None
             missing.append(part)
     if not missing:
         return out
-    raw = tick_log.read_many(store, missing).rename(columns={"ts": "timestamp"})
+    with clock("read"):
+        raw = tick_log.read_many(store, missing).rename(columns={"ts": "timestamp"})
     symbols = sorted({p.symbol for p in missing})
-    res = TickNormalizer(symbols=symbols).normalize(raw)
+    with clock("normalize"):
+        res = TickNormalizer(symbols=symbols).normalize(raw)
     calendar = missing[0].calendar
-    keys = tick_partitions(res.ticks, calendar) if len(res.ticks) else np.empty(0, object)
-    q_keys = quarantine_partitions(res.quarantine, raw, missing[0].key, symbols, calendar)
+    rows = rows_by_key(tick_partitions(res.ticks, calendar)) if len(res.ticks) else {}
+    q_rows = rows_by_key(quarantine_partitions(res.quarantine, raw, missing[0].key, symbols,
+                                               calendar)) if len(res.quarantine) else {}
+    none = np.empty(0, dtype="int64")
     for part in missing:
         ticks = res.ticks if len(missing) == 1 else \
-            res.ticks[keys == part.key].reset_index(drop=True)
-        q = res.quarantine[q_keys == part.key].reset_index(drop=True) \
-            if len(res.quarantine) else empty_quarantine()
+            res.ticks.iloc[rows.get(part.key, none)].reset_index(drop=True)
+        q = res.quarantine.iloc[q_rows[part.key]].reset_index(drop=True) \
+            if part.key in q_rows else empty_quarantine()
         out[part] = NormalizeResult(ticks, q, len(ticks) + len(q))
     return out
 
 
 # ----------------------------------------------------------------------------- building
 def build_all(store: Store, inputs: Sequence[BuildInput], rule_sets: Mapping[Partition, str],
-              timeframes=DEFAULT_TIMEFRAMES) -> list[BuildResult]:
-    """Build and store every input's bars; results in ``inputs`` order."""
+              timeframes=DEFAULT_TIMEFRAMES, clock: StageClock = NO_CLOCK
+              ) -> list[BuildResult]:
+    """Build and store every input's bars; results in ``inputs`` order. ``clock`` times
+    the stages build (the engine pass) and store (the bar writes)."""
     results: dict[Partition, BuildResult] = {}
     by_rules: dict[str, list[BuildInput]] = {}
     for inp in inputs:
@@ -171,11 +183,13 @@ def build_all(store: Store, inputs: Sequence[BuildInput], rule_sets: Mapping[Par
             results[inp.partition] = build_bars(store, inp.partition, rule_sets[inp.partition],
                                                 inp.incremental, timeframes, prepared=inp)
     for rule_set, group in by_rules.items():
-        for inp, (bars, volume_only) in zip(group, _build_full(group, rule_set, timeframes),
-                                            strict=True):
+        with clock("build"):
+            built = _build_full(group, rule_set, timeframes)
+        for inp, (bars, volume_only) in zip(group, built, strict=True):
             part = inp.partition
             try:
-                store_full(store, inp, rule_set, bars, volume_only, timeframes)
+                with clock("store"):
+                    store_full(store, inp, rule_set, bars, volume_only, timeframes)
                 verdict = LiveVerdict(part, FULL_REBUILD, written=True)  # judges nothing
                 results[part] = BuildResult(inp, bars, rule_set, verdict)
             except ConcurrentBuildError:  # another build consumed its landings: again
