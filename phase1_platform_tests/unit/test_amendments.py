@@ -85,6 +85,19 @@ def test_check_names_what_cannot_be_used():
     assert list(check(frame)) == [None, None, BAD_CORRECTION, BAD_ACTION, NO_TRADE_ID]
 
 
+def random_log(rng, ticks: pd.DataFrame, share: float, conditions: list[str]):
+    """(rows hit, their amendments): about ``share`` x 0.3 of ``ticks``, half cancelled,
+    half corrected to a random price, size (zero included) and one of ``conditions``."""
+    hit = np.flatnonzero(rng.random(len(ticks)) < share * 0.3)
+    fixes = rng.random(len(hit)) < 0.5
+    n = int(fixes.sum())
+    return hit, pd.concat([
+        log_of(ticks, hit[~fixes], CANCEL),
+        log_of(ticks, hit[fixes], CORRECT, np.round(90 + rng.random(n) * 20, 2),
+               rng.choice([0.0, 3.0, 500.0], n), rng.choice(conditions, n))],
+        ignore_index=True)
+
+
 @bounded(25)
 @given(seed=st.integers(0, 10_000), n_cut=st.integers(0, 6), share=st.floats(0.0, 0.9),
        volume_only=st.booleans())
@@ -100,13 +113,7 @@ def test_restated_minutes_equal_a_build_of_the_amended_ticks(seed, n_cut, share,
     for a, b in zip([0, *cuts], [*cuts, len(first)], strict=True):
         agg.on_batch(first.iloc[a:b])
     agg.drain_changes()
-    hit = np.flatnonzero(rng.random(len(first)) < share * 0.3)
-    fixes = rng.random(len(hit)) < 0.5
-    log = pd.concat([
-        log_of(first, hit[~fixes], CANCEL),
-        log_of(first, hit[fixes], CORRECT, np.round(90 + rng.random(fixes.sum()) * 20, 2),
-               rng.choice([0.0, 3.0, 500.0], fixes.sum()),
-               rng.choice(["", "X", "F"], fixes.sum()))], ignore_index=True)
+    hit, log = random_log(rng, first, share, ["", "X", "F"])
     amended = apply_amendments(ticks, log)
     amended_first = apply_amendments(first, log)
     restated = []
@@ -145,12 +152,7 @@ def test_amendments_restate_information_driven_bars_like_a_build(seed, share, vo
     agg = StreamingBarAggregator(tfs, rules=rules)
     agg.on_batch(first)
     agg.drain_changes()
-    hit = np.flatnonzero(rng.random(len(first)) < share * 0.3)
-    fixes = rng.random(len(hit)) < 0.5
-    log = pd.concat([
-        log_of(first, hit[~fixes], CANCEL),
-        log_of(first, hit[fixes], CORRECT, np.round(90 + rng.random(fixes.sum()) * 20, 2),
-               rng.choice([0.0, 3.0, 500.0], fixes.sum()), "")], ignore_index=True)
+    hit, log = random_log(rng, first, share, [""])
     amended_first = apply_amendments(first, log)
     hit_ts = ts_ns(first["ts"].iloc[hit])
     for symbol in sorted(set(first["symbol"].iloc[hit])):
