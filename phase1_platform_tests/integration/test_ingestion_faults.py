@@ -26,6 +26,10 @@ from phase1_platform.storage import Store
 from ..support.stores import TICK_BACKENDS, make_url
 from .test_ingestion import SPY, as_served, morning_tape, served, stored_ticks
 
+# services killed or stopped while the tape streams: run alone (`make test` runs them after
+# the parallel pass)
+pytestmark = pytest.mark.serial
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -10,6 +10,7 @@ import asyncio
 import signal
 
 import pandas as pd
+import pytest
 
 from phase1_platform.app.build import build_bars
 from phase1_platform.app.verify_live import VERIFIED
@@ -19,6 +20,9 @@ from phase1_platform.storage import BarRepository
 from .test_ingestion import SPY, as_served, morning_tape, served, stored_ticks
 from .test_ingestion_faults import backend, count, start_service, until  # noqa: F401
 from .test_live_path import PART, RULES, assert_stored_equals_batch
+
+# killed while the tape streams: run alone (`make test` runs them after the parallel pass)
+pytestmark = pytest.mark.serial
 
 KILL_AT = (1_500, 6_000, 11_000)  # ticks landed when each running service is SIGKILLed
 
