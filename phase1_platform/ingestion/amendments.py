@@ -33,7 +33,6 @@ from ..app.live_bars import WrittenBars, flush_transaction, source_names, write_
 from ..core.amendments import AMENDMENT_COLUMNS
 from ..core.calendar import DEFAULT_CALENDAR, is_session, trading_date_of
 from ..core.partition import Partition
-from ..core.schema import ts_ns
 from ..core.streaming.restate import restated_buckets
 from ..core.timeframes import NS_PER_MINUTE
 from ..storage import QuarantineRepository, Store
@@ -106,8 +105,7 @@ class AmendmentBatches:
     def _minute_ticks(self, symbol: str, minute: int) -> pd.DataFrame:
         """The stored ticks of ``symbol`` in the minute starting at ``minute``, amended."""
         part = Partition.of_timestamp(symbol, minute, self.calendar)
-        ticks = tick_log.read_since(self.store, part, minute, minute + NS_PER_MINUTE)
-        return ticks[ts_ns(ticks["ts"]) < minute + NS_PER_MINUTE] if len(ticks) else ticks
+        return tick_log.read_since(self.store, part, minute, minute + NS_PER_MINUTE)
 
 
 __all__ = ["AmendmentBatches"]
