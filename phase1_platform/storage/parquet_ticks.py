@@ -71,7 +71,7 @@ from ..core.normalizer import canonical_sort
 from ..core.partition import Partition, is_valid_symbol
 from ..core.schema import TICK_COLUMNS, empty_ticks, ts_ns
 from ._base import Repository, require_columns, window
-from .store import Store, StoreError
+from .store import Store, StoreError, _one_line
 from .ticks import LandResult, log_landing, repeats_in_batch, symbol_spans
 
 FILE = "part-0.parquet"
@@ -548,11 +548,6 @@ def _os_errors(where: Path, doing: str):
         raise StoreError(f"cannot {doing} tick store {where}: {_one_line(exc)}; check that "
                          "the folder exists, is writable and its disk has space "
                          "(TICK_STORE=parquet:///PATH)") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0].strip() if text else type(exc).__name__
 
 
 class _Journal:
