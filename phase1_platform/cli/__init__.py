@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from ..core.errors import UserError, one_line
+from ..heap import settle
 
 SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export", "ingest",
                "materialize", "serve"]
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    settle()  # every subcommand's modules are imported: see phase1_platform.heap
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
