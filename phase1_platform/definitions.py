@@ -28,12 +28,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from .defs.compat import load_defs_folder
 from .defs.jobs import bars_pipeline, make_executor
 from .defs.resources import default_resources
+from .heap import settle
 
 __all__ = ["bars_pipeline", "defs"]
 
 defs = dg.Definitions.merge(
-    dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+    load_defs_folder(Path(__file__).parent),
     dg.Definitions(resources=default_resources(), executor=make_executor()),
 )
+settle()  # the definitions live as long as the process: see phase1_platform.heap
