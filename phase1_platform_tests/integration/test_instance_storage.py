@@ -9,6 +9,7 @@ wiped instance keeps working; on SQLite (``dagster.yaml``) and PostgreSQL
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 
 import dagster as dg
@@ -101,6 +102,56 @@ def test_sqlite_watcher_sees_a_running_runs_events(sqlite_home):
             assert arrived.wait(10), "the watcher never saw the event"
         finally:
             instance.event_log_storage.end_watch(run.run_id, callback)
+
+
+def test_sqlite_new_runs_start_from_the_template_as_dagster_creates_them(sqlite_home):
+    """A new instance directory gets the run-database template with its index; each new
+    run's database is a copy of it, with Dagster's schema and alembic stamp."""
+    with dg.DagsterInstance.get() as instance:
+        runs = sqlite_home / "history" / "runs"
+        templates = list(runs.glob(".run-shard-template-*.db"))
+        assert [t.name for t in templates] == [f".run-shard-template-{dg.__version__}.db"]
+        run_id = _runs(instance, 1)[0]
+        _assert_events_readable(instance, [run_id])
+        shard, template = runs / f"{run_id}.db", templates[0]
+
+        def schema(path):
+            with sqlite3.connect(path) as conn:
+                tables = conn.execute("SELECT type, name, sql FROM sqlite_master "
+                                      "ORDER BY type, name").fetchall()
+                return tables, conn.execute("SELECT * FROM alembic_version").fetchall(), \
+                    conn.execute("PRAGMA journal_mode").fetchone()
+
+        assert schema(shard) == schema(template)
+        assert schema(template)[1] and schema(template)[2] == ("wal",)
+        # a database another process began is never replaced
+        assert instance.event_log_storage._start_run_shard(run_id) is False
+        _assert_events_readable(instance, [run_id])
+        assert not list(runs.glob("*.tmp"))
+
+
+def test_sqlite_event_log_lives_in_the_instance_directory(tmp_path, monkeypatch):
+    """Without base_dir and without $DAGSTER_HOME (``DagsterInstance.from_config``, or
+    ``dagster dev``'s temporary home), the event log is the instance directory's own
+    history/runs, as with Dagster's class, and nothing is written elsewhere."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        assert storage._base_dir == str(home / "history" / "runs")
+        run_ids = _runs(instance, 2)
+        _assert_events_readable(instance, run_ids)
+        assert {p.name for p in (home / "history" / "runs").glob("*.db")} >= {
+            "index.db", *(f"{r}.db" for r in run_ids)}
+    assert list(cwd.iterdir()) == []
+    with dg.DagsterInstance.from_config(str(home)) as again:  # a second process, same home
+        _assert_events_readable(again, run_ids)
 
 
 def test_sqlite_wipe_with_kept_connections(sqlite_home):
