@@ -16,6 +16,7 @@ import pytest
 
 from phase1_platform.core import BarEngine, TickNormalizer, get_rules
 from phase1_platform.core.parity import UNEXPLAINED, BarComparator
+from phase1_platform.core.parity.explain import Categorizer
 from phase1_platform.core.parity.labels import (
     AUCTION_VOLUME,
     CLOSING_AUCTION,
@@ -314,3 +315,38 @@ def test_lean_equity_streaming_equals_batch_on_real_ticks():
     for chunk in np.array_split(order, 29):
         agg.on_batch(ticks.iloc[np.sort(chunk)])
     assert CanonicalExporter(agg.bars()).compute_hash() == CanonicalExporter(batch).compute_hash()
+
+
+@pytest.mark.parametrize("data,rules,timeframes", [
+    ("spy", "default", "1m"), ("spy", "lean-equity", "1m"), ("spy", "default", "1m,1d"),
+    ("spy", "lean-equity", "1m,1d"), ("gc", "lean-future", "1m"), ("gc", "default", "1m"),
+])
+def test_explanations_from_the_ticks_within_reach_equal_those_from_all(
+        data, rules, timeframes, spy_ticks, spy_minute, gc_ticks):
+    """``compare`` prepares only the ticks within reach of the bars it explains; every
+    explanation (mismatched bars, bars missing on either side) is the one a categorizer
+    of all the day's ticks gives, including the data's last print (GC)."""
+    if data == "spy":
+        ticks = spy_ticks
+        ref = (read_lean_bars(shared_file(SPY_DAILY), start="2013-10-07", end="2013-10-07")
+               if "1d" in timeframes else spy_minute)
+    else:
+        ticks, ref = gc_ticks, read_lean_bars(shared_file(GC_MINUTE), contract="201312")
+    rep = compare(ticks, ref, rules, timeframes)
+    explained = len(rep.mismatches) + len(rep.missing_in_generated) + len(
+        rep.missing_in_reference)
+    assert explained > 0
+    every_tick = Categorizer(ticks, get_rules(rules), BarComparator())
+    assert every_tick.sym_last_ts is None  # not a subset
+    assert list(rep.mismatches["detail"]) == [
+        every_tick.explain_bar(r) for r in rep.mismatches.itertuples(index=False)]
+    assert list(rep.missing_in_generated["category"]) == [
+        every_tick.explain_missing_generated(r)
+        for r in rep.missing_in_generated.itertuples(index=False)]
+    assert list(rep.missing_in_reference["category"]) == [
+        every_tick.explain_missing_reference(r)
+        for r in rep.missing_in_reference.itertuples(index=False)]
+    within = Categorizer(ticks, get_rules(rules), BarComparator(), explain=[
+        (tf, int(ts)) for tf, ts in zip(rep.mismatches["timeframe"], rep.mismatches["ts"],
+                                        strict=True)])
+    assert within.sym_last_ts is not None and len(within.ts) < len(ticks)

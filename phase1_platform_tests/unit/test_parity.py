@@ -243,6 +243,22 @@ def test_last_print_and_vendor_only_volume():
     assert detail == {"high": UNEXPLAINED}
 
 
+def test_last_print_of_the_bar_is_not_the_datas_when_trading_resumes_later():
+    """The categorizer prepares only the ticks near the bars it explains; a bar whose
+    last print ends that subset is still not the data's last print when the data goes on
+    (here half an hour later, far outside the explained bar's reach)."""
+    rows = [(at(1), 10.0, 1, ""), (at(2), 10.0, 2, ""), (at(3), 10.0, 3, ""),
+            (at(1800), 10.0, 4, ""), (at(1801), 10.0, 7, "")]
+    t = ticks(*rows)
+    gen = BarEngine().build(t, "1m")
+    later = pd.Timestamp(at(1800)).floor("min").strftime("%Y-%m-%dT%H:%M:%SZ")
+    for minute, ref_volume, expected in ((T0, 3, UNEXPLAINED), (later, 4, LAST_PRINT)):
+        one = gen[gen["ts"] == ns(minute)]
+        rep = BarComparator().compare(one, bars((minute, 10.0, 10.0, 10.0, 10.0,
+                                                 ref_volume)), ticks=t)
+        assert rep.mismatches.iloc[0]["detail"] == {"volume": expected}
+
+
 def test_repeated_identical_print_counted_once():
     rows = [(at(1), 10.0, 1, ""), (at(2), 10.0, 2, ""), (at(2), 10.0, 2, ""),
             (at(3), 10.0, 5, "")]

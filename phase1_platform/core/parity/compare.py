@@ -153,7 +153,9 @@ class BarComparator:
 
         categorized = ticks is not None
         if categorized and (len(mismatches) or len(only_g) or len(only_r)):
-            cat = Categorizer(ticks, rule_set, self)
+            explain = [(tf, int(ts)) for frame in (mismatches, only_r, only_g)
+                       for tf, ts in zip(frame["timeframe"], frame["ts"], strict=True)]
+            cat = Categorizer(ticks, rule_set, self, explain=explain)
             details = [cat.explain_bar(row) for row in mismatches.itertuples(index=False)]
             only_r = only_r.assign(category=[cat.explain_missing_generated(r)
                                              for r in only_r.itertuples(index=False)])

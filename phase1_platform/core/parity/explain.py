@@ -4,6 +4,7 @@ difference, or a boundary print."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,9 @@ from .labels import (
 if TYPE_CHECKING:
     from .compare import BarComparator
 
+SECOND_NS = 1_000_000_000  # how far outside a bar a boundary print is looked for
+MAX_SPANS = 256  # more separate spans to explain than this: prepare every tick
+
 
 @dataclass
 class _Group:
@@ -51,15 +55,24 @@ class _Group:
 class Categorizer:
     """Explains mismatched bars from the ticks and the rule set that built them."""
 
-    def __init__(self, ticks: pd.DataFrame, rules: EligibilityRules, cmp: BarComparator):
+    def __init__(self, ticks: pd.DataFrame, rules: EligibilityRules, cmp: BarComparator,
+                 explain: Iterable[tuple[str, int]] | None = None):
+        """``explain``: the (timeframe, ts) of every bar the caller will explain. The
+        categorizer then prepares only the ticks within reach of those bars (their
+        interval, a second either side, the closing-auction report delay after): the
+        explanations are the same as from all the ticks, at a cost that follows the
+        mismatches instead of the day's tape."""
         missing = [c for c in ("ts", "symbol", "price", "size", "conditions")
                    if c not in ticks.columns]
         if missing:
             raise ParityInputError(
                 f"ticks lack column(s) {', '.join(missing)}: give normalized ticks"
             )
-        ticks = ensure_canonical(ticks) if len(ticks) else ticks
         self.cmp = cmp
+        self.sym_last_ts: dict[str, int] | None = None  # per symbol, when ticks are a subset
+        if explain is not None and len(ticks):
+            ticks = self._within_reach(ticks, explain)
+        ticks = ensure_canonical(ticks) if len(ticks) else ticks
         self.rules = rules
         self.ts = ts_ns(ticks["ts"]) if len(ticks) else np.empty(0, dtype="int64")
         self.price = ticks["price"].to_numpy("float64")
@@ -97,6 +110,32 @@ class Categorizer:
             ends = np.r_[change[1:], len(sym)]
             for a, b in zip(change, ends, strict=True):
                 self.sym_range[str(sym[a])] = (int(a), int(b))
+
+    def _within_reach(self, ticks: pd.DataFrame, explain: Iterable[tuple[str, int]]
+                      ) -> pd.DataFrame:
+        """The ticks any explanation of the ``explain`` bars can read; every tick of one
+        timestamp is in or out together, so canonical order within the subset is the
+        order of the whole. Each symbol's last timestamp is kept (``LAST_PRINT`` asks
+        whether a bar ends with the data's last print)."""
+        spans = sorted(
+            (start - SECOND_NS, end + max(end - start, AUCTION_REPORT_DELAY_NS, SECOND_NS))
+            for start, end in {self.interval(tf, int(ts)) for tf, ts in explain})
+        merged: list[list[int]] = []
+        for lo, hi in spans:
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        if len(merged) > MAX_SPANS:  # mismatches everywhere: prepare all the ticks
+            return ticks
+        ts = ts_ns(ticks["ts"])
+        keep = np.zeros(len(ts), dtype=bool)
+        for lo, hi in merged:
+            keep |= (ts >= lo) & (ts < hi)
+        codes, symbols = pd.factorize(ticks["symbol"])
+        last = pd.Series(ts).groupby(codes).max()
+        self.sym_last_ts = {str(symbols[c]): int(t) for c, t in last.items() if c >= 0}
+        return ticks[keep]
 
     # -- slices --------------------------------------------------------------------
     def interval(self, timeframe: str, ts: int) -> tuple[int, int]:
@@ -344,9 +383,8 @@ class Categorizer:
         gen_vol = float(size[vok].sum())
         ref_vol = float(r["reference_volume"])
         d = ref_vol - gen_vol  # > 0: the vendor has more volume
-        second = 1_000_000_000
-        for side, (a, b), edge_field in (("next", (end, end + second), "close"),
-                                         ("previous", (start - second, start), "open")):
+        for side, (a, b), edge_field in (("next", (end, end + SECOND_NS), "close"),
+                                         ("previous", (start - SECOND_NS, start), "open")):
             near = self.rows(r["symbol"], a, b)
             near = near[self.size[near] > 0]
             for t in near:
@@ -373,9 +411,9 @@ class Categorizer:
             return out
         if d < 0:
             # the data's last print: the vendor's file ends before it
-            sym_end = self.sym_range.get(r["symbol"], (0, 0))[1]
-            if len(rows) and rows[-1] == sym_end - 1 and self.vok[rows[-1]] and bool(
-                    self.cmp.volume_ok(gen_vol - self.size[rows[-1]], ref_vol)):
+            if len(rows) and self.is_last_print(r["symbol"], rows[-1]) and self.vok[
+                    rows[-1]] and bool(self.cmp.volume_ok(gen_vol - self.size[rows[-1]],
+                                                          ref_vol)):
                 out["volume"] = LAST_PRINT
                 return out
             # identical prints repeated in one millisecond that the vendor counts once
@@ -406,6 +444,12 @@ class Categorizer:
             if best is not None:
                 out["volume"] = f"{best[1]} (approximately: residual {num(best[0], signed=True)})"
         return out
+
+    def is_last_print(self, symbol: str, t: int) -> bool:
+        """Whether row ``t`` is the symbol's last tick in the data (not only the subset)."""
+        if t != self.sym_range.get(symbol, (0, 0))[1] - 1:
+            return False
+        return self.sym_last_ts is None or int(self.ts[t]) == self.sym_last_ts.get(symbol)
 
     def stamp(self, t: int) -> str:
         return pd.Timestamp(int(self.ts[t]), tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
