@@ -84,6 +84,8 @@ def partitions_of(context) -> list[Partition]:
     validated (``InvalidPartitionError``, a ``UserError``, for a bad key)."""
     if not context.has_partition_key and not context.has_partition_key_range:
         raise ConfigError(NO_PARTITION)
+    if not context.has_partition_key_range:  # one key: no range to expand (each expansion
+        return [to_partition(context.partition_key)]  # queries the symbols' partitions)
     return [to_partition(k) for k in context.partition_keys]
 
 

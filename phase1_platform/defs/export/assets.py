@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from ...app.export import export_bars
-from ...core.export import read_canonical_csv, write_atomic
+from ...core.export import write_atomic
 from ...core.partition import Partition
 from ...core.rules import get_rules
 from ...core.timeframes import TIMEFRAMES
@@ -31,7 +31,7 @@ def export_partition(part: Partition, store, sources, settings) -> dict:
     timeframes = [*TIMEFRAMES, *settings.bar_timeframes()]  # the stored information bars
     exported = export_bars(store.get(), part.symbol, timeframes, part.date, part.date,
                            calendar=part.calendar, path=path)
-    bars = read_canonical_csv(path)
+    bars = exported.frame  # the bars the file holds (canonical order)
     rule_set = rule_set_of(sources, part)
     counts = {tf: n for tf, n in exported.counts.items() if n}
     sidecar = {"partition": part.key, "hash": exported.sha256, "rule_set": rule_set,
