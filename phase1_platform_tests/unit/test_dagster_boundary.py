@@ -47,8 +47,11 @@ def test_a_bug_is_not_disguised(bug):
 
 
 def _context(*keys: str):
+    """What partitions_of reads of a Dagster context: one key (partition_key) or a range
+    (partition_keys)."""
     return SimpleNamespace(has_partition_key=len(keys) == 1,
-                           has_partition_key_range=len(keys) > 1, partition_keys=list(keys))
+                           has_partition_key_range=len(keys) > 1, partition_keys=list(keys),
+                           partition_key=keys[0] if len(keys) == 1 else None)
 
 
 def test_partitions_of_parses_every_key():
