@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settle()  # every subcommand's modules are imported: see phase1_platform.heap
+    if argv is None:  # this process's own command (not a caller's list): its startup
+        settle()      # is over, every subcommand module imported (phase1_platform.heap)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
