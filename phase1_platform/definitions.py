@@ -2,12 +2,14 @@
 ``dagster asset materialize -m phase1_platform.definitions``.
 
 The assets, checks, jobs, sensors and schedules are loaded from the ``defs/`` folder the
-way Dagster 1.13 recommends (``dg.load_from_defs_folder``: every module under
+way Dagster 1.13 recommends (its component tree: every module under
 ``phase1_platform/defs`` is scanned for definitions; the project is found through
-``[tool.dg.project] root_module`` in pyproject.toml), grouped by concern: ``ticks/``,
+``[tool.dg.project] root_module`` in pyproject.toml; ``defs.compat.load_defs_folder`` is
+``dg.load_from_defs_folder`` without two per-load costs), grouped by concern: ``ticks/``,
 ``bars/``, ``reference/``, ``export/`` (each with its assets and their checks),
 ``automation/`` (sensors, schedules) and ``jobs.py``. The resources and the executor are
-merged in here.
+merged in here. Loading ends with ``heap.settle()``: the definitions and everything
+imported so far live as long as the process.
 
 Runs execute in-process by default: the steps hand each other their data in process
 (``app.run_memo``) and a subprocess per step would cost more than the work itself; a run
