@@ -1,7 +1,8 @@
 """``phase1 simulate``: a local market that speaks a vendor's live protocol.
 
 Serves recorded ticks (DESIGN tick CSV or LEAN tick zip) so demos and tests show live
-ingestion with no network: point the connector's URL (``FINNHUB_WS_URL``) at it.
+ingestion with no network: point the connector's URL (``FINNHUB_WS_URL``) at it, and
+``FINNHUB_REST_URL`` at its REST side (the trades its market has traded so far).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
               f"({tape.skipped} bad rows skipped) at speed {args.speed:g}", flush=True)
         print(f"listening on {sim.url}  (connect with {sim.url}?token=<token>"
               f"{'' if args.token is None else ', token required'})", flush=True)
+        print(f"REST (/quote, /stock/tick) at {sim.rest_url}  (FINNHUB_REST_URL)", flush=True)
         try:
             await asyncio.Future()
         finally:

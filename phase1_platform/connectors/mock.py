@@ -13,6 +13,9 @@ on wall-clock timing, so a replay is deterministic:
 - ``speed=X``: batches are the rows of one ``batch_window`` of market time (at most
   ``batch_size``), each delivered when ``(batch_time - first_time) / X`` seconds of
   replay time have passed (1 = real time, 60 = one market minute per second).
+
+As a history (``--backfill-from FILE``) it serves every loaded row: a recording has
+already happened, so its newest trade of a symbol is its newest row (``LatestTrade``).
 """
 
 from __future__ import annotations
@@ -240,6 +243,15 @@ class MockConnector(BaseConnector):
         rows = frame[keep].reset_index(drop=True)
         for s in range(0, len(rows), self.page_size):
             yield rows.iloc[s:s + self.page_size].reset_index(drop=True)
+
+
+    async def latest_trade_time(self, symbol: str) -> pd.Timestamp | None:
+        """The newest loaded row of ``symbol`` whose timestamp parses (None: none)."""
+        frame, _ = self._replay_frame()
+        sym = frame["symbol"].astype("str").str.strip().str.upper().to_numpy()
+        parsed = _parsed_ns(frame["timestamp"])[sym == symbol.upper()]
+        parsed = parsed[parsed != _NAT]
+        return pd.Timestamp(int(parsed.max()), unit="ns", tz="UTC") if len(parsed) else None
 
 
 def _utc_ns(ts: pd.Timestamp | str) -> int:

@@ -7,6 +7,9 @@
 - ``LiveAmendments``: a live stream that also sends trade cancels and corrections.
 - ``TickHistory``: trades of a symbol in ``[start, end)`` as raw tick pages (gap
   backfill, Dagster's ``raw_ticks`` for a vendor tick source).
+- ``LatestTrade``: when the newest trade of a symbol the vendor knows happened (Alpaca's
+  ``/v2/stocks/trades/latest``, Finnhub's ``/quote``, a file's newest row): "the present"
+  of a history, up to which the live service catches up at start.
 - ``BarHistory``: the vendor's own bars (the parity reference).
 
 Each returns the core's raw frames: ticks as ``TickNormalizer`` takes them, bars in the
@@ -65,6 +68,14 @@ class TickHistory(Protocol):
     def get_historical_ticks(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp
                              ) -> AsyncIterator[pd.DataFrame]:
         """Raw tick frames for [start, end), in pages."""
+
+
+@runtime_checkable
+class LatestTrade(Protocol):
+    async def latest_trade_time(self, symbol: str) -> pd.Timestamp | None:
+        """When the newest trade of ``symbol`` the vendor has happened (UTC), rounded up
+        to the vendor's resolution (a time in seconds: the end of that second); None when
+        the vendor has no trade of it."""
 
 
 @runtime_checkable

@@ -229,7 +229,7 @@ def main(cfg: IngestConfig, on_bars_written=None) -> int:
         return await run(cfg, stop, on_bars_written=on_bars_written)
 
     stats = asyncio.run(go())
-    if not stats.connected:
+    if not stats.connected and not stats.batches:  # nothing landed, not even a catch-up
         print(f"ingest: stopped while connecting to the {cfg.source} stream; nothing received")
         return 0
     print(f"ingest: {stats.rows_received} rows received, {stats.ticks} ticks, "

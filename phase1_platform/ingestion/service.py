@@ -23,6 +23,14 @@ connector keeps reading while a batch lands):
    Alpaca's data stream) are recorded once the ticks received before them have landed,
    and the streamed bars they touch are restated and stored (``amendments``).
 
+Startup catch-up (``start``, before the stream connects): each subscribed symbol with a
+stored watermark of the stream's source is backfilled from its watermark to the
+history's present (``gaps.GapTracker.startup``, reason ``startup``), fetched and
+committed as steps 3 to 5 commit a batch's gaps (streaming bars, one transaction, bars
+stored and published), so a service killed after receiving the day's last trades, and
+restarted when no trade follows, still lands them. A store error keeps the catch-up for
+a retry (landed before any later batch); ``stop`` set meanwhile ends the start.
+
 Landed ticks are the partition's raw ticks for the asset graph as they are: the asset
 reads ``Store.ticks.read(partition)`` from the same store (``DATABASE_URL``,
 ``TICK_STORE``). On first sight of a (symbol, trading date) the streaming bars are
@@ -62,7 +70,7 @@ from .amendments import AmendmentBatches
 from .bars import LiveBars
 from .batches import Batches, Prepared, rows_text, tick_partitions, ticks_quarantine
 from .broadcast import BarBroadcaster
-from .gaps import Gap, GapTracker, connection_epoch
+from .gaps import Gap, GapTracker, SourcedStream, connection_epoch
 from .identity import StreamIdentity
 from .logs import JsonFormatter, event, log, setup_logging
 
@@ -104,7 +112,8 @@ class IngestionService:
 
     ``identity``: a ``StreamIdentity`` for streams without trade ids (Finnhub), None
     to keep the connector's identities (files, Alpaca). ``historical``: a
-    ``TickHistory`` that fills gaps (None: gaps are logged, not filled). ``rules``: one
+    ``TickHistory`` that fills gaps and catches up at start, up to its ``LatestTrade``
+    when it has one (None: gaps are logged, not filled). ``rules``: one
     rule set for every symbol (``--rules``), or one per symbol; None: each symbol's rule
     set of the per-symbol setting (``app.sources``).
     """
@@ -161,7 +170,8 @@ class IngestionService:
         self._buffer: list[tuple[int, pd.DataFrame]] = []
         self._buffered = 0
         self._bad_frames: list[pd.DataFrame] = []
-        self._retry: list[Prepared] = []
+        self._retry: list[Prepared] = []  # prepared batches to land before newer ones
+        self._catching_up: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -216,6 +226,11 @@ class IngestionService:
             self.connector.register_amendment_callback(self._on_amendments)
         await self.connector.subscribe(self.symbols)
         self._flusher = asyncio.create_task(self._flush_loop(), name="ingest-flusher")
+        self._catching_up = asyncio.create_task(self._catch_up(), name="ingest-catch-up")
+        if not await wait_or_stop(asyncio.shield(self._catching_up), stop):
+            event("ingest_stopped_while_catching_up", logging.WARNING,
+                  connector=self.connector.name)
+            return False
         if stop is None:
             await self.connector.connect()
         elif not await wait_or_stop(self.connector.connect(stop), stop) or stop.is_set():
@@ -233,6 +248,10 @@ class IngestionService:
         """Disconnect (the connector delivers its pending rows), flush everything, stop."""
         self._stopping = True
         self._room.set()
+        if self._catching_up is not None and not self._catching_up.done():
+            self._catching_up.cancel()  # its commit, once begun, ends under the flush lock
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._catching_up
         try:
             await self.connector.disconnect()
         except (UserError, OSError) as exc:
@@ -289,27 +308,7 @@ class IngestionService:
                     if failed:
                         self._retry.append(prep)
                         continue
-                    if prep.gaps:
-                        prep.backfill += await self.gaps.fetch(prep.gaps)
-                        prep.gaps = []
-                    try:
-                        updates = await asyncio.to_thread(self.batches.commit, prep)
-                    except StoreError as exc:
-                        self.stats.store_errors += 1
-                        event("store_error", logging.ERROR, error=one_line(exc),
-                              rows_kept=len(prep.ticks))
-                        self._retry.append(prep)
-                        failed = True
-                        continue
-                    except Exception as exc:  # noqa: BLE001 - a bug: rows kept in quarantine
-                        updates = await self._commit_failed(prep, exc)
-                    if self.broadcaster is not None and len(updates):
-                        self.broadcaster.publish(updates)
-                        floors = self.aggregator.floors()
-                        if floors != self._floors:  # a trading date was evicted
-                            self._floors = floors
-                            self.broadcaster.forget_before(floors)
-                    self.stats.bar_updates += len(updates)
+                    failed = not await self._commit(prep)
                 if amended and not failed:
                     failed = not await self._amend(amended)
                 elif amended:
@@ -319,6 +318,52 @@ class IngestionService:
                     if self._stopping:
                         return  # reported by stop() as unstored rows
                     await asyncio.sleep(1.0)
+
+    async def _commit(self, prep: Prepared) -> bool:
+        """Fetch the gaps of ``prep``, land it with them, publish the bars it changed.
+        False after a store error (``prep`` is kept for a retry)."""
+        if prep.gaps:
+            prep.backfill += await self.gaps.fetch(prep.gaps)
+            prep.gaps = []
+        try:
+            updates = await asyncio.to_thread(self.batches.commit, prep)
+        except StoreError as exc:
+            self.stats.store_errors += 1
+            event("store_error", logging.ERROR, error=one_line(exc), rows_kept=len(prep.ticks))
+            self._retry.append(prep)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a bug: rows kept in quarantine
+            updates = await self._commit_failed(prep, exc)
+        if self.broadcaster is not None and len(updates):
+            self.broadcaster.publish(updates)
+            floors = self.aggregator.floors()
+            if floors != self._floors:  # a trading date was evicted
+                self._floors = floors
+                self.broadcaster.forget_before(floors)
+        self.stats.bar_updates += len(updates)
+        return True
+
+    async def _catch_up(self) -> None:
+        """The startup catch-up (module doc): gaps from the watermarks to the history's
+        present, fetched (cancellable), then committed under the flush lock (shielded:
+        once begun, a commit ends even when the start is abandoned)."""
+        stream = self.connector
+        try:
+            gaps = await self.gaps.startup(
+                self.symbols, stream.source if isinstance(stream, SourcedStream) else None)
+            backfill = await self.gaps.fetch(gaps) if gaps else []
+        except Exception:  # noqa: BLE001 - a bug: logged with its place, the start goes on
+            log.exception("catch up failed")
+            return
+        if backfill:
+            await asyncio.shield(self._commit_alone(
+                Prepared(empty_ticks(), [], [], 0, backfill=backfill)))
+
+    async def _commit_alone(self, prep: Prepared) -> None:
+        async with self._flush_lock:
+            t0 = time.perf_counter()
+            await self._commit(prep)
+            self.stats.busy_seconds += time.perf_counter() - t0
 
     async def _prepare(self, entries: list[tuple[int, pd.DataFrame]],
                        bad: list[pd.DataFrame]) -> Prepared:

@@ -16,6 +16,10 @@ whoever is subscribed when it happens. ``speed`` is the replay rate (1 = real ti
 subscribed and listening (``pause_when_idle``), so a client that reconnects misses
 nothing; at a real speed the market goes on, as a real one does.
 
+The same port answers Finnhub's REST calls ``/api/v1/quote`` and ``/api/v1/stock/tick``
+about the trades the market has traded so far (``finnhub_rest``; ``rest_url``), so gap
+backfill and the ingestion service's startup catch-up speak Finnhub's protocol to it.
+
 Test hooks: ``drop_after`` (close a connection after N trade messages, ``drop_times``
 times), ``stall_after`` (go silent after N trade messages, no pings either, while
 keeping the socket open), ``inject_raw(text)`` (send any frame, e.g. malformed JSON),
@@ -49,6 +53,7 @@ from ..core.errors import ConfigError
 from ..core.normalizer import TickNormalizer
 from ..core.schema import ts_ns
 from ..readers import read_ticks
+from .finnhub_rest import REST_PREFIX, FinnhubRest
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +179,8 @@ class FinnhubSimulator:
         self.stall_after, self.stalls_left = stall_after, (stall_times if stall_after else 0)
 
         self.connections: list[SimConnection] = []
+        self.rest = FinnhubRest(tape, token)
+        self.traded = 0  # trades of the tape the market has passed (its clock)
         self.sent: list[tuple[int, int]] = []  # (connection id, tape index) per trade sent
         self.sent_at: list[float] = []  # time.time() each trade of ``sent`` left, same order
         self.rejected_handshakes = 0
@@ -194,6 +201,11 @@ class FinnhubSimulator:
     @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        """Base URL of the REST side (``FINNHUB_REST_URL``)."""
+        return f"http://{self.host}:{self.port}{REST_PREFIX.rstrip('/')}"
 
     async def start(self) -> FinnhubSimulator:
         """Listen and start the market clock; ``ListenError`` (one line) when the address
@@ -278,7 +290,11 @@ class FinnhubSimulator:
 
     # -- protocol ----------------------------------------------------------------------
     def _check_token(self, connection: ServerConnection, request):
-        query = parse_qs(urlsplit(request.path).query)
+        parts = urlsplit(request.path)
+        query = parse_qs(parts.query)
+        if parts.path.startswith(REST_PREFIX):  # a REST call, not a stream handshake
+            return self.rest.answer(request, parts.path,
+                                    {k: v[0] for k, v in query.items()}, self.traded)
         given = (query.get("token") or [""])[0]
         if not given or (self.token is not None and given != self.token):
             self.rejected_handshakes += 1
@@ -379,6 +395,7 @@ class FinnhubSimulator:
                     await asyncio.sleep(due - loop.time())
             else:
                 await asyncio.sleep(0)
+            self.traded = end  # these trades happen now, whoever listens
             for conn in list(self.connections):
                 if conn.listening:
                     await self._send_trades(conn, start, end)

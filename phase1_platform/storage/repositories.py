@@ -518,6 +518,16 @@ class WatermarkRepository(Repository):
         value = self._run(lambda conn: conn.execute(query).scalar_one_or_none(), write=False)
         return None if value is None else int(value)
 
+    def latest(self, symbol: str, source_prefix: str) -> tuple[str, int] | None:
+        """The newest watermark of ``symbol`` among the sources starting with
+        ``source_prefix`` (taken literally): (source, ts in UTC ns), None when none."""
+        c = watermarks_t.c
+        query = select(c.source, c.ts).where(
+            c.symbol == symbol, c.source.startswith(source_prefix, autoescape=True)
+        ).order_by(c.ts.desc(), c.source.desc()).limit(1)
+        row = self._run(lambda conn: conn.execute(query).first(), write=False)
+        return None if row is None else (str(row[0]), int(row[1]))
+
     def advance(self, source: str, symbol: str, ts_ns: int) -> int:
         """Move the watermark to ``ts_ns`` unless it is already later; returns the new value."""
         ts_ns = int(ts_ns)

@@ -22,6 +22,7 @@ import pytest
 from phase1_platform.app.replay import replay
 from phase1_platform.connectors.alpaca import AlpacaConnector, reset_wait
 from phase1_platform.connectors.base import ConnectorError
+from phase1_platform.connectors.protocols import LatestTrade
 from phase1_platform.connectors.settings import load_settings
 from phase1_platform.core import BarEngine, TickNormalizer, get_rules
 from phase1_platform.core.export import CanonicalExporter, to_canonical
@@ -399,6 +400,21 @@ def test_polling_emits_only_new_trades_and_loses_none(day):
     assert sorted(raw["trade_id"] + raw["timestamp"]) == sorted(
         f"{t['x']}-{t['z']}-{t['i']}" + t["t"] for t in trades)
     assert bars_hash(raw) == CanonicalExporter(ref.bars).compute_hash()
+
+
+def test_latest_trade_time_is_the_newest_trade_the_vendor_has(day):
+    """``LatestTrade``: "the present" of Alpaca's history, up to its clock (``now_ns``)."""
+    _, _, trades = day
+    times = [parse_ns(t["t"]) for t in trades]
+    with FakeAlpaca({"AAPL": trades}) as fake:
+        conn = make_connector(fake)
+        assert isinstance(conn, LatestTrade)
+        fake.now_ns = times[0] - 1
+        assert asyncio.run(conn.latest_trade_time("aapl")) is None  # nothing traded yet
+        fake.now_ns = times[len(times) // 2]
+        got = asyncio.run(conn.latest_trade_time("AAPL"))
+        assert got == pd.Timestamp(times[len(times) // 2], unit="ns", tz="UTC")
+        assert asyncio.run(conn.latest_trade_time("MSFT")) is None  # no trade of it
 
 
 def test_run_polling_feeds_callbacks(day):

@@ -622,6 +622,22 @@ def test_historical_ticks_pages_and_empty_window(rest_server):
     assert TickNormalizer().normalize(raw).rejected == 0
 
 
+def test_latest_trade_time_is_the_end_of_the_quote_second(rest_server):
+    """``LatestTrade`` from ``/quote``: ``t`` is in seconds, the newest trade lies in it."""
+    async def main():
+        conn = FinnhubConnector(TOKEN, ws_url="ws://127.0.0.1:9",
+                                rest=rest_client(rest_server))
+        try:
+            return await conn.latest_trade_time("aapl"), await conn.latest_trade_time("NOPE")
+        finally:
+            await conn.disconnect()
+
+    latest, none = run(main())
+    assert latest == pd.Timestamp("2024-03-04T20:00:00.999999999Z")
+    assert none is None  # Finnhub has no price of it (t = 0)
+    assert [p for p, _ in rest_server.requests] == ["/api/v1/quote"] * 2
+
+
 def test_rest_fallback_polls_quotes_while_stream_is_down(small_csv, rest_server):
     async def main():
         sim = FinnhubSimulator.from_files([small_csv], token=TOKEN)

@@ -24,7 +24,7 @@ from phase1_platform.simulator.finnhub_server import FinnhubSimulator
 from phase1_platform.storage import Store
 
 from ..support.stores import TICK_BACKENDS, make_url
-from .test_ingestion import SPY, as_served, morning_tape, served, stored_ticks
+from .test_ingestion import as_served, morning_tape, served, stored_ticks
 
 # services killed or stopped while the tape streams: run alone (`make test` runs them after
 # the parallel pass)
@@ -42,8 +42,15 @@ def backend(request, tmp_path):
     s.dispose()
 
 
-def start_service(sim_url: str, db: str, *extra: str) -> subprocess.Popen:
+def start_service(sim_url: str, db: str, *extra: str,
+                  rest_url: str | None = None) -> subprocess.Popen:
+    """``phase1 ingest`` of SPY from the simulator at ``sim_url``; with ``rest_url`` (the
+    simulator's REST side) its history is Finnhub's REST there (``--backfill-from
+    finnhub``): bounded by the market clock, as a vendor's history is by the present."""
     env = {**os.environ, "FINNHUB_WS_URL": sim_url, "FINNHUB_API_KEY": "demo-key"}
+    if rest_url is not None:
+        env["FINNHUB_REST_URL"] = rest_url
+        extra = ("--backfill-from", "finnhub", *extra)
     return subprocess.Popen(
         [sys.executable, "-m", "phase1_platform.ingestion", "--mode", "live",
          "--symbols", "SPY", "--database-url", db, *extra],
@@ -71,16 +78,16 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(backend):
     async def scenario():
         sim = FinnhubSimulator(tape, speed=span / 6, pause_when_idle=True)
         async with sim:
-            first = start_service(sim.url, db, "--backfill-from", str(SPY),
-                                  "--flush-interval", "0.1")
+            first = start_service(sim.url, db, "--flush-interval", "0.1",
+                                  rest_url=sim.rest_url)
             try:
                 await until(lambda: count(store) > 3_000)
             finally:
                 first.send_signal(signal.SIGKILL)  # no flush, no goodbye
                 first.wait(10)
             landed_at_kill = count(store)
-            second = start_service(sim.url, db, "--backfill-from", str(SPY),
-                                   "--flush-interval", "0.1")
+            second = start_service(sim.url, db, "--flush-interval", "0.1",
+                                   rest_url=sim.rest_url)
             await asyncio.wait_for(sim.done.wait(), 120)
             await until(lambda: count(store) >= len(tape), 60)
             await asyncio.sleep(0.5)
@@ -96,6 +103,7 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(backend):
     # every trade of the tape exactly once, in tape order: nothing lost, nothing doubled
     pd.testing.assert_frame_equal(as_served(ticks), served(tape))
     assert '"event": "gap_detected"' in err and '"reason": "restart"' in err
+    assert '"reason": "startup"' in err  # caught up from the watermark before connecting
     assert "demo-key" not in out + err
 
 

@@ -17,7 +17,7 @@ from phase1_platform.app.verify_live import VERIFIED
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator
 from phase1_platform.storage import BarRepository
 
-from .test_ingestion import SPY, as_served, morning_tape, served, stored_ticks
+from .test_ingestion import as_served, morning_tape, served, stored_ticks
 from .test_ingestion_faults import backend, count, start_service, until  # noqa: F401
 from .test_live_path import PART, RULES, assert_stored_equals_batch
 
@@ -31,15 +31,14 @@ def test_sigkill_at_several_moments_then_restart_keeps_bars_equal_to_a_batch_bui
     db, store = backend
     tape = morning_tape(16_000)
     span = (int(tape.t_ms[-1]) - int(tape.t_ms[0])) / 1000
-    args = ("--backfill-from", str(SPY), "--flush-interval", "0.1", "--rules", RULES,
-            "--dagster-report", "off")
+    args = ("--flush-interval", "0.1", "--rules", RULES, "--dagster-report", "off")
 
     async def scenario():
         killed = []
         sim = FinnhubSimulator(tape, speed=span / 8, pause_when_idle=True)
         async with sim:
             for threshold in KILL_AT:
-                proc = start_service(sim.url, db, *args)
+                proc = start_service(sim.url, db, *args, rest_url=sim.rest_url)
                 try:
                     await until(lambda t=threshold: count(store) > t, 90)
                 finally:
@@ -48,7 +47,7 @@ def test_sigkill_at_several_moments_then_restart_keeps_bars_equal_to_a_batch_bui
                 # whatever the moment: the bars stored are those of the ticks stored
                 await asyncio.to_thread(assert_stored_equals_batch, store)
                 killed.append((proc.returncode, count(store)))
-            last = start_service(sim.url, db, *args)
+            last = start_service(sim.url, db, *args, rest_url=sim.rest_url)
             await asyncio.wait_for(sim.done.wait(), 180)
             await until(lambda: count(store) >= len(tape), 90)
             await asyncio.sleep(0.5)

@@ -162,6 +162,15 @@ def test_historical_ticks_from_loaded_files(tmp_path):
         run(fetch("AAPL", "2024-03-05T00:00", "2024-03-06T00:00Z"))
 
 
+def test_latest_trade_of_a_file_history_is_its_newest_row(tmp_path):
+    rows = ["2024-03-04T14:30:09Z,AAPL,101,1", "2024-03-04T14:30:02Z,AAPL,100,1",
+            "not a time,AAPL,102,1", "2024-03-04T14:31:00Z,MSFT,50,1"]
+    mock = MockConnector([write_csv(tmp_path / "h.csv", rows)])
+    assert run(mock.latest_trade_time("aapl")) == pd.Timestamp("2024-03-04T14:30:09Z")
+    assert run(mock.latest_trade_time("MSFT")) == pd.Timestamp("2024-03-04T14:31:00Z")
+    assert run(mock.latest_trade_time("SPY")) is None
+
+
 def test_no_data_and_bad_settings_are_clear_errors(tmp_path):
     with pytest.raises(ConnectorError, match="load_from_csv"):
         run(MockConnector().replay_ticks())

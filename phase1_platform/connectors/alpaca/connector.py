@@ -2,7 +2,8 @@
 
 - Historical trades (``TickHistory``): ``/v2/stocks/trades`` page by page
   (``next_page_token``), each page yielded as a raw tick frame while the next is
-  fetched. ``raw_data=True`` keeps the vendor's nanosecond RFC 3339 strings.
+  fetched. ``raw_data=True`` keeps the vendor's nanosecond RFC 3339 strings. The
+  newest trade (``LatestTrade``): ``/v2/stocks/trades/latest``.
 - Live micro-batches (``LiveTicks``): ``/v2/stocks/trades/latest`` polling every
   ``poll_interval`` seconds (``run(stop)``); only trades not delivered before are
   emitted, and when the latest trade has moved past the cursor the gap is fetched from
@@ -164,6 +165,18 @@ class AlpacaConnector(BaseConnector):
             if frame is None:
                 return
             yield frame
+
+    async def latest_trade_time(self, symbol: str) -> pd.Timestamp | None:
+        """The time of the newest trade of ``symbol`` (``/v2/stocks/trades/latest``); None
+        when Alpaca has none or its time cannot be read."""
+        return await asyncio.to_thread(self._latest_trade_time, symbol.upper())
+
+    def _latest_trade_time(self, symbol: str) -> pd.Timestamp | None:
+        request = StockLatestTradeRequest(symbol_or_symbols=[symbol], feed=FEEDS[self.feed])
+        trade = latest_trades(self._call(self.client.get, "/stocks/trades/latest",
+                                         request.to_request_fields())).get(symbol)
+        checked, _ = check_trades([] if trade is None else [trade])
+        return _utc(int(checked["ns"].iloc[0])) if len(checked) else None
 
     def iter_trade_pages(self, symbol: str, start, end) -> Iterable[pd.DataFrame]:
         """Blocking generator of raw tick frames, one per page, trades in [start, end).

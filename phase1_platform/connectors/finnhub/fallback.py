@@ -1,5 +1,6 @@
 """The REST side of ``FinnhubConnector``: quote fallback while the stream is down,
-quotes and candles on demand, and trade history from ``/stock/tick`` (premium).
+quotes and candles on demand, trade history from ``/stock/tick`` (premium) and the time
+of the newest trade from ``/quote`` (``LatestTrade``).
 
 Quotes go to the quote callbacks only: they are not trades, never enter the tick
 stream and cannot change bars.
@@ -17,6 +18,7 @@ import pandas as pd
 from ..base import ConnectorError, call
 
 log = logging.getLogger(__name__)
+MAX_SECONDS = 9_000_000_000  # before 2255: a nanosecond time fits in int64
 
 
 class RestSide:
@@ -62,7 +64,20 @@ class RestSide:
     ) -> pd.DataFrame:
         return await self.rest.candles(symbol, resolution, start, end)
 
-    # -- history (TickHistory) ---------------------------------------------------------
+    # -- history (TickHistory, LatestTrade) --------------------------------------------
+    async def latest_trade_time(self, symbol: str) -> pd.Timestamp | None:
+        """``/quote``'s ``t`` is the second of the latest price: the newest trade happened
+        in it, so the end of that second; None when Finnhub has no price (``t`` = 0)."""
+        symbol = symbol.upper()
+        data = await self.rest.get("/quote", {"symbol": symbol}, f"/quote {symbol}")
+        t = data.get("t") if isinstance(data, dict) else None
+        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < MAX_SECONDS:
+            raise ConnectorError(f"Finnhub REST /quote {symbol}: unexpected answer "
+                                 f"(t is not a time in seconds)", retryable=True)
+        if t == 0:
+            return None
+        return pd.Timestamp((t + 1) * 1_000_000_000 - 1, unit="ns", tz="UTC")
+
     async def get_historical_ticks(
         self, symbol: str, start: pd.Timestamp, end: pd.Timestamp
     ) -> AsyncIterator[pd.DataFrame]:
