@@ -61,7 +61,8 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SqliteEventLogStorage,
 )
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import (
     create_pg_engine,
@@ -69,14 +70,33 @@ from dagster_postgres.utils import (
     pg_url_from_config,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 RUN_SHARDS_KEPT = 4  # a process writes one run at a time; the webserver reads a few
 
 
+def history_dir(instance_dir: str) -> str:
+    """Dagster's own location of the run storage (``runs.db``) under an instance directory."""
+    return os.path.join(os.path.abspath(instance_dir), "history", "")
+
+
 def runs_dir(instance_dir: str) -> str:
     """Dagster's own location of the event log under an instance directory."""
-    return os.path.join(os.path.abspath(instance_dir), "history", "runs", "")
+    return os.path.join(history_dir(instance_dir), "runs", "")
+
+
+def _provisional_dir(base_dir: str | None, default) -> tuple[str, str | None]:
+    """(the directory to open now, the provisional one to remove later or None).
+
+    Without ``base_dir`` configured, the instance directory is only known once the instance
+    registers the storage (``register_instance``); until then ``$DAGSTER_HOME``'s when set
+    (the usual case: no move later), else a private temporary directory."""
+    if base_dir is not None:
+        return base_dir, None
+    if os.environ.get("DAGSTER_HOME"):
+        return default(os.environ["DAGSTER_HOME"]), None
+    provisional = tempfile.mkdtemp(prefix="phase1-dagster-storage-")
+    return provisional, provisional
 
 
 def _tune(dbapi_conn, _record) -> None:
@@ -90,14 +110,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
         self._engines_lock = threading.Lock()
-        # without base_dir, the instance directory is known once the instance registers
-        # (register_instance); until then $DAGSTER_HOME's, or a provisional one
-        self._placed = base_dir is not None
-        self._provisional = None
-        if base_dir is None and os.environ.get("DAGSTER_HOME"):
-            base_dir = runs_dir(os.environ["DAGSTER_HOME"])
-        if base_dir is None:
-            base_dir = self._provisional = tempfile.mkdtemp(prefix="phase1-event-log-")
+        self._placed = base_dir is not None  # else placed by register_instance
+        base_dir, self._provisional = _provisional_dir(base_dir, runs_dir)
         fresh = not os.path.exists(os.path.join(base_dir, f"{INDEX_SHARD_NAME}.db"))
         super().__init__(base_dir, inst_data=inst_data)
         if fresh and self._provisional is None:
@@ -225,6 +239,81 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         if self._provisional is not None:
             shutil.rmtree(self._provisional, ignore_errors=True)
             self._provisional = None
+
+
+class PooledSqliteRunStorage(SqliteRunStorage):
+    """Dagster's SQLite run storage (``runs.db``), keeping its connections.
+
+    ``SqliteRunStorage`` creates an engine and opens and closes a connection for every
+    statement, as the event log did: a single-partition run made 46 of them (the run
+    record, its status events, run lookups, the key-value store), and closing the last
+    connection to a WAL database checkpoints it. This class keeps a small pool per process
+    (one connection, more under concurrent threads: the webserver), created again after a
+    fork, with ``synchronous=NORMAL`` as the event log's. Schema, file and queries are
+    Dagster's (``from_local`` creates and stamps the database)."""
+
+    def __init__(self, conn_string: str, inst_data=None):
+        super().__init__(conn_string, inst_data)
+        self._pool: Engine | None = None
+        self._pool_pid = os.getpid()
+        self._pool_lock = threading.Lock()
+        self._placed, self._provisional = True, None
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        base_dir, provisional = _provisional_dir(config_value.get("base_dir"), history_dir)
+        storage = cls.from_local(base_dir, inst_data=inst_data)
+        storage._placed = config_value.get("base_dir") is not None
+        storage._provisional = provisional
+        return storage
+
+    def register_instance(self, instance) -> None:
+        super().register_instance(instance)
+        if self._placed:
+            return
+        self._placed = True
+        own = history_dir(instance.root_directory)
+        if self._conn_string != create_db_conn_string(own, "runs"):
+            self._conn_string = type(self).from_local(own)._conn_string  # made as Dagster does
+            self._dispose_pool()
+        if self._provisional is not None:
+            shutil.rmtree(self._provisional, ignore_errors=True)
+            self._provisional = None
+
+    def _engine(self) -> Engine:
+        with self._pool_lock:
+            if self._pool is not None and self._pool_pid == os.getpid():
+                return self._pool
+            self._pool_pid = os.getpid()  # forked: the parent's connections are not ours
+            self._pool = db.create_engine(
+                self._conn_string, poolclass=QueuePool, pool_size=1, max_overflow=4,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                              "check_same_thread": False})
+            db.event.listen(self._pool, "connect", _tune)
+            return self._pool
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._engine().connect() as conn, conn.begin():
+            yield conn
+
+    def _dispose_pool(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None and self._pool_pid == os.getpid():
+                self._pool.dispose()
+            self._pool = None
+
+    def upgrade(self) -> None:
+        self._dispose_pool()
+        super().upgrade()
+
+    def dispose(self) -> None:
+        self._dispose_pool()
+        super().dispose()
 
 
 def _total_changes(conn: Connection) -> int:

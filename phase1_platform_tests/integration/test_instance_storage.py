@@ -14,11 +14,13 @@ import threading
 
 import dagster as dg
 import pytest
+import sqlalchemy
 
 from phase1_platform.instance_storage import (
     RUN_SHARDS_KEPT,
     PooledPostgresEventLogStorage,
     PooledSqliteEventLogStorage,
+    PooledSqliteRunStorage,
 )
 from phase1_platform_tests.conftest import ROOT
 from phase1_platform_tests.integration.test_dagster_postgres import PG, pg_databases  # noqa: F401
@@ -145,6 +147,7 @@ def test_sqlite_event_log_lives_in_the_instance_directory(tmp_path, monkeypatch)
         storage = instance.event_log_storage
         assert isinstance(storage, PooledSqliteEventLogStorage)
         assert storage._base_dir == str(home / "history" / "runs")
+        assert instance.run_storage._conn_string == f"sqlite:///{home}/history/runs.db"
         run_ids = _runs(instance, 2)
         _assert_events_readable(instance, run_ids)
         assert {p.name for p in (home / "history" / "runs").glob("*.db")} >= {
@@ -152,6 +155,34 @@ def test_sqlite_event_log_lives_in_the_instance_directory(tmp_path, monkeypatch)
     assert list(cwd.iterdir()) == []
     with dg.DagsterInstance.from_config(str(home)) as again:  # a second process, same home
         _assert_events_readable(again, run_ids)
+
+
+def test_sqlite_run_storage_keeps_its_connection(sqlite_home):
+    """Runs, their status events and lookups go through one kept connection to runs.db
+    (Dagster's class opened one per statement: 46 in a single-partition run)."""
+    opened: list[str] = []
+
+    def count(dbapi_conn, _record):
+        path = dbapi_conn.execute("PRAGMA database_list").fetchone()[2]
+        opened.append(path)
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", count)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            storage = instance.run_storage
+            assert isinstance(storage, PooledSqliteRunStorage)
+            runs_db = str(sqlite_home / "history" / "runs.db")
+            run_ids = _runs(instance, 1)
+            after_first = opened.count(runs_db)  # Dagster's setup of runs.db, then the pool
+            run_ids += _runs(instance, 3)
+            _assert_events_readable(instance, run_ids)
+            assert [r.run_id for r in instance.get_runs()] == list(reversed(run_ids))
+            assert all(instance.get_run_by_id(r).is_success for r in run_ids)
+            assert opened.count(runs_db) == after_first  # no connection opened since
+            with storage.connect() as conn:  # synchronous=NORMAL (1) on the kept connection
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
 
 
 def test_sqlite_wipe_with_kept_connections(sqlite_home):
