@@ -1,4 +1,5 @@
-"""Shared test fixtures: paths to the real data and the shipped fixtures."""
+"""Shared test fixtures: paths to the real data and the shipped fixtures; a store of
+record on each tick backend (``backend``, ``store``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import socket
 from pathlib import Path
 
 import pytest
+
+from .support.stores import TICK_BACKENDS, make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -34,3 +37,21 @@ def _no_network(monkeypatch):
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(params=TICK_BACKENDS)
+def backend(request, tmp_path):
+    """(URL, migrated store) on each tick backend: SQLite, PostgreSQL, SQLite with Parquet
+    ticks (``support.stores``); a service process under test gets the URL."""
+    from phase1_platform.storage import Store
+
+    url = make_url(request.param, tmp_path, request)
+    s = Store.from_url(url)
+    yield url, s
+    s.dispose()
+
+
+@pytest.fixture
+def store(backend):
+    """The migrated store of ``backend`` (a module may define its own ``store``)."""
+    return backend[1]

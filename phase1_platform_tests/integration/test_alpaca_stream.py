@@ -53,7 +53,6 @@ from phase1_platform.storage import (
     Store,
 )
 
-from ..support.stores import TICK_BACKENDS, make_url
 from .test_ingestion import SPY
 
 KEY, SECRET = "PKSTREAMTESTKEY00001", "stream-secret-value-0001"
@@ -63,12 +62,6 @@ RULES = "lean-equity"
 TAPE = "B"
 N_TRADES = 4_000
 
-
-@pytest.fixture(params=TICK_BACKENDS)
-def store(request, tmp_path):
-    s = Store.from_url(make_url(request.param, tmp_path, request))
-    yield s
-    s.dispose()
 
 
 def spy_trades() -> pd.DataFrame:

@@ -32,17 +32,10 @@ from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import QUARANTINE_COLUMNS
 from phase1_platform.storage import BarRepository, Store
 
-from ..support.stores import TICK_BACKENDS, make_url
 from .test_store import raw_ticks
 
 PART = Partition("2013-10-07", "SPY")
 
-
-@pytest.fixture(params=TICK_BACKENDS)
-def store(request, tmp_path):
-    s = Store.from_url(make_url(request.param, tmp_path, request))
-    yield s
-    s.dispose()
 
 
 def landed(store: Store, n: int = 3000):

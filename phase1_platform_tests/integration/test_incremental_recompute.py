@@ -37,19 +37,13 @@ from phase1_platform.storage import (
 )
 from phase1_platform_tests.conftest import FIXTURES
 
-from ..support.stores import TICK_BACKENDS, make_url
+from ..support.stores import make_url
 
 DAY, NEXT = "2013-10-07", "2013-10-08"
 START, END = trading_day_window(DAY)
 PART = Partition(DAY, "AAPL")
 HOUR = 3600 * 10**9
 
-
-@pytest.fixture(params=TICK_BACKENDS)
-def store(request, tmp_path):
-    s = Store.from_url(make_url(request.param, tmp_path, request))
-    yield s
-    s.dispose()
 
 
 def aapl_raw() -> pd.DataFrame:

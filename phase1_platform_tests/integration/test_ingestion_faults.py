@@ -23,7 +23,6 @@ import pytest
 from phase1_platform.simulator.finnhub_server import FinnhubSimulator
 from phase1_platform.storage import Store
 
-from ..support.stores import TICK_BACKENDS, make_url
 from .test_ingestion import as_served, morning_tape, served, stored_ticks
 
 # services killed or stopped while the tape streams: run alone (`make test` runs them after
@@ -32,14 +31,6 @@ pytestmark = pytest.mark.serial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-@pytest.fixture(params=TICK_BACKENDS)
-def backend(request, tmp_path):
-    """(URL, migrated store) of each backend; the service process gets the URL."""
-    url = make_url(request.param, tmp_path, request)
-    s = Store.from_url(url)
-    yield url, s
-    s.dispose()
 
 
 def start_service(sim_url: str, db: str, *extra: str,

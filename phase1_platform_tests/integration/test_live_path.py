@@ -53,12 +53,6 @@ PART = Partition("2013-10-07", "SPY")
 RULES = "lean-equity"
 
 
-@pytest.fixture(params=TICK_BACKENDS)
-def store(request, tmp_path):
-    s = Store.from_url(make_url(request.param, tmp_path, request))
-    yield s
-    s.dispose()
-
 
 def spy_raw(rows: int = 12_000) -> pd.DataFrame:
     return read_ticks(SPY).iloc[:rows].drop(columns=["source", "source_row"])

@@ -14,22 +14,15 @@ from phase1_platform.app.replay import REPLAY_QUARANTINE_PARTITION, persist, rep
 from phase1_platform.core.identity import CONFLICTING_DUPLICATE
 from phase1_platform.core.normalizer import TickNormalizer
 from phase1_platform.core.schema import QUARANTINE_COLUMNS
-from phase1_platform.storage import QuarantineRepository, Store
+from phase1_platform.storage import QuarantineRepository
 from phase1_platform_tests.conftest import FIXTURES
 
-from ..support.stores import TICK_BACKENDS, make_url
 from .test_store import DAY
 
 AAPL = FIXTURES / DAY / "AAPL.csv"
 KEY = f"{DAY}|AAPL"
 NO_PARTITION = {"timestamp without zone", "unparseable timestamp"}
 
-
-@pytest.fixture(params=TICK_BACKENDS)
-def store(request, tmp_path):
-    s = Store.from_url(make_url(request.param, tmp_path, request))
-    yield s
-    s.dispose()
 
 
 def _identities(frame: pd.DataFrame) -> list[tuple[str, int, str]]:

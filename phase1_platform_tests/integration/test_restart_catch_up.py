@@ -38,20 +38,12 @@ from phase1_platform.simulator.finnhub_server import FinnhubSimulator, MarketTap
 from phase1_platform.storage import BarRepository, Store, WatermarkRepository
 
 from ..support.clock import run
-from ..support.stores import TICK_BACKENDS, make_url
 from .test_ingestion import DAY, as_served, morning_tape, served, stored_ticks
 from .test_live_path import PART, RULES, TIMEFRAMES, assert_stored_equals_batch
 
 TAPE_ROWS = 6_000
 SECRET = "catch-up-secret-7f3a"
 
-
-@pytest.fixture(params=TICK_BACKENDS)
-def backend(request, tmp_path):
-    url = make_url(request.param, tmp_path, request)
-    s = Store.from_url(url)
-    yield url, s
-    s.dispose()
 
 
 def prefix(tape: MarketTape, n: int) -> MarketTape:

@@ -10,17 +10,9 @@ import pytest
 
 from phase1_platform.core.partition import Partition
 from phase1_platform.core.schema import TICK_COLUMNS
-from phase1_platform.storage import LandResult, Store
+from phase1_platform.storage import LandResult
 
-from ..support.stores import TICK_BACKENDS, make_url
 from .test_store import DAY, normalized, raw_ticks
-
-
-@pytest.fixture(params=TICK_BACKENDS)
-def store(request, tmp_path):
-    s = Store.from_url(make_url(request.param, tmp_path, request))
-    yield s
-    s.dispose()
 
 
 def spy(n: int = 400, trade_ids: bool = False, source: str = "a.csv") -> pd.DataFrame:
