@@ -31,7 +31,7 @@ def _backfill(kind: str) -> dict:
 
 def test_backfill_through_daemon_on_sqlite():
     res = _backfill("sqlite")
-    assert res["instance_storage"] == "SqliteRunStorage"
+    assert res["instance_storage"] == "PooledSqliteRunStorage"
 
 
 @pytest.mark.postgres

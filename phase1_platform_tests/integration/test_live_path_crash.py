@@ -18,7 +18,7 @@ from phase1_platform.simulator.finnhub_server import FinnhubSimulator
 from phase1_platform.storage import BarRepository
 
 from .test_ingestion import as_served, morning_tape, served, stored_ticks
-from .test_ingestion_faults import backend, count, start_service, until  # noqa: F401
+from .test_ingestion_faults import count, start_service, until
 from .test_live_path import PART, RULES, assert_stored_equals_batch
 
 # killed while the tape streams: run alone (`make test` runs them after the parallel pass)
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.serial
 KILL_AT = (1_500, 6_000, 11_000)  # ticks landed when each running service is SIGKILLed
 
 
-def test_sigkill_at_several_moments_then_restart_keeps_bars_equal_to_a_batch_build(backend):  # noqa: F811, E501
+def test_sigkill_at_several_moments_then_restart_keeps_bars_equal_to_a_batch_build(backend):  # noqa: E501
     db, store = backend
     tape = morning_tape(16_000)
     span = (int(tape.t_ms[-1]) - int(tape.t_ms[0])) / 1000
