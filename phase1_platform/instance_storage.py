@@ -64,6 +64,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.utils import (
     create_pg_engine,
     get_token_provider_from_config,
@@ -321,21 +322,40 @@ def _total_changes(conn: Connection) -> int:
     return conn.connection.dbapi_connection.total_changes
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
-    """Dagster's PostgreSQL event log storage, with a connection pool per process."""
+def _commit_without_flush(dbapi_conn, _record) -> None:
+    """``synchronous_commit = off`` for this session: a commit returns before its WAL is
+    flushed (PostgreSQL flushes it within 3 x ``wal_writer_delay``, 600 ms by default).
+    A server crash may lose those last transactions, never corrupts; the same choice as
+    ``synchronous=NORMAL`` on SQLite. Every statement of Dagster's storages is its own
+    transaction (AUTOCOMMIT), so each waited for a flush of the WAL."""
+    cur = dbapi_conn.cursor()
+    cur.execute("SET synchronous_commit TO OFF")
+    cur.close()
+
+
+class _PooledPostgres:
+    """The pooling shared by the PostgreSQL storages: Dagster's ``__init__`` (schema
+    creation, checks) runs on its own NullPool engine, then a pooled engine replaces it;
+    after a fork the child builds its own pool."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data=None, token_provider=None):
         self._engine_pid = os.getpid()  # Dagster's own NullPool engine until __init__ ends
         super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data,
                          token_provider=token_provider)
-        self._engine = self._pooled_engine()
+        self._use_pool()
 
-    def _pooled_engine(self) -> Engine:
+    def _use_pool(self) -> None:
         self._engine_pid = os.getpid()
-        return create_pg_engine(
+        self._engine = create_pg_engine(
             self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT",
             pool_size=1, max_overflow=4, pool_pre_ping=True, pool_recycle=3600)
+        db.event.listen(self._engine, "connect", _commit_without_flush)
+
+    def _own_pool(self) -> None:
+        if self._engine_pid != os.getpid():  # forked: the parent's connections are not ours
+            self._engine.dispose(close=False)
+            self._use_pool()
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
@@ -343,12 +363,23 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
                    should_autocreate_tables=config_value.get("should_autocreate_tables", True),
                    token_provider=get_token_provider_from_config(config_value))
 
-    def _connect(self):
-        if self._engine_pid != os.getpid():  # forked: the parent's connections are not ours
-            self._engine.dispose(close=False)
-            self._engine = self._pooled_engine()
-        return super()._connect()
-
     def dispose(self) -> None:
         self._engine.dispose()
         super().dispose()
+
+
+class PooledPostgresEventLogStorage(_PooledPostgres, PostgresEventLogStorage):
+    """Dagster's PostgreSQL event log storage, with a connection pool per process."""
+
+    def _connect(self):
+        self._own_pool()
+        return super()._connect()
+
+
+class PooledPostgresRunStorage(_PooledPostgres, PostgresRunStorage):
+    """Dagster's PostgreSQL run storage, with a connection pool per process (it connected
+    to the server for every statement: a new backend process each time)."""
+
+    def connect(self):
+        self._own_pool()
+        return super().connect()

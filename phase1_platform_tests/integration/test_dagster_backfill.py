@@ -42,4 +42,4 @@ def test_backfill_through_daemon_on_postgres():
             raise AssertionError(why)
         pytest.skip(why)
     res = _backfill("postgres")
-    assert res["instance_storage"] == "PostgresRunStorage"
+    assert res["instance_storage"] == "PooledPostgresRunStorage"

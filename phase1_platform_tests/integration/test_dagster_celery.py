@@ -148,7 +148,7 @@ def test_celery_range_runs_match_in_process_and_survive_a_killed_worker():
             try:
                 with patched_environ(env), dg.DagsterInstance.get() as instance:
                     assert "max_concurrent_runs" in (home / "dagster.yaml").read_text()
-                    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+                    assert type(instance.run_storage).__name__ == "PooledPostgresRunStorage"
                     # (runs here are `dagster job execute`: the launcher is not used)
                     assert type(instance.run_launcher).__name__ == "CeleryRunLauncher"
                     instance.add_dynamic_partitions("symbols", symbols)

@@ -70,7 +70,7 @@ def test_run_on_postgres_instance_and_store(pg_databases, tmp_path, monkeypatch)
         monkeypatch.setenv(key, value)
 
     with dg.DagsterInstance.get() as instance:
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.run_storage).__name__ == "PooledPostgresRunStorage"
         instance.add_dynamic_partitions("symbols", ["AAPL"])
         result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key="2013-10-07|AAPL",
                                 instance=instance, resources=default_resources())

@@ -19,6 +19,7 @@ import sqlalchemy
 from phase1_platform.instance_storage import (
     RUN_SHARDS_KEPT,
     PooledPostgresEventLogStorage,
+    PooledPostgresRunStorage,
     PooledSqliteEventLogStorage,
     PooledSqliteRunStorage,
 )
@@ -210,13 +211,15 @@ def test_postgres_runs_on_one_pooled_connection(pg_databases, tmp_path, monkeypa
     with dg.DagsterInstance.get() as instance:
         storage = instance.event_log_storage
         assert isinstance(storage, PooledPostgresEventLogStorage)
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert isinstance(instance.run_storage, PooledPostgresRunStorage)
         with psycopg.connect(dbname="test", **PG) as conn:
             sessions_before = _sessions(conn, dagster_db)
             run_ids = _runs(instance, 3)
-            # ~60 events stored; the event log held one connection open for all of them
+            # ~60 events stored, 3 runs recorded and looked up: the event log and the run
+            # storage each held one connection open for all of them
             assert storage._engine.pool.checkedin() == 1
-            assert _sessions(conn, dagster_db) - sessions_before <= 1
+            assert instance.run_storage._engine.pool.checkedin() == 1
+            assert _sessions(conn, dagster_db) - sessions_before <= 2
         _assert_events_readable(instance, run_ids)
 
 
