@@ -1,5 +1,5 @@
-"""Dagster's event logs (SQLite, PostgreSQL), keeping their connections instead of opening
-one per statement.
+"""Dagster's event logs and run storages (SQLite, PostgreSQL), keeping their connections
+instead of opening one per statement.
 
 ``SqliteEventLogStorage`` (Dagster 1.13) creates an engine, opens a connection and closes it
 for every statement it runs: storing one asset or check event opens the index database four
@@ -17,22 +17,29 @@ storage touches the ``.db`` file after it: the UI's live event-log watcher liste
 changes of that file (a checkpoint would do too, at the cost of an fsync per event).
 Everything else, schema, files and queries, is Dagster's.
 
-``PooledPostgresEventLogStorage`` does the same for ``PostgresEventLogStorage``, which
-connects to PostgreSQL (a new server process and authentication) for every statement: it
-keeps one pooled connection per process (more under concurrent threads, up to 5), checked
-with a ping before use. Dagster's webserver already does this (``optimize_for_webserver``);
-run workers and the daemon did not.
+``PooledSqliteRunStorage`` does the same for ``SqliteRunStorage`` (``runs.db``): a small
+pool per process instead of an engine and a connection per statement.
+
+``PooledPostgresEventLogStorage`` and ``PooledPostgresRunStorage`` do the same for
+dagster-postgres's classes, which connect to PostgreSQL (a new server process and
+authentication) for every statement: one pooled connection per process (more under
+concurrent threads, up to 5), checked with a ping before use, committing with
+``synchronous_commit=off`` (``_commit_without_flush``). Dagster's webserver already pools
+(``optimize_for_webserver``); run workers and the daemon did not.
 
 Selected in ``dagster.yaml`` (and ``dagster.postgres.yaml``, ``dagster.celery.yaml``)::
 
+    run_storage:
+      module: phase1_platform.instance_storage
+      class: PooledSqliteRunStorage           # or PooledPostgresRunStorage + its config
     event_log_storage:
       module: phase1_platform.instance_storage
       class: PooledSqliteEventLogStorage      # or PooledPostgresEventLogStorage + its config
 
-(SQLite: ``base_dir`` defaults to Dagster's own location, ``<instance directory>/history/runs``
-(the directory the instance was loaded from: ``$DAGSTER_HOME``, or the temporary home of a
-``dagster dev`` run without it). PostgreSQL: the same ``postgres_db``/``postgres_url``
-configuration as Dagster's class.)
+(SQLite: ``base_dir`` defaults to Dagster's own locations, ``<instance directory>/history``
+and ``history/runs``, the directory the instance was loaded from: ``$DAGSTER_HOME``, or
+the temporary home of a ``dagster dev`` run without it. PostgreSQL: the same
+``postgres_db``/``postgres_url`` configuration as Dagster's classes.)
 
 New run databases (SQLite): Dagster creates each run's database on the run's first event:
 schema, WAL mode and an alembic stamp, loading its migration scripts twice (~0.1 s, 2% of a
