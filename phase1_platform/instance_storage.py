@@ -107,11 +107,35 @@ def _provisional_dir(base_dir: str | None, default) -> tuple[str, str | None]:
     return provisional, provisional
 
 
+class _PlacedInInstance:
+    """A SQLite storage without ``base_dir`` configured opens ``_provisional_dir``'s
+    directory, then moves to the instance's own when the instance registers it
+    (``_move_to_instance``), removing the provisional one."""
+
+    _placed: bool
+    _provisional: str | None
+
+    def register_instance(self, instance) -> None:
+        super().register_instance(instance)
+        if not self._placed:
+            self._placed = True
+            self._move_to_instance(instance.root_directory)
+            self._drop_provisional()
+
+    def _move_to_instance(self, instance_dir: str) -> None:
+        raise NotImplementedError
+
+    def _drop_provisional(self) -> None:
+        if self._provisional is not None:
+            shutil.rmtree(self._provisional, ignore_errors=True)
+            self._provisional = None
+
+
 def _tune(dbapi_conn, _record) -> None:
     dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
 
-class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+class PooledSqliteEventLogStorage(_PlacedInInstance, SqliteEventLogStorage):
     """Dagster's SQLite event log storage, with one kept connection per database."""
 
     def __init__(self, base_dir: str | None = None, inst_data=None):
@@ -125,19 +149,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         if fresh and self._provisional is None:
             self._run_shard_template()  # a new instance directory: see the module docstring
 
-    def register_instance(self, instance) -> None:
-        super().register_instance(instance)
-        if self._placed:
+    def _move_to_instance(self, instance_dir: str) -> None:
+        """Use the instance's ``history/runs`` from now on, creating its index as Dagster's
+        __init__ does."""
+        own = os.path.abspath(runs_dir(instance_dir))
+        if own == os.path.abspath(self._base_dir):
             return
-        self._placed = True
-        own = runs_dir(instance.root_directory)
-        if os.path.abspath(own) != os.path.abspath(self._base_dir):
-            self._move_to(own)
-
-    def _move_to(self, base_dir: str) -> None:
-        """Use ``base_dir`` from now on, creating its index as Dagster's __init__ does."""
         self._dispose_engines()
-        self._base_dir = os.path.abspath(base_dir)
+        self._base_dir = own
         os.makedirs(self._base_dir, exist_ok=True)
         self._initialized_dbs = set()
         if not os.path.exists(self.path_for_shard(INDEX_SHARD_NAME)):
@@ -146,9 +165,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self.reindex_events()
             self.reindex_assets()
             self._run_shard_template()
-        if self._provisional is not None:
-            shutil.rmtree(self._provisional, ignore_errors=True)
-            self._provisional = None
 
     def _run_shard_template(self) -> str:
         """An empty run database as Dagster creates one, made once per directory and version."""
@@ -244,12 +260,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._dispose_engines()
         super().dispose()
-        if self._provisional is not None:
-            shutil.rmtree(self._provisional, ignore_errors=True)
-            self._provisional = None
+        self._drop_provisional()
 
 
-class PooledSqliteRunStorage(SqliteRunStorage):
+class PooledSqliteRunStorage(_PlacedInInstance, SqliteRunStorage):
     """Dagster's SQLite run storage (``runs.db``), keeping its connections.
 
     ``SqliteRunStorage`` creates an engine and opens and closes a connection for every
@@ -279,18 +293,12 @@ class PooledSqliteRunStorage(SqliteRunStorage):
         storage._provisional = provisional
         return storage
 
-    def register_instance(self, instance) -> None:
-        super().register_instance(instance)
-        if self._placed:
-            return
-        self._placed = True
-        own = history_dir(instance.root_directory)
+    def _move_to_instance(self, instance_dir: str) -> None:
+        """Use the instance's ``history/runs.db`` from now on (made as Dagster makes it)."""
+        own = history_dir(instance_dir)
         if self._conn_string != create_db_conn_string(own, "runs"):
-            self._conn_string = type(self).from_local(own)._conn_string  # made as Dagster does
+            self._conn_string = type(self).from_local(own)._conn_string
             self._dispose_pool()
-        if self._provisional is not None:
-            shutil.rmtree(self._provisional, ignore_errors=True)
-            self._provisional = None
 
     def _engine(self) -> Engine:
         with self._pool_lock:
@@ -322,6 +330,7 @@ class PooledSqliteRunStorage(SqliteRunStorage):
     def dispose(self) -> None:
         self._dispose_pool()
         super().dispose()
+        self._drop_provisional()
 
 
 def _total_changes(conn: Connection) -> int:
