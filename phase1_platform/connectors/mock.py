@@ -67,6 +67,7 @@ class MockConnector(BaseConnector):
         self._frames: list[pd.DataFrame] = []
         self._order_ts: list[np.ndarray] = []
         self._replay: tuple[pd.DataFrame, np.ndarray] | None = None
+        self._history: tuple[pd.DataFrame, np.ndarray, np.ndarray] | None = None
         self._injected = 0
         self.connected = False
         self._stop = False
@@ -98,7 +99,7 @@ class MockConnector(BaseConnector):
             raw["source_row"] = np.arange(len(raw), dtype="int64")
         self._frames.append(raw)
         self._order_ts.append(_order_key(raw["timestamp"]))
-        self._replay = None
+        self._replay = self._history = None
         return len(raw)
 
     def _replay_frame(self) -> tuple[pd.DataFrame, np.ndarray]:
@@ -111,6 +112,15 @@ class MockConnector(BaseConnector):
             order = np.argsort(key, kind="stable")
             self._replay = (frame.iloc[order].reset_index(drop=True), key[order])
         return self._replay
+
+    def _history_rows(self) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """The replay frame with each row's symbol (upper case) and UTC ns (``_NAT`` where
+        it does not parse), computed once per load for every history request."""
+        if self._history is None:
+            frame, _ = self._replay_frame()
+            sym = frame["symbol"].astype("str").str.strip().str.upper().to_numpy()
+            self._history = (frame, sym, _parsed_ns(frame["timestamp"]))
+        return self._history
 
     # -- connection ------------------------------------------------------------------
     async def connect(self, stop: asyncio.Event | None = None) -> None:
@@ -233,24 +243,19 @@ class MockConnector(BaseConnector):
         self, symbol: str, start: pd.Timestamp, end: pd.Timestamp
     ) -> AsyncIterator[pd.DataFrame]:
         """Loaded rows of ``symbol`` with start <= timestamp < end, in pages."""
-        frame, key = self._replay_frame()
+        frame, sym, parsed = self._history_rows()
         start_ns, end_ns = _utc_ns(start), _utc_ns(end)
         if end_ns <= start_ns:
             raise ValueError(f"empty window: start {start} is not before end {end}")
-        sym = frame["symbol"].astype("str").str.strip().str.upper().to_numpy()
-        parsed = _parsed_ns(frame["timestamp"])
         keep = (sym == symbol.upper()) & (parsed >= start_ns) & (parsed < end_ns)
         rows = frame[keep].reset_index(drop=True)
         for s in range(0, len(rows), self.page_size):
             yield rows.iloc[s:s + self.page_size].reset_index(drop=True)
 
-
     async def latest_trade_time(self, symbol: str) -> pd.Timestamp | None:
         """The newest loaded row of ``symbol`` whose timestamp parses (None: none)."""
-        frame, _ = self._replay_frame()
-        sym = frame["symbol"].astype("str").str.strip().str.upper().to_numpy()
-        parsed = _parsed_ns(frame["timestamp"])[sym == symbol.upper()]
-        parsed = parsed[parsed != _NAT]
+        _, sym, parsed = self._history_rows()
+        parsed = parsed[(sym == symbol.upper()) & (parsed != _NAT)]
         return pd.Timestamp(int(parsed.max()), unit="ns", tz="UTC") if len(parsed) else None
 
 
