@@ -115,8 +115,9 @@ class Categorizer:
                       ) -> pd.DataFrame:
         """The ticks any explanation of the ``explain`` bars can read; every tick of one
         timestamp is in or out together, so canonical order within the subset is the
-        order of the whole. Each symbol's last timestamp is kept (``LAST_PRINT`` asks
-        whether a bar ends with the data's last print)."""
+        order of the whole. Each symbol's last timestamp in the whole data is recorded
+        (``sym_last_ts``: ``LAST_PRINT`` asks whether a bar ends with the data's last
+        print)."""
         spans = sorted(
             (start - SECOND_NS, end + max(end - start, AUCTION_REPORT_DELAY_NS, SECOND_NS))
             for start, end in {self.interval(tf, int(ts)) for tf, ts in explain})
