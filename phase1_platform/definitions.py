@@ -28,17 +28,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dagster as dg
+from .heap import loading
 
-from .defs.compat import load_defs_folder
-from .defs.jobs import bars_pipeline, make_executor
-from .defs.resources import default_resources
-from .heap import settle
+with loading():  # the definitions live as long as the process: see phase1_platform.heap
+    import dagster as dg
+
+    from .defs.compat import load_defs_folder
+    from .defs.jobs import bars_pipeline, make_executor
+    from .defs.resources import default_resources
+
+    defs = dg.Definitions.merge(
+        load_defs_folder(Path(__file__).parent),
+        dg.Definitions(resources=default_resources(), executor=make_executor()),
+    )
 
 __all__ = ["bars_pipeline", "defs"]
-
-defs = dg.Definitions.merge(
-    load_defs_folder(Path(__file__).parent),
-    dg.Definitions(resources=default_resources(), executor=make_executor()),
-)
-settle()  # the definitions live as long as the process: see phase1_platform.heap

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from contextlib import nullcontext
 
 from ..core.errors import UserError, one_line
-from ..heap import settle
+from ..heap import loading
 
 SUBCOMMANDS = ["replay", "symbols", "simulate", "parity", "db", "export", "ingest",
                "materialize", "serve"]
@@ -30,10 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    # this process's own command (not a caller's list): importing every subcommand module
+    # is its startup (phase1_platform.heap)
+    with loading() if argv is None else nullcontext():
+        parser = build_parser()
     args = parser.parse_args(argv)
-    if argv is None:  # this process's own command (not a caller's list): its startup
-        settle()      # is over, every subcommand module imported (phase1_platform.heap)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
