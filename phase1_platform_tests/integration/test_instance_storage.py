@@ -80,8 +80,10 @@ def test_sqlite_runs_store_and_read_every_event(sqlite_home):
         assert storage._base_dir == str(sqlite_home / "history" / "runs")  # Dagster's default
         run_ids = _runs(instance, RUN_SHARDS_KEPT + 3)
         _assert_events_readable(instance, run_ids)
-        # connections kept: the index and the last few run databases, not one per run
-        assert set(storage._engines) == {"index", *run_ids[-RUN_SHARDS_KEPT:]}
+        # connections kept: the index (and its table checks') and the last few run
+        # databases, not one per run
+        assert set(storage._engines) == {"index", "index (table checks)",
+                                         *run_ids[-RUN_SHARDS_KEPT:]}
 
     with dg.DagsterInstance.get() as reopened:  # another process's view: all on disk
         _assert_events_readable(reopened, run_ids)
@@ -182,6 +184,40 @@ def test_sqlite_run_storage_keeps_its_connection(sqlite_home):
             assert opened.count(runs_db) == after_first  # no connection opened since
             with storage.connect() as conn:  # synchronous=NORMAL (1) on the kept connection
                 assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
+
+
+def test_sqlite_table_checks_use_the_kept_index_connection(sqlite_home):
+    """Dagster asks ``has_table`` before every dynamic-partition and asset-check query; its
+    own method opened a new engine each time. Ours answers on the kept connection and
+    remembers a table found, until a wipe (then asked again, still right)."""
+    opened: list[str] = []
+
+    def count(dbapi_conn, _record):
+        opened.append(dbapi_conn.execute("PRAGMA database_list").fetchone()[2])
+
+    index_db = str(sqlite_home / "history" / "runs" / "index.db")
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", count)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            storage = instance.event_log_storage
+            instance.add_dynamic_partitions("symbols", ["SPY"])
+            before = opened.count(index_db)
+            for _ in range(5):
+                assert instance.has_dynamic_partition("symbols", "SPY")
+                assert not instance.has_dynamic_partition("symbols", "QQQ")
+                assert storage.supports_asset_checks
+            assert storage.has_table("dynamic_partitions")
+            assert not storage.has_table("no_such_table")
+            assert opened.count(index_db) == before  # every question on the kept connection
+            instance.wipe()  # asked again while the index is made anew: still right
+            with sqlite3.connect(index_db) as raw:
+                tables = {r[0] for r in raw.execute("select name from sqlite_master")}
+            assert "dynamic_partitions" in storage._index_tables <= tables
+            instance.add_dynamic_partitions("symbols", ["QQQ"])
+            assert instance.get_dynamic_partitions("symbols") == ["QQQ"]
+            assert storage.has_table("dynamic_partitions")
     finally:
         sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
 
