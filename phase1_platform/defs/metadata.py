@@ -54,8 +54,17 @@ def _fmt(v: float) -> str:
     return f"{v:.4f}".rstrip("0").rstrip(".")
 
 
+def _subpaths(template: str, *columns: np.ndarray) -> str:
+    """One SVG path's data: ``template`` filled with each row of ``columns`` (coordinates
+    rounded to 0.1 px)."""
+    return "".join(template.format(*row) for row in zip(*(np.round(c, 1).tolist()
+                                                           for c in columns), strict=True))
+
+
 def bars_chart_svg(bars: pd.DataFrame, title: str, width: int = 720, height: int = 320) -> str:
-    """Candles (price) over volume bars, one timeframe; returns the SVG text."""
+    """Candles (price) over volume bars, one timeframe; returns the SVG text. Each layer
+    is one ``<path>`` (wicks, rising and falling bodies, volumes): a few dozen bytes per
+    bar, since the chart is stored in every materialization event of the asset."""
     c = to_canonical(bars) if "qty" in bars.columns else bars
     c = c.sort_values("ts")
     n = len(c)
@@ -64,17 +73,23 @@ def bars_chart_svg(bars: pd.DataFrame, title: str, width: int = 720, height: int
     plot_w = width - pad_l - pad_r
     o, h, lo, cl = (c[k].to_numpy("float64") for k in ("open", "high", "low", "close"))
     vol = c["volume"].to_numpy("float64")
-    pmin, pmax = float(np.nanmin(lo)), float(np.nanmax(h))
+    pmin, pmax = (float(np.nanmin(lo)), float(np.nanmax(h))) if n else (0.0, 1.0)
     if pmax <= pmin:
         pmax = pmin + 1e-6
     vmax = float(np.nanmax(vol)) if n and np.nanmax(vol) > 0 else 1.0
     step = plot_w / max(n, 1)
-    body_w = max(step * 0.7, 1.0)
+    body_w = round(max(step * 0.7, 1.0), 1)
 
-    def py(p):
+    def py(p: np.ndarray) -> np.ndarray:
         return pad_t + (pmax - p) / (pmax - pmin) * price_h
 
     vol_top = pad_t + price_h + gap
+    xs = pad_l + np.arange(n) * step + step / 2
+    left = xs - body_w / 2
+    top = py(np.maximum(o, cl))
+    body_h = np.maximum(py(np.minimum(o, cl)) - top, 0.8)
+    vh = vol / vmax * vol_h
+    up = cl >= o
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
@@ -84,18 +99,17 @@ def bars_chart_svg(bars: pd.DataFrame, title: str, width: int = 720, height: int
         f'<text x="4" y="{pad_t + price_h}">{_fmt(pmin)}</text>',
         f'<text x="4" y="{vol_top + 10}">vol {int(vmax)}</text>',
     ]
-    xs = pad_l + np.arange(n) * step + step / 2
-    for x, oo, hh, ll, cc, vv in zip(xs, o, h, lo, cl, vol, strict=True):
-        color = "#2a9d55" if cc >= oo else "#d64545"
-        top, bottom = py(max(oo, cc)), py(min(oo, cc))
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{py(hh):.1f}" y2="{py(ll):.1f}" '
-                     f'stroke="{color}"/>')
-        parts.append(f'<rect x="{x - body_w / 2:.1f}" y="{top:.1f}" width="{body_w:.1f}" '
-                     f'height="{max(bottom - top, 0.8):.1f}" fill="{color}"/>')
-        vh = vv / vmax * vol_h if vmax else 0
-        parts.append(f'<rect x="{x - body_w / 2:.1f}" y="{vol_top + vol_h - vh:.1f}" '
-                     f'width="{body_w:.1f}" height="{vh:.1f}" fill="#7a8ca8"/>')
+    box = f"M{{}} {{}}h{body_w}v{{}}h-{body_w}z"  # a bar's rectangle: left, top, height
+    for rising, color in ((True, "#2a9d55"), (False, "#d64545")):
+        k = up == rising
+        if k.any():
+            wicks = _subpaths("M{} {}V{}", xs[k], py(h[k]), py(lo[k]))
+            bodies = _subpaths(box, left[k], top[k], body_h[k])
+            parts.append(f'<path class="wicks" d="{wicks}" stroke="{color}"/>')
+            parts.append(f'<path class="bodies" d="{bodies}" fill="{color}"/>')
     if n:
+        volumes = _subpaths(box, left, vol_top + vol_h - vh, vh)
+        parts.append(f'<path class="volumes" d="{volumes}" fill="#7a8ca8"/>')
         first, last = pd.Timestamp(int(c["ts"].iloc[0]), tz="UTC"), pd.Timestamp(
             int(c["ts"].iloc[-1]), tz="UTC")
         y = vol_top + vol_h + 14
