@@ -28,12 +28,16 @@ def bars_sha256(store: Store, part: Partition, timeframe: str) -> str:
 
 
 def record_check(store: Store, part: Partition, check_name: str, passed: bool,
-                 summary: dict, timeframe: str = "", bars=None) -> StoredCheck:
+                 summary: dict, timeframe: str = "", bars=None,
+                 digest: str | None = None) -> StoredCheck:
     """Keep ``part``'s latest verdict of ``check_name`` (per ``timeframe`` for checks of
-    bars, which also records the sha256 of the bars judged: ``bars``, the stored bars of
-    that timeframe when the caller has them, else read)."""
+    bars, which also records the sha256 of the bars judged: ``digest`` when the caller
+    knows it, else of ``bars``, the stored bars of that timeframe when the caller has
+    them, else read)."""
     if not timeframe:
         digest = ""
+    elif digest is not None:
+        pass
     elif bars is not None:
         digest = CanonicalExporter(bars).compute_hash()
     else:

@@ -183,13 +183,15 @@ def judge_and_record_partition(store: Store, part: Partition, timeframe: str,
                                reference: pd.DataFrame | None, rule_set: str,
                                thresholds: ParityThresholds,
                                ticks: pd.DataFrame | None = None,
-                               bars: pd.DataFrame | None = None) -> ParityVerdict:
+                               bars: pd.DataFrame | None = None,
+                               digest: str | None = None) -> ParityVerdict:
     """``judge_partition``, its verdict kept in the store as the partition's ``PARITY``
-    check of ``timeframe`` (the Dagster parity checks; ``phase1 parity`` records nothing)."""
+    check of ``timeframe`` (the Dagster parity checks; ``phase1 parity`` records nothing).
+    ``digest``: the sha256 of ``bars`` when the caller knows it (``record_check``)."""
     verdict, judged = judge_partition(store, part, timeframe, reference, rule_set,
                                       thresholds, ticks, bars)
     record_check(store, part, PARITY, verdict.passed, verdict.summary(), timeframe,
-                 judged if judged is not None else bars)
+                 judged if judged is not None else bars, digest if bars is not None else None)
     return verdict
 
 

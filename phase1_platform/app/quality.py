@@ -156,17 +156,19 @@ class QualityVerdict:
 
 
 def judge_quality(store: Store, part: Partition, timeframe: str,
-                  extra: ExtraJudge | None = None, bars: pd.DataFrame | None = None
-                  ) -> QualityVerdict:
+                  extra: ExtraJudge | None = None, bars: pd.DataFrame | None = None,
+                  digest: str | None = None) -> QualityVerdict:
     """The partition's stored ``timeframe`` bars under the rules of ``core.quality`` (and
     ``extra``, given the frame those rules judge), recorded. ``bars``: those stored bars
-    when the caller has them in hand (the build that just wrote them), else read."""
+    when the caller has them in hand (the build that just wrote them), else read;
+    ``digest``: their sha256 when the caller knows it (``record_check``)."""
     if bars is None:
         bars = BarRepository(store).read_partition(part, [timeframe])
     report = evaluate_bars(bars, part.calendar)
     verdict = QualityVerdict(part, timeframe, report,
                              extra(quality_frame(bars, part.calendar)) if extra else None)
-    record_check(store, part, QUALITY, verdict.passed, verdict.summary(), timeframe, bars)
+    record_check(store, part, QUALITY, verdict.passed, verdict.summary(), timeframe, bars,
+                 digest)
     return verdict
 
 

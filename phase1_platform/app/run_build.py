@@ -95,17 +95,19 @@ def take_prepared(scope: str, store: Store, part: Partition, rule_set: str,
 
 
 def hand_over_built(scope: str, store: Store, part: Partition, ticks: pd.DataFrame | None,
-                    stored: pd.DataFrame) -> None:
+                    stored: pd.DataFrame, digests: Mapping[str, str]) -> None:
     """Keep what the run's bars step has in hand for its checks of the stored bars (the
     parity step): the partition's whole normalized tick set (None after an incremental
-    build, which read only part of it) and its stored bars after the build."""
-    MEMO.put(scope, ("built", store.masked_url, part), (ticks, stored))
+    build, which read only part of it), its stored bars after the build and their sha256
+    per timeframe (``CanonicalExporter.timeframe_hashes``)."""
+    MEMO.put(scope, ("built", store.masked_url, part), (ticks, stored, digests))
 
 
 def take_built(scope: str, store: Store, part: Partition
-               ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """(ticks, stored bars) ``hand_over_built`` kept, else (None, None): read them."""
-    return MEMO.take(scope, ("built", store.masked_url, part)) or (None, None)
+               ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, Mapping[str, str]]:
+    """(ticks, stored bars, their sha256 per timeframe) ``hand_over_built`` kept, else
+    (None, None, {}): read them."""
+    return MEMO.take(scope, ("built", store.masked_url, part)) or (None, None, {})
 
 
 def _prepared_key(store: Store, part: Partition, rule_set: str, incremental: bool,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import re
 from pathlib import Path
@@ -23,6 +22,8 @@ from .engine import sort_bars
 from .errors import InputError
 from .schema import CANONICAL_COLUMNS, CANONICAL_HEADER, QTY_SCALE, bar_vwap
 from .timeframes import is_timeframe, parse_timeframe
+
+HEADER_LINE = ",".join(CANONICAL_HEADER) + "\n"
 
 _TIME_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _INFO_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z")
@@ -121,10 +122,12 @@ class CanonicalExporter:
 
     def __init__(self, bars: pd.DataFrame):
         self.bars = sort_bars(bars)
+        self._rows: list[str] | None = None
         self._bytes: bytes | None = None
 
-    def to_bytes(self) -> bytes:
-        if self._bytes is None:
+    def rows(self) -> list[str]:
+        """The CSV's data lines (with their newline), in canonical order."""
+        if self._rows is None:
             b = self.bars
             if "qty" in b.columns:
                 volume = format_qty(b["qty"].to_numpy("int64"))
@@ -150,13 +153,22 @@ class CanonicalExporter:
                 counts,
                 vwap,
             ]
-            buf = io.StringIO()
-            buf.write(",".join(CANONICAL_HEADER) + "\n")
-            for row in zip(*columns, strict=True):
-                buf.write(",".join(row))
-                buf.write("\n")
-            self._bytes = buf.getvalue().encode("ascii")
+            self._rows = [",".join(row) + "\n" for row in zip(*columns, strict=True)]
+        return self._rows
+
+    def to_bytes(self) -> bytes:
+        if self._bytes is None:
+            self._bytes = (HEADER_LINE + "".join(self.rows())).encode("ascii")
         return self._bytes
+
+    def timeframe_hashes(self) -> dict[str, str]:
+        """``compute_hash`` of each timeframe's bars alone (the canonical CSV of that
+        selection: the same rows in the same order), from this one rendering of all."""
+        rows = self.rows()
+        tf_col = self.bars["timeframe"].astype(str).to_numpy(object)
+        return {str(tf): compute_hash((HEADER_LINE + "".join(
+            rows[i] for i in np.flatnonzero(tf_col == tf))).encode("ascii"))
+            for tf in pd.unique(tf_col)}
 
     def compute_hash(self) -> str:
         return compute_hash(self.to_bytes())

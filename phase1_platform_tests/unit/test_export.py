@@ -166,6 +166,22 @@ def test_compute_hash_is_sha256_of_file_bytes(tmp_path):
     assert not list(path.parent.glob(".*tmp*"))  # the temp file was renamed away
 
 
+def test_timeframe_hashes_equal_each_timeframes_own_export():
+    """One rendering of many timeframes (and symbols, and an information-driven timeframe
+    with nanosecond stamps) gives each timeframe's hash as its own export would."""
+    bars = frame(bar(), bar(ts=T + 60 * 10**9, c=485.4), bar("MSFT", c=33.1),
+                 bar(tf="5m"), bar("MSFT", tf="1d", ts=T - T % 86_400_000_000_000),
+                 bar(tf="100t", ts=T + 123_456_789), bar(tf="100t", ts=T + 987_654_321),
+                 bar("MSFT", tf="100t", ts=T + 5))
+    hashes = CanonicalExporter(bars).timeframe_hashes()
+    assert set(hashes) == {"1m", "5m", "1d", "100t"}
+    for tf, digest in hashes.items():
+        alone = bars[bars["timeframe"] == tf]
+        assert digest == CanonicalExporter(alone).compute_hash()
+        assert digest == CanonicalExporter(alone.sample(frac=1, random_state=1)).compute_hash()
+    assert CanonicalExporter(bars.iloc[:0]).timeframe_hashes() == {}
+
+
 def test_internal_and_canonical_frames_render_the_same_bytes():
     bars = frame(bar(volume=0.5, notional=242_550_000), bar("MSFT", tf="1h", ts=T - T % 3600e9))
     assert CanonicalExporter(to_canonical(bars)).to_bytes() == CanonicalExporter(bars).to_bytes()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ...app.build import BuildResult, Full, bars_after_build
 from ...app.run_build import build_run, hand_over_built
+from ...core.export import CanonicalExporter
 from ...core.partition import Partition
 from ...core.rules import get_rules
 from ...core.schema import QTY_SCALE
@@ -112,17 +113,18 @@ def bars(context: dg.AssetExecutionContext, config: RecomputeConfig, store: Stor
     built = build_run(store.get(), parts, rule_sets, config.incremental,
                       settings.bar_timeframes(), scope=run_id(context))
     stored = [bars_after_build(store.get(), b) for b in built]
-    for b, bars_now in zip(built, stored, strict=True):  # for the parity step of the run
+    digests = [CanonicalExporter(s).timeframe_hashes() for s in stored]  # of what is judged
+    for b, bars_now, sha in zip(built, stored, digests, strict=True):  # for the parity step
         hand_over_built(run_id(context), store.get(), b.input.partition,
-                        b.input.ticks if isinstance(b.plan, Full) else None, bars_now)
+                        b.input.ticks if isinstance(b.plan, Full) else None, bars_now, sha)
     log_partitions(context, [f"{b.input.partition.key}: {b.plan.describe()}; "
                              f"{len(b.input.ticks)} ticks read, {len(b.bars)} bars written"
                              for b in built])
     per_part = [partition_metadata(b, s) for b, s in zip(built, stored, strict=True)]
     for tf in BAR_TIMEFRAMES:
         yield materialize_result(parts, [m[tf] for m in per_part], asset_key=BAR_ASSETS[tf])
-    quality = [judge_stored(store.get(), p, s, settings.great_expectations)
-               for p, s in zip(parts, stored, strict=True)]
+    quality = [judge_stored(store.get(), p, s, sha, settings.great_expectations)
+               for p, s, sha in zip(parts, stored, digests, strict=True)]
     for key, tf in zip(QUALITY_CHECK_KEYS, BAR_TIMEFRAMES, strict=True):
         yield from check_outcome(context, key, parts, [q[tf] for q in quality])
     yield from live_check_results(context, store.get(), [b.verdict for b in built])

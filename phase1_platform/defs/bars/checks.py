@@ -13,6 +13,8 @@ A failure (severity ERROR) fails the bars step after the bars are stored, which 
 (``app.quality.judge_quality``) for the read API.
 """
 
+from collections.abc import Mapping
+
 import dagster as dg
 import pandas as pd
 
@@ -66,9 +68,10 @@ QUALITY_SPECS = [_spec(key, tf) for key, tf in zip(QUALITY_CHECK_KEYS, BAR_TIMEF
                                                     strict=True)]
 
 
-def judge_stored(store, part: Partition, stored: pd.DataFrame, great_expectations: bool
-                 ) -> dict[str, tuple[bool, dict]]:
-    """Timeframe -> (passed, metadata) of the partition's stored bars (all timeframes)."""
+def judge_stored(store, part: Partition, stored: pd.DataFrame, digests: Mapping[str, str],
+                 great_expectations: bool) -> dict[str, tuple[bool, dict]]:
+    """Timeframe -> (passed, metadata) of the partition's stored bars (all timeframes;
+    ``digests``: their sha256 per timeframe)."""
     extra = None
     if great_expectations:
         from .expectations import judge_bars_with_ge  # imported only when asked for
@@ -78,6 +81,6 @@ def judge_stored(store, part: Partition, stored: pd.DataFrame, great_expectation
     out = {}
     for tf in BAR_TIMEFRAMES:
         bars = stored[tf_col == tf].reset_index(drop=True)
-        verdict = judge_quality(store, part, tf, extra=extra, bars=bars)
+        verdict = judge_quality(store, part, tf, extra=extra, bars=bars, digest=digests.get(tf))
         out[tf] = (verdict.passed, quality_metadata(verdict))
     return out

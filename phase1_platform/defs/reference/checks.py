@@ -85,13 +85,14 @@ def parity_checks(context: dg.AssetCheckExecutionContext, store: StoreResource,
     results: dict[str, list[tuple[bool, dict]]] = {tf: [] for _, tf in keys}
     for part in parts:
         reference = read_reference_csv(settings.reference_file(part.date, part.symbol))
-        ticks, stored = take_built(run_id(context), store.get(), part)  # None: read
+        ticks, stored, digests = take_built(run_id(context), store.get(), part)  # None: read
         tf_col = None if stored is None else stored["timeframe"].astype(str).to_numpy(object)
         for _, tf in keys:
             bars = None if stored is None else stored[tf_col == tf].reset_index(drop=True)
             verdict = judge_and_record_partition(store.get(), part, tf, reference,
                                                  rule_set_of(sources, part),
-                                                 settings.parity_thresholds(), ticks, bars)
+                                                 settings.parity_thresholds(), ticks, bars,
+                                                 digests.get(tf))
             results[tf].append((verdict.passed, verdict_metadata(verdict)))
     for key, tf in keys:
         yield from check_outcome(context, key, parts, results[tf])
