@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -72,7 +73,7 @@ class ParityVerdict:
     def compared(self) -> bool:
         return self.report is not None
 
-    @property
+    @cached_property  # in the stored summary and in the Dagster check's metadata
     def worst_rows(self) -> dict[str, list[dict]]:
         """Per field, the largest differences (JSON-able rows); fields without any left out."""
         if self.report is None:
