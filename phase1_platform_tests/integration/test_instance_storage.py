@@ -222,6 +222,33 @@ def test_sqlite_table_checks_use_the_kept_index_connection(sqlite_home):
         sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
 
 
+def test_sqlite_storages_open_a_stamped_instance_without_loading_migrations(sqlite_home,
+                                                                          monkeypatch):
+    """Opening an instance whose databases exist and are stamped does not load Dagster's
+    migration scripts for the event log or the run storage (only the schedule storage,
+    Dagster's own class, still does); a new home is still created and stamped."""
+    from alembic.script import ScriptDirectory
+
+    with dg.DagsterInstance.get() as instance:  # a new home: created and stamped
+        run_ids = _runs(instance, 1)
+    for db_file in ("history/runs.db", "history/runs/index.db", f"history/runs/{run_ids[0]}.db"):
+        with sqlite3.connect(sqlite_home / db_file) as raw:
+            assert raw.execute("select version_num from alembic_version").fetchone()
+
+    loads = []
+    original = ScriptDirectory._load_revisions
+
+    def counted(self):
+        loads.append(self.dir)  # Dagster's one alembic directory, for every storage
+        return original(self)
+
+    monkeypatch.setattr(ScriptDirectory, "_load_revisions", counted)
+    with dg.DagsterInstance.get() as instance:  # an existing home: only opened
+        run_ids += _runs(instance, 1)
+        _assert_events_readable(instance, run_ids)
+    assert len(loads) <= 1, loads  # the schedule storage's (Dagster's: 4 loads)
+
+
 def test_sqlite_wipe_with_kept_connections(sqlite_home):
     with dg.DagsterInstance.get() as instance:
         _runs(instance, 2)
