@@ -17,8 +17,14 @@ storage touches the ``.db`` file after it: the UI's live event-log watcher liste
 changes of that file (a checkpoint would do too, at the cost of an fsync per event).
 Everything else, schema, files and queries, is Dagster's.
 
-``PooledSqliteRunStorage`` does the same for ``SqliteRunStorage`` (``runs.db``): a small
-pool per process instead of an engine and a connection per statement.
+``PooledSqliteRunStorage`` and ``PooledSqliteScheduleStorage`` do the same for
+``SqliteRunStorage`` (``runs.db``) and ``SqliteScheduleStorage`` (``schedules.db``): a
+small pool per process instead of an engine and a connection per statement.
+
+Opening (SQLite): Dagster's storages check a database's alembic stamp by loading every
+migration script to find the head revision (15-20 ms each, three per process), then only
+act on a database without a stamp. Ours read the stamp alone and leave a stamped database
+as Dagster would; a new or unstamped one still goes through Dagster's own code.
 
 ``PooledPostgresEventLogStorage`` and ``PooledPostgresRunStorage`` do the same for
 dagster-postgres's classes, which connect to PostgreSQL (a new server process and
@@ -35,10 +41,13 @@ Selected in ``dagster.yaml`` (and ``dagster.postgres.yaml``, ``dagster.celery.ya
     event_log_storage:
       module: phase1_platform.instance_storage
       class: PooledSqliteEventLogStorage      # or PooledPostgresEventLogStorage + its config
+    schedule_storage:                         # SQLite only
+      module: phase1_platform.instance_storage
+      class: PooledSqliteScheduleStorage
 
-(SQLite: ``base_dir`` defaults to Dagster's own locations, ``<instance directory>/history``
-and ``history/runs``, the directory the instance was loaded from: ``$DAGSTER_HOME``, or
-the temporary home of a ``dagster dev`` run without it. PostgreSQL: the same
+(SQLite: ``base_dir`` defaults to Dagster's own locations, ``<instance directory>/history``,
+``history/runs`` and ``schedules``, the directory the instance was loaded from:
+``$DAGSTER_HOME``, or the temporary home of a ``dagster dev`` run without it. PostgreSQL: the same
 ``postgres_db``/``postgres_url`` configuration as Dagster's classes.)
 
 New run databases (SQLite): Dagster creates each run's database on the run's first event:
@@ -70,6 +79,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SqliteEventLogStorage,
 )
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
@@ -298,16 +308,26 @@ class PooledSqliteEventLogStorage(_PlacedInInstance, SqliteEventLogStorage):
         self._drop_provisional()
 
 
-class PooledSqliteRunStorage(_PlacedInInstance, SqliteRunStorage):
-    """Dagster's SQLite run storage (``runs.db``), keeping its connections.
+def schedules_dir(instance_dir: str) -> str:
+    """Dagster's own location of the schedule storage under an instance directory."""
+    return os.path.join(os.path.abspath(instance_dir), "schedules")
 
-    ``SqliteRunStorage`` creates an engine and opens and closes a connection for every
-    statement, as the event log did: a single-partition run made 46 of them (the run
-    record, its status events, run lookups, the key-value store), and closing the last
-    connection to a WAL database checkpoints it. This class keeps a small pool per process
-    (one connection, more under concurrent threads: the webserver), created again after a
-    fork, with ``synchronous=NORMAL`` as the event log's. Schema, file and queries are
-    Dagster's (``from_local`` creates and stamps the database)."""
+
+class _PooledSqliteFile(_PlacedInInstance):
+    """A Dagster SQLite storage of one database file (``runs.db``, ``schedules.db``) keeping
+    its connections: Dagster's class creates an engine and opens and closes a connection for
+    every statement, and closing the last connection to a WAL database checkpoints it. This
+    keeps a small pool per process (one connection, more under concurrent threads: the
+    webserver), created again after a fork, with ``synchronous=NORMAL`` as the event log's.
+    Schema, file and queries are Dagster's (its ``from_local`` creates and stamps the
+    database; a stamped one is only opened, ``_stamped``)."""
+
+    _db_name: str  # the file's name without .db, as Dagster names it
+    _required_table: str | None = None  # made by Dagster's from_local besides the stamp
+
+    @staticmethod
+    def _default_dir(instance_dir: str) -> str:
+        raise NotImplementedError
 
     def __init__(self, conn_string: str, inst_data=None):
         super().__init__(conn_string, inst_data)
@@ -322,7 +342,8 @@ class PooledSqliteRunStorage(_PlacedInInstance, SqliteRunStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        base_dir, provisional = _provisional_dir(config_value.get("base_dir"), history_dir)
+        base_dir, provisional = _provisional_dir(config_value.get("base_dir"),
+                                                 cls._default_dir)
         storage = cls.from_local(base_dir, inst_data=inst_data)
         storage._placed = config_value.get("base_dir") is not None
         storage._provisional = provisional
@@ -330,14 +351,14 @@ class PooledSqliteRunStorage(_PlacedInInstance, SqliteRunStorage):
 
     @classmethod
     def from_local(cls, base_dir: str, inst_data=None):
-        """Dagster's, unless ``runs.db`` is stamped and complete already (``_stamped``):
-        then only opened."""
-        conn_string = create_db_conn_string(base_dir, "runs")
-        if os.path.exists(os.path.join(base_dir, "runs.db")):
+        """Dagster's, unless the database is stamped and complete already: then opened."""
+        conn_string = create_db_conn_string(base_dir, cls._db_name)
+        if os.path.exists(os.path.join(base_dir, f"{cls._db_name}.db")):
             engine = db.create_engine(conn_string, poolclass=NullPool)
             try:
                 with engine.connect() as conn:
-                    ready = _stamped(conn) and db.inspect(conn).has_table("instance_info")
+                    ready = _stamped(conn) and (cls._required_table is None or
+                                                db.inspect(conn).has_table(cls._required_table))
             finally:
                 engine.dispose()
             if ready:
@@ -345,9 +366,9 @@ class PooledSqliteRunStorage(_PlacedInInstance, SqliteRunStorage):
         return super().from_local(base_dir, inst_data=inst_data)
 
     def _move_to_instance(self, instance_dir: str) -> None:
-        """Use the instance's ``history/runs.db`` from now on (made as Dagster makes it)."""
-        own = history_dir(instance_dir)
-        if self._conn_string != create_db_conn_string(own, "runs"):
+        """Use the instance's own database from now on (made as Dagster makes it)."""
+        own = self._default_dir(instance_dir)
+        if self._conn_string != create_db_conn_string(own, self._db_name):
             self._conn_string = type(self).from_local(own)._conn_string
             self._dispose_pool()
 
@@ -382,6 +403,24 @@ class PooledSqliteRunStorage(_PlacedInInstance, SqliteRunStorage):
         self._dispose_pool()
         super().dispose()
         self._drop_provisional()
+
+
+class PooledSqliteRunStorage(_PooledSqliteFile, SqliteRunStorage):
+    """Dagster's SQLite run storage (``runs.db``), keeping its connections: a
+    single-partition run made 46 connections with Dagster's class (the run record, its
+    status events, run lookups, the key-value store)."""
+
+    _db_name, _required_table = "runs", "instance_info"
+    _default_dir = staticmethod(history_dir)
+
+
+class PooledSqliteScheduleStorage(_PooledSqliteFile, SqliteScheduleStorage):
+    """Dagster's SQLite schedule storage (``schedules.db``: sensor and schedule ticks,
+    cursors), keeping its connections: the daemon writes a tick for every sensor evaluation
+    (every 30 s per sensor, ours included)."""
+
+    _db_name = "schedules"
+    _default_dir = staticmethod(schedules_dir)
 
 
 def _total_changes(conn: Connection) -> int:

@@ -225,13 +225,14 @@ def test_sqlite_table_checks_use_the_kept_index_connection(sqlite_home):
 def test_sqlite_storages_open_a_stamped_instance_without_loading_migrations(sqlite_home,
                                                                           monkeypatch):
     """Opening an instance whose databases exist and are stamped does not load Dagster's
-    migration scripts for the event log or the run storage (only the schedule storage,
-    Dagster's own class, still does); a new home is still created and stamped."""
+    migration scripts (its own classes load them once per storage); a new home is still
+    created and stamped."""
     from alembic.script import ScriptDirectory
 
     with dg.DagsterInstance.get() as instance:  # a new home: created and stamped
         run_ids = _runs(instance, 1)
-    for db_file in ("history/runs.db", "history/runs/index.db", f"history/runs/{run_ids[0]}.db"):
+    for db_file in ("history/runs.db", "history/runs/index.db", f"history/runs/{run_ids[0]}.db",
+                    "schedules/schedules.db"):
         with sqlite3.connect(sqlite_home / db_file) as raw:
             assert raw.execute("select version_num from alembic_version").fetchone()
 
@@ -246,7 +247,45 @@ def test_sqlite_storages_open_a_stamped_instance_without_loading_migrations(sqli
     with dg.DagsterInstance.get() as instance:  # an existing home: only opened
         run_ids += _runs(instance, 1)
         _assert_events_readable(instance, run_ids)
-    assert len(loads) <= 1, loads  # the schedule storage's (Dagster's: 4 loads)
+    assert loads == []  # Dagster's classes: 4 loads
+
+
+def test_sqlite_schedule_storage_keeps_its_connection(sqlite_home):
+    """Sensor ticks (the daemon writes one per evaluation) go through one kept connection to
+    schedules.db, in Dagster's own location, and read back as written."""
+    from dagster._core.scheduler.instigation import (
+        InstigatorType,
+        TickData,
+        TickStatus,
+    )
+
+    from phase1_platform.instance_storage import PooledSqliteScheduleStorage
+
+    opened: list[str] = []
+
+    def count(dbapi_conn, _record):
+        opened.append(dbapi_conn.execute("PRAGMA database_list").fetchone()[2])
+
+    schedules_db = str(sqlite_home / "schedules" / "schedules.db")
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", count)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            storage = instance.schedule_storage
+            assert isinstance(storage, PooledSqliteScheduleStorage)
+            tick = TickData(instigator_origin_id="origin", instigator_name="live_ticks_sensor",
+                            instigator_type=InstigatorType.SENSOR, status=TickStatus.STARTED,
+                            timestamp=1.0, selector_id="selector")
+            first = storage.create_tick(tick)
+            after_first = opened.count(schedules_db)
+            for i in range(10):
+                done = storage.create_tick(tick._replace(timestamp=2.0 + i))
+                storage.update_tick(done.with_status(TickStatus.SKIPPED))
+            ticks = storage.get_ticks("origin", "selector", limit=20)
+            assert len(ticks) == 11 and ticks[-1].tick_id == first.tick_id
+            assert [t.status for t in ticks[:10]] == [TickStatus.SKIPPED] * 10
+            assert opened.count(schedules_db) == after_first  # no connection opened since
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
 
 
 def test_sqlite_wipe_with_kept_connections(sqlite_home):
