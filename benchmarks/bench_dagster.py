@@ -111,7 +111,7 @@ def event_log_ms(kept: bool, events: int = 200) -> float:
             return (time.perf_counter() - t0) / events * 1000
 
 
-def run(quick: bool = False, tick_file: Path | None = None, repeat: int = 2) -> dict:
+def run(quick: bool = False, tick_file: Path | None = None, repeat: int = 5) -> dict:
     tick_file = tick_file or (SHARED if SHARED.is_file() else FIXTURE)
     replays, materializes = [], []
     for _ in range(1 if quick else repeat):  # interleaved: both see the same machine load
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_dagster",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--tick-file", type=Path, default=None)
-    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args(argv)
     print(json.dumps(run(tick_file=args.tick_file, repeat=args.repeat)))
     return 0

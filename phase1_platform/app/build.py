@@ -100,6 +100,7 @@ class BuildInput:
     normalized: NormalizeResult
     stored: StoredSpan | None = None  # the stored bars the build replaces (read with ticks)
     incremental: bool = False  # a live_bars run: verify the live path's stored bars
+    stored_ticks: int | None = None  # the store's canonical tick count, when the read counted
 
     @property
     def ticks(self) -> pd.DataFrame:

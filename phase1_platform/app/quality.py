@@ -94,11 +94,14 @@ class RejectedRatioVerdict:
         }
 
 
-def judge_rejected_ratio(store: Store, part: Partition, threshold: float
-                         ) -> RejectedRatioVerdict:
-    """The partition's rejected ratio under ``threshold`` (in [0, 1]), recorded."""
+def judge_rejected_ratio(store: Store, part: Partition, threshold: float,
+                         accepted: int | None = None) -> RejectedRatioVerdict:
+    """The partition's rejected ratio under ``threshold`` (in [0, 1]), recorded.
+    ``accepted``: the partition's canonical tick count (``accepted_ticks``) when the caller
+    has just counted it, else counted here."""
     quarantined = QuarantineRepository(store).read(part.key)
-    accepted = accepted_ticks(store, part)
+    if accepted is None:
+        accepted = accepted_ticks(store, part)
     judged = rejected_ratio(accepted + len(quarantined), len(quarantined), threshold)
     reasons = quarantined["reason"].astype(str).value_counts()
     verdict = RejectedRatioVerdict(part, judged,

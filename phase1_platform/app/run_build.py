@@ -129,22 +129,28 @@ def prepare_builds(store: Store, parts: Sequence[Partition], rule_sets: Mapping[
         return [prepare_build(store, p, rule_sets[p], True, timeframes) for p in parts]
     landings = LandingRepository(store)
     pending = {p: landings.pending(p) for p in parts}  # before the ticks are read
-    normalized = _normalized_full(store, list(parts), scope, clock) if parts else {}
-    return [BuildInput(p, Full("full recompute requested"), pending[p], normalized[p])
-            for p in parts]
+    counted: dict[Partition, int] = {}
+    normalized = _normalized_full(store, list(parts), scope, clock, counted) if parts else {}
+    return [BuildInput(p, Full("full recompute requested"), pending[p], normalized[p],
+                       stored_ticks=counted.get(p)) for p in parts]
 
 
 def _normalized_full(store: Store, parts: list[Partition], scope: str | None,
-                     clock: StageClock = NO_CLOCK) -> dict[Partition, NormalizeResult]:
+                     clock: StageClock = NO_CLOCK, counted: dict[Partition, int] | None = None
+                     ) -> dict[Partition, NormalizeResult]:
     """The whole tick set of each partition, normalized: the canonical ticks the landing
     step handed over when the store holds exactly those (equal counts: every one of them
-    was new to the store), else read in one query and normalized in one pass."""
+    was new to the store), else read in one query and normalized in one pass. ``counted``
+    receives the store's canonical tick count of each partition it counted."""
     repo = store.ticks
     out: dict[Partition, NormalizeResult] = {}
     missing = []
     for part in parts:
         landed = MEMO.take(scope, ("landed", store.masked_url, part)) if scope else None
-        if landed is not None and repo.count_canonical(part) == len(landed) \
+        stored = repo.count_canonical(part) if landed is not None else None
+        if counted is not None and stored is not None:
+            counted[part] = stored
+        if landed is not None and stored == len(landed) \
                 and not tick_log.is_amended(store, part):
             out[part] = NormalizeResult(landed, empty_quarantine(), len(landed))
         else:

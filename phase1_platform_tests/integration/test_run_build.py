@@ -137,6 +137,8 @@ def test_ticks_handed_over_are_used_only_when_they_are_all_the_store_holds(store
     inputs = prepare_builds(one, PARTS, RULE_SETS, scope="run-1")
     hand_over_prepared("run-1", one, inputs, RULE_SETS, False, DEFAULT_TIMEFRAMES)
     assert asked == [[f"{DAYS[1]}|CCC"]]
+    # the count that decided is kept for the rejected-ratio check: the store's own count
+    assert [i.stored_ticks for i in inputs] == [one.ticks.count_canonical(p) for p in PARTS]
     build_run(one, PARTS, RULE_SETS, scope="run-1")  # takes the prepared inputs
     assert take_prepared("run-1", one, PARTS[0], RULE_SETS[PARTS[0]], False,
                          DEFAULT_TIMEFRAMES) is None  # each taken once
@@ -144,4 +146,5 @@ def test_ticks_handed_over_are_used_only_when_they_are_all_the_store_holds(store
     for part in PARTS:
         build_bars(alone, part, RULE_SETS[part])
     assert stored(one) == stored(alone)
+    assert prepare_builds(one, PARTS[:1], RULE_SETS)[0].stored_ticks is None  # not counted
 

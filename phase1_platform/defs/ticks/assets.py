@@ -165,17 +165,21 @@ def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
                             scope=run_id(context))
     hand_over_prepared(run_id(context), store.get(), inputs, rule_sets, config.incremental,
                        timeframes)
-    out = []
+    out, counts = [], []
     for read in inputs:
         part, res = read.partition, read.normalized
         full = isinstance(read.plan, Full)
         keep_rejects(store.get(), part, res.quarantine)  # duplicates across sources
         ticks = res.ticks
         per_source = ticks["source"].astype(str).value_counts().sort_index()
+        stored = read.stored_ticks  # the store's count, when reading counted it
+        if stored is None and not full:
+            stored = accepted_ticks(store.get(), part)
+        counts.append(stored)
         meta = {
             "partition": part.key,
             "recompute": read.plan.describe(),
-            "ticks": int(len(ticks)) if full else accepted_ticks(store.get(), part),
+            "ticks": int(len(ticks)) if full else stored,
             "ticks_read": int(len(ticks)),
             "landings_pending": len(read.landings),
             "time_range": time_range(ts_ns(ticks["ts"])),
@@ -187,6 +191,7 @@ def normalized_ticks(context: dg.AssetExecutionContext, config: RecomputeConfig,
             meta["fingerprint"] = ticks_fingerprint(ticks)
         out.append(meta)
     yield materialize_result(parts, out)
-    verdicts = [judge_rejected_ratio(store.get(), p, settings.max_rejected_ratio) for p in parts]
+    verdicts = [judge_rejected_ratio(store.get(), p, settings.max_rejected_ratio, n)
+                for p, n in zip(parts, counts, strict=True)]
     yield from check_outcome(context, REJECTED_RATIO_CHECK_KEY, parts,
                              [(v.passed, rejected_ratio_metadata(v)) for v in verdicts])
