@@ -1,6 +1,6 @@
 """One partition through Dagster against `phase1 replay` of the same ticks, side by side.
 
-    python -m benchmarks.bench_dagster [--tick-file ZIP] [--repeat 2]
+    python -m benchmarks.bench_dagster [--tick-file ZIP] [--repeat 5]
 
 Both run as a user runs them, each a fresh process on a fresh SQLite store, on the real SPY
 day of ``../shared/data`` (250,601 ticks; the shipped fixture slice when it is missing):

@@ -14,7 +14,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from ..core.export import CanonicalExporter, to_canonical
+from ..core.export import CanonicalExporter
+from ..core.schema import QTY_SCALE
 
 
 def ts_text(ns: int) -> str:
@@ -65,14 +66,16 @@ def bars_chart_svg(bars: pd.DataFrame, title: str, width: int = 720, height: int
     """Candles (price) over volume bars, one timeframe; returns the SVG text. Each layer
     is one ``<path>`` (wicks, rising and falling bodies, volumes): a few dozen bytes per
     bar, since the chart is stored in every materialization event of the asset."""
-    c = to_canonical(bars) if "qty" in bars.columns else bars
-    c = c.sort_values("ts")
-    n = len(c)
+    ts = bars["ts"].to_numpy("int64")
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    n = len(ts)
     pad_l, pad_r, pad_t = 60, 10, 24
     price_h, vol_h, gap = int(height * 0.62), int(height * 0.22), 8
     plot_w = width - pad_l - pad_r
-    o, h, lo, cl = (c[k].to_numpy("float64") for k in ("open", "high", "low", "close"))
-    vol = c["volume"].to_numpy("float64")
+    o, h, lo, cl = (bars[k].to_numpy("float64")[order] for k in ("open", "high", "low", "close"))
+    vol = (bars["qty"].to_numpy("int64") / QTY_SCALE if "qty" in bars.columns  # internal
+           else bars["volume"].to_numpy("float64"))[order]
     pmin, pmax = (float(np.nanmin(lo)), float(np.nanmax(h))) if n else (0.0, 1.0)
     if pmax <= pmin:
         pmax = pmin + 1e-6
@@ -110,8 +113,7 @@ def bars_chart_svg(bars: pd.DataFrame, title: str, width: int = 720, height: int
     if n:
         volumes = _subpaths(box, left, vol_top + vol_h - vh, vh)
         parts.append(f'<path class="volumes" d="{volumes}" fill="#7a8ca8"/>')
-        first, last = pd.Timestamp(int(c["ts"].iloc[0]), tz="UTC"), pd.Timestamp(
-            int(c["ts"].iloc[-1]), tz="UTC")
+        first, last = pd.Timestamp(int(ts[0]), tz="UTC"), pd.Timestamp(int(ts[-1]), tz="UTC")
         y = vol_top + vol_h + 14
         parts.append(f'<text x="{pad_l}" y="{y}">{first:%Y-%m-%d %H:%M}Z</text>')
         parts.append(f'<text x="{width - pad_r}" y="{y}" text-anchor="end">'

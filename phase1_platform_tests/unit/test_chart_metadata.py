@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 
 from phase1_platform.core.engine import BarEngine
+from phase1_platform.core.export import to_canonical
 from phase1_platform.core.normalizer import TickNormalizer
 from phase1_platform.defs.metadata import bars_chart_md, bars_chart_svg
 
@@ -57,6 +58,12 @@ def test_each_bar_is_one_subpath_of_its_layer_scaled_to_the_plot():
     assert heights == [52.5, 10.5, 70.0]  # volumes 300, 60, 400 in time order
     lefts = [v[0] for v in volumes]
     assert lefts == sorted(lefts) and lefts[0] > 60  # left to right, right of the axis
+
+
+def test_internal_canonical_and_unordered_frames_draw_the_same_chart():
+    bars = _bars()
+    shuffled = to_canonical(bars).sample(frac=1, random_state=3)
+    assert bars_chart_svg(shuffled, "SPY 1m") == bars_chart_svg(bars, "SPY 1m")
 
 
 def test_the_chart_is_inline_markdown_and_small():
