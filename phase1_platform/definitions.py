@@ -8,8 +8,9 @@ way Dagster 1.13 recommends (its component tree: every module under
 ``dg.load_from_defs_folder`` without two per-load costs), grouped by concern: ``ticks/``,
 ``bars/``, ``reference/``, ``export/`` (each with its assets and their checks),
 ``automation/`` (sensors, schedules) and ``jobs.py``. The resources and the executor are
-merged in here. Loading ends with ``heap.settle()``: the definitions and everything
-imported so far live as long as the process.
+merged in here. Loading runs under ``heap.loading()`` (no garbage collections while the
+definitions are made, then frozen): they and everything imported so far live as long as
+the process.
 
 Runs execute in-process by default: the steps hand each other their data in process
 (``app.run_memo``) and a subprocess per step would cost more than the work itself; a run
