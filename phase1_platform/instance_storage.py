@@ -47,8 +47,8 @@ Selected in ``dagster.yaml`` (and ``dagster.postgres.yaml``, ``dagster.celery.ya
 
 (SQLite: ``base_dir`` defaults to Dagster's own locations, ``<instance directory>/history``,
 ``history/runs`` and ``schedules``, the directory the instance was loaded from:
-``$DAGSTER_HOME``, or the temporary home of a ``dagster dev`` run without it. PostgreSQL: the same
-``postgres_db``/``postgres_url`` configuration as Dagster's classes.)
+``$DAGSTER_HOME``, or the temporary home of a ``dagster dev`` run without it. PostgreSQL:
+the same ``postgres_db``/``postgres_url`` configuration as Dagster's classes.)
 
 New run databases (SQLite): Dagster creates each run's database on the run's first event:
 schema, WAL mode and an alembic stamp, loading its migration scripts twice (~0.1 s, 2% of a
