@@ -36,12 +36,9 @@ def record_check(store: Store, part: Partition, check_name: str, passed: bool,
     them, else read)."""
     if not timeframe:
         digest = ""
-    elif digest is not None:
-        pass
-    elif bars is not None:
-        digest = CanonicalExporter(bars).compute_hash()
-    else:
-        digest = bars_sha256(store, part, timeframe)
+    elif digest is None:
+        digest = CanonicalExporter(bars).compute_hash() if bars is not None \
+            else bars_sha256(store, part, timeframe)
     return CheckResultRepository(store).record(part.key, check_name, timeframe, passed,
                                                summary, digest)
 
