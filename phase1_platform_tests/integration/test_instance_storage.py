@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import pytest
@@ -71,6 +73,21 @@ def sqlite_home(tmp_path, monkeypatch):
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@contextmanager
+def sqlite_connections_opened() -> Iterator[list[str]]:
+    """The file of every SQLite connection SQLAlchemy opens meanwhile, in order."""
+    opened: list[str] = []
+
+    def count(dbapi_conn, _record):
+        opened.append(dbapi_conn.execute("PRAGMA database_list").fetchone()[2])
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", count)
+    try:
+        yield opened
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
 
 
 def test_sqlite_runs_store_and_read_every_event(sqlite_home):
@@ -163,63 +180,44 @@ def test_sqlite_event_log_lives_in_the_instance_directory(tmp_path, monkeypatch)
 def test_sqlite_run_storage_keeps_its_connection(sqlite_home):
     """Runs, their status events and lookups go through one kept connection to runs.db
     (Dagster's class opened one per statement: 46 in a single-partition run)."""
-    opened: list[str] = []
-
-    def count(dbapi_conn, _record):
-        path = dbapi_conn.execute("PRAGMA database_list").fetchone()[2]
-        opened.append(path)
-
-    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", count)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            storage = instance.run_storage
-            assert isinstance(storage, PooledSqliteRunStorage)
-            runs_db = str(sqlite_home / "history" / "runs.db")
-            run_ids = _runs(instance, 1)
-            after_first = opened.count(runs_db)  # Dagster's setup of runs.db, then the pool
-            run_ids += _runs(instance, 3)
-            _assert_events_readable(instance, run_ids)
-            assert [r.run_id for r in instance.get_runs()] == list(reversed(run_ids))
-            assert all(instance.get_run_by_id(r).is_success for r in run_ids)
-            assert opened.count(runs_db) == after_first  # no connection opened since
-            with storage.connect() as conn:  # synchronous=NORMAL (1) on the kept connection
-                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
-    finally:
-        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
+    with sqlite_connections_opened() as opened, dg.DagsterInstance.get() as instance:
+        storage = instance.run_storage
+        assert isinstance(storage, PooledSqliteRunStorage)
+        runs_db = str(sqlite_home / "history" / "runs.db")
+        run_ids = _runs(instance, 1)
+        after_first = opened.count(runs_db)  # Dagster's setup of runs.db, then the pool
+        run_ids += _runs(instance, 3)
+        _assert_events_readable(instance, run_ids)
+        assert [r.run_id for r in instance.get_runs()] == list(reversed(run_ids))
+        assert all(instance.get_run_by_id(r).is_success for r in run_ids)
+        assert opened.count(runs_db) == after_first  # no connection opened since
+        with storage.connect() as conn:  # synchronous=NORMAL (1) on the kept connection
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
 
 
 def test_sqlite_table_checks_use_the_kept_index_connection(sqlite_home):
     """Dagster asks ``has_table`` before every dynamic-partition and asset-check query; its
     own method opened a new engine each time. Ours answers on the kept connection and
     remembers a table found, until a wipe (then asked again, still right)."""
-    opened: list[str] = []
-
-    def count(dbapi_conn, _record):
-        opened.append(dbapi_conn.execute("PRAGMA database_list").fetchone()[2])
-
     index_db = str(sqlite_home / "history" / "runs" / "index.db")
-    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", count)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            storage = instance.event_log_storage
-            instance.add_dynamic_partitions("symbols", ["SPY"])
-            before = opened.count(index_db)
-            for _ in range(5):
-                assert instance.has_dynamic_partition("symbols", "SPY")
-                assert not instance.has_dynamic_partition("symbols", "QQQ")
-                assert storage.supports_asset_checks
-            assert storage.has_table("dynamic_partitions")
-            assert not storage.has_table("no_such_table")
-            assert opened.count(index_db) == before  # every question on the kept connection
-            instance.wipe()  # asked again while the index is made anew: still right
-            with sqlite3.connect(index_db) as raw:
-                tables = {r[0] for r in raw.execute("select name from sqlite_master")}
-            assert "dynamic_partitions" in storage._index_tables <= tables
-            instance.add_dynamic_partitions("symbols", ["QQQ"])
-            assert instance.get_dynamic_partitions("symbols") == ["QQQ"]
-            assert storage.has_table("dynamic_partitions")
-    finally:
-        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
+    with sqlite_connections_opened() as opened, dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        instance.add_dynamic_partitions("symbols", ["SPY"])
+        before = opened.count(index_db)
+        for _ in range(5):
+            assert instance.has_dynamic_partition("symbols", "SPY")
+            assert not instance.has_dynamic_partition("symbols", "QQQ")
+            assert storage.supports_asset_checks
+        assert storage.has_table("dynamic_partitions")
+        assert not storage.has_table("no_such_table")
+        assert opened.count(index_db) == before  # every question on the kept connection
+        instance.wipe()  # asked again while the index is made anew: still right
+        with sqlite3.connect(index_db) as raw:
+            tables = {r[0] for r in raw.execute("select name from sqlite_master")}
+        assert "dynamic_partitions" in storage._index_tables <= tables
+        instance.add_dynamic_partitions("symbols", ["QQQ"])
+        assert instance.get_dynamic_partitions("symbols") == ["QQQ"]
+        assert storage.has_table("dynamic_partitions")
 
 
 def test_sqlite_storages_open_a_stamped_instance_without_loading_migrations(sqlite_home,
@@ -261,31 +259,22 @@ def test_sqlite_schedule_storage_keeps_its_connection(sqlite_home):
 
     from phase1_platform.instance_storage import PooledSqliteScheduleStorage
 
-    opened: list[str] = []
-
-    def count(dbapi_conn, _record):
-        opened.append(dbapi_conn.execute("PRAGMA database_list").fetchone()[2])
-
     schedules_db = str(sqlite_home / "schedules" / "schedules.db")
-    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", count)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            storage = instance.schedule_storage
-            assert isinstance(storage, PooledSqliteScheduleStorage)
-            tick = TickData(instigator_origin_id="origin", instigator_name="live_ticks_sensor",
-                            instigator_type=InstigatorType.SENSOR, status=TickStatus.STARTED,
-                            timestamp=1.0, selector_id="selector")
-            first = storage.create_tick(tick)
-            after_first = opened.count(schedules_db)
-            for i in range(10):
-                done = storage.create_tick(tick._replace(timestamp=2.0 + i))
-                storage.update_tick(done.with_status(TickStatus.SKIPPED))
-            ticks = storage.get_ticks("origin", "selector", limit=20)
-            assert len(ticks) == 11 and ticks[-1].tick_id == first.tick_id
-            assert [t.status for t in ticks[:10]] == [TickStatus.SKIPPED] * 10
-            assert opened.count(schedules_db) == after_first  # no connection opened since
-    finally:
-        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", count)
+    with sqlite_connections_opened() as opened, dg.DagsterInstance.get() as instance:
+        storage = instance.schedule_storage
+        assert isinstance(storage, PooledSqliteScheduleStorage)
+        tick = TickData(instigator_origin_id="origin", instigator_name="live_ticks_sensor",
+                        instigator_type=InstigatorType.SENSOR, status=TickStatus.STARTED,
+                        timestamp=1.0, selector_id="selector")
+        first = storage.create_tick(tick)
+        after_first = opened.count(schedules_db)
+        for i in range(10):
+            done = storage.create_tick(tick._replace(timestamp=2.0 + i))
+            storage.update_tick(done.with_status(TickStatus.SKIPPED))
+        ticks = storage.get_ticks("origin", "selector", limit=20)
+        assert len(ticks) == 11 and ticks[-1].tick_id == first.tick_id
+        assert [t.status for t in ticks[:10]] == [TickStatus.SKIPPED] * 10
+        assert opened.count(schedules_db) == after_first  # no connection opened since
 
 
 def test_sqlite_wipe_with_kept_connections(sqlite_home):
