@@ -129,34 +129,33 @@ def prepare_builds(store: Store, parts: Sequence[Partition], rule_sets: Mapping[
         return [prepare_build(store, p, rule_sets[p], True, timeframes) for p in parts]
     landings = LandingRepository(store)
     pending = {p: landings.pending(p) for p in parts}  # before the ticks are read
-    counted: dict[Partition, int] = {}
-    normalized = _normalized_full(store, list(parts), scope, clock, counted) if parts else {}
+    normalized, counted = _normalized_full(store, list(parts), scope, clock)
     return [BuildInput(p, Full("full recompute requested"), pending[p], normalized[p],
                        stored_ticks=counted.get(p)) for p in parts]
 
 
 def _normalized_full(store: Store, parts: list[Partition], scope: str | None,
-                     clock: StageClock = NO_CLOCK, counted: dict[Partition, int] | None = None
-                     ) -> dict[Partition, NormalizeResult]:
+                     clock: StageClock = NO_CLOCK
+                     ) -> tuple[dict[Partition, NormalizeResult], dict[Partition, int]]:
     """The whole tick set of each partition, normalized: the canonical ticks the landing
     step handed over when the store holds exactly those (equal counts: every one of them
-    was new to the store), else read in one query and normalized in one pass. ``counted``
-    receives the store's canonical tick count of each partition it counted."""
+    was new to the store), else read in one query and normalized in one pass; and the
+    store's canonical tick count of each partition that was counted to decide."""
     repo = store.ticks
     out: dict[Partition, NormalizeResult] = {}
+    counted: dict[Partition, int] = {}
     missing = []
     for part in parts:
         landed = MEMO.take(scope, ("landed", store.masked_url, part)) if scope else None
-        stored = repo.count_canonical(part) if landed is not None else None
-        if counted is not None and stored is not None:
-            counted[part] = stored
-        if landed is not None and stored == len(landed) \
+        if landed is not None:
+            counted[part] = repo.count_canonical(part)
+        if landed is not None and counted[part] == len(landed) \
                 and not tick_log.is_amended(store, part):
             out[part] = NormalizeResult(landed, empty_quarantine(), len(landed))
         else:
             missing.append(part)
     if not missing:
-        return out
+        return out, counted
     with clock("read"):
         raw = tick_log.read_many(store, missing).rename(columns={"ts": "timestamp"})
     symbols = sorted({p.symbol for p in missing})
@@ -173,7 +172,7 @@ def _normalized_full(store: Store, parts: list[Partition], scope: str | None,
         q = res.quarantine.iloc[q_rows[part.key]].reset_index(drop=True) \
             if part.key in q_rows else empty_quarantine()
         out[part] = NormalizeResult(ticks, q, len(ticks) + len(q))
-    return out
+    return out, counted
 
 
 # ----------------------------------------------------------------------------- building
