@@ -157,6 +157,15 @@ def _tune(dbapi_conn, _record) -> None:
     dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
 
+def _kept_engine(conn_string: str, **pool) -> Engine:
+    """An engine whose SQLite connections are kept: Dagster's busy timeout, usable from any
+    thread (the storage's lock or the pool serializes them), ``synchronous=NORMAL``."""
+    engine = db.create_engine(conn_string, **pool, connect_args={
+        "timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
+    db.event.listen(engine, "connect", _tune)
+    return engine
+
+
 class PooledSqliteEventLogStorage(_PlacedInInstance, SqliteEventLogStorage):
     """Dagster's SQLite event log storage, with one kept connection per database."""
 
@@ -241,12 +250,8 @@ class PooledSqliteEventLogStorage(_PlacedInInstance, SqliteEventLogStorage):
             if engine is not None:
                 self._engines.move_to_end(shard)
                 return engine
-            engine = db.create_engine(
-                self.conn_string_for_shard(INDEX_SHARD_NAME if shard == _TABLE_CHECKS
-                                           else shard), poolclass=StaticPool,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
-                              "check_same_thread": False})
-            db.event.listen(engine, "connect", _tune)
+            engine = _kept_engine(self.conn_string_for_shard(
+                INDEX_SHARD_NAME if shard == _TABLE_CHECKS else shard), poolclass=StaticPool)
             self._engines[shard] = engine
             runs = [s for s in self._engines if s not in (INDEX_SHARD_NAME, _TABLE_CHECKS)]
             for old in runs[:-RUN_SHARDS_KEPT]:
@@ -377,11 +382,8 @@ class _PooledSqliteFile(_PlacedInInstance):
             if self._pool is not None and self._pool_pid == os.getpid():
                 return self._pool
             self._pool_pid = os.getpid()  # forked: the parent's connections are not ours
-            self._pool = db.create_engine(
-                self._conn_string, poolclass=QueuePool, pool_size=1, max_overflow=4,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
-                              "check_same_thread": False})
-            db.event.listen(self._pool, "connect", _tune)
+            self._pool = _kept_engine(self._conn_string, poolclass=QueuePool, pool_size=1,
+                                      max_overflow=4)
             return self._pool
 
     @contextmanager
